@@ -1,1 +1,23 @@
-//! stub
+//! The embedded local backend: a service that speaks the AWS Lambda REST API
+//! (control plane and Invoke), runs each function's code in sandbox
+//! processes with their own Runtime API, and keeps its state in SQLite so
+//! that it survives restarts.
+//!
+//! Clients written for AWS (aws-sdk-lambda, boto3) work against it
+//! unchanged; only the endpoint differs.
+
+pub mod api;
+pub mod arn;
+pub mod clock;
+pub mod code;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod sandbox;
+pub mod server;
+pub mod service;
+pub mod store;
+
+pub use config::LocalConfig;
+pub use server::{LocalLambda, ServerError};
+pub use service::Service;

@@ -1,1 +1,30 @@
-//! stub
+//! `ownstak-runtime`: the bootstrap inside every ownstak Lambda function.
+//!
+//! It reads the bundle manifest, starts the app server on a local port,
+//! then speaks the Lambda Runtime API: each API Gateway v2 event becomes an
+//! HTTP/1.1 request to the app, and the app's answer becomes the
+//! invocation's response.
+//!
+//! Modules, one concept each:
+//! * [`config`]: settings read from the environment, in one place;
+//! * [`logging`]: the `tracing` subscriber;
+//! * [`error`]: typed errors and the Runtime API error body;
+//! * [`conn`]: one persistent HTTP/1.1 connection that reconnects on demand;
+//! * [`runtime_api`]: the Runtime API client;
+//! * [`app`]: the app process and its readiness;
+//! * [`bridge`]: event → app request → function response;
+//! * [`runner`]: the init phase, the invocation loop and shutdown.
+
+pub mod app;
+pub mod bridge;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod logging;
+pub mod runner;
+pub mod runtime_api;
+
+pub use bridge::{Bridge, ResponseMode};
+pub use config::{Config, LogConfig};
+pub use error::{ErrorReport, RunError};
+pub use runner::{Shutdown, run};

@@ -1,0 +1,50 @@
+//! The AWS Lambda REST API: routes, request parsing and handlers.
+
+mod aliases;
+mod body;
+mod functions;
+mod invoke;
+mod versions;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::service::Service;
+
+pub use body::AwsJson;
+
+/// All routes of the Lambda API, plus `/__ownstak__/health`.
+pub fn router(service: Arc<Service>) -> Router {
+    let limit = service.config.max_zip_bytes / 3 * 4 + 64 * 1024;
+    Router::new()
+        .route("/2015-03-31/functions", post(functions::create).get(functions::list))
+        .route("/2015-03-31/functions/", get(functions::list))
+        .route("/2015-03-31/functions/{name}", get(functions::get).delete(functions::delete))
+        .route("/2015-03-31/functions/{name}/code", axum::routing::put(functions::update_code))
+        .route("/2015-03-31/functions/{name}/configuration", get(functions::get_configuration).put(functions::update_configuration))
+        .route("/2015-03-31/functions/{name}/versions", post(versions::publish).get(versions::list))
+        .route("/2015-03-31/functions/{name}/aliases", post(aliases::create).get(aliases::list))
+        .route("/2015-03-31/functions/{name}/aliases/{alias}", get(aliases::get).put(aliases::update).delete(aliases::delete))
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
+        .route("/__ownstak__/health", get(|| async { "ok" }))
+        .fallback(|uri: axum::http::Uri| async move { ApiError::new(crate::error::ErrorKind::ResourceNotFound, format!("Unknown operation {uri}")) })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(service)
+}
+
+/// Pagination of list operations: `Marker` is an offset, `MaxItems` a count.
+fn page<T>(items: Vec<T>, marker: Option<&str>, max_items: Option<usize>) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start = match marker {
+        None | Some("") => 0,
+        Some(m) => m.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid Marker: {m}")))?,
+    };
+    let max = max_items.unwrap_or(50).clamp(1, 10_000);
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(max).collect();
+    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    Ok((page, next))
+}

@@ -1,0 +1,272 @@
+//! One execution environment: a process tree running a function's
+//! bootstrap, with its own Runtime API listener.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::runtime_api::{self, Invocation, Shared};
+use super::{FunctionFailure, FunctionSpec, Outcome};
+use crate::clock::log_stream_date;
+
+/// Environment variables a sandbox inherits from the local backend; the
+/// rest of its environment is what Lambda itself sets.
+const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "NODE_PATH", "PYTHONPATH", "VIRTUAL_ENV"];
+
+/// A running environment.
+pub(super) struct Environment {
+    /// Unique within the process, for logs.
+    pub id: u64,
+    inbox: mpsc::Sender<Invocation>,
+    shared: Arc<Shared>,
+    alive: Arc<AtomicBool>,
+    pgid: i32,
+    server: JoinHandle<()>,
+    log: Option<std::fs::File>,
+    /// When the last invocation ended.
+    pub last_used: Instant,
+    fresh: bool,
+}
+
+impl Environment {
+    /// Starts the bootstrap of `spec` in a new process group.
+    pub async fn spawn(id: u64, spec: &FunctionSpec, max_response: usize) -> Result<Self, FunctionFailure> {
+        let program = entrypoint(spec)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| FunctionFailure::platform("Runtime.Unknown", format!("cannot open a Runtime API port: {e}")))?;
+        let api_addr = listener
+            .local_addr()
+            .map_err(|e| FunctionFailure::platform("Runtime.Unknown", format!("cannot read the Runtime API port: {e}")))?;
+        let (inbox, queue) = mpsc::channel(1);
+        let shared = Arc::new(Shared::new(queue, max_response));
+        let app = runtime_api::router(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+
+        if let Some(dir) = spec.log_path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let log = OpenOptions::new().create(true).append(true).open(&spec.log_path).ok();
+        let stdio = || log.as_ref().and_then(|f| f.try_clone().ok()).map(std::process::Stdio::from).unwrap_or_else(std::process::Stdio::null);
+
+        let mut cmd = match &program {
+            Entrypoint::Direct(bootstrap) => tokio::process::Command::new(bootstrap),
+            Entrypoint::Wrapped { wrapper, bootstrap } => {
+                let mut c = tokio::process::Command::new(wrapper);
+                c.arg(bootstrap);
+                c
+            }
+        };
+        cmd.current_dir(&spec.code_dir)
+            .env_clear()
+            .envs(INHERITED_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (*k, v))))
+            .envs(&spec.environment)
+            .envs(lambda_env(spec, &api_addr.to_string(), id))
+            .stdin(std::process::Stdio::null())
+            .stdout(stdio())
+            .stderr(stdio())
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe and touches only the child's own
+        // process attributes; it makes the sandbox die with the backend.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                server.abort();
+                return Err(FunctionFailure::platform("Runtime.InvalidEntrypoint", format!("cannot start {}: {e}", program.describe())));
+            }
+        };
+        let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+        let alive = Arc::new(AtomicBool::new(true));
+        {
+            let alive = alive.clone();
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                alive.store(false, Ordering::SeqCst);
+                let status = status.map(|s| describe_exit(&s)).unwrap_or_else(|e| e.to_string());
+                shared.fail_pending(|rid| {
+                    FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {rid} Error: Runtime exited with error: {status}"))
+                });
+                if pgid > 0 {
+                    // Take down whatever the bootstrap left running (the app server).
+                    // SAFETY: kill(2) with a negative pid signals our own process group.
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                }
+            });
+        }
+        tracing::debug!(env = id, function = %spec.function, version = %spec.version, pid = pgid, runtime_api = %api_addr, "environment started");
+        Ok(Self { id, inbox, shared, alive, pgid, server, log, last_used: Instant::now(), fresh: true })
+    }
+
+    /// Whether the process is running and may take another invocation.
+    pub fn reusable(&self) -> bool {
+        self.alive.load(Ordering::SeqCst) && !self.shared.init_failed.load(Ordering::SeqCst)
+    }
+
+    /// Runs one invocation; the environment is unusable afterwards unless
+    /// [`Environment::reusable`] says otherwise.
+    pub async fn invoke(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration) -> Outcome {
+        let started_at = Instant::now();
+        self.platform_log(format_args!("START RequestId: {request_id} Version: {}", spec.version));
+        let outcome = self.run(spec, request_id, payload, init_timeout).await;
+        let ms = started_at.elapsed().as_secs_f64() * 1000.0;
+        self.platform_log(format_args!("END RequestId: {request_id}"));
+        let status = match &outcome {
+            Outcome::Success(_) => String::new(),
+            Outcome::Failure(f) => format!("\tStatus: error\tErrorType: {}", f.error_type),
+        };
+        self.platform_log(format_args!(
+            "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tMemory Size: {} MB{}{status}",
+            spec.memory_size,
+            if self.fresh { "\tInit: cold" } else { "" }
+        ));
+        self.fresh = false;
+        self.last_used = Instant::now();
+        outcome
+    }
+
+    async fn run(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration) -> Outcome {
+        let (started_tx, started_rx) = oneshot::channel();
+        let (reply_tx, mut reply_rx) = oneshot::channel();
+        let inv = Invocation {
+            request_id: request_id.to_owned(),
+            payload,
+            invoked_arn: spec.invoked_arn.clone(),
+            timeout: spec.timeout,
+            started: started_tx,
+            reply: reply_tx,
+        };
+        if self.inbox.send(inv).await.is_err() {
+            return Outcome::Failure(FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped")));
+        }
+        // Phase 1: the runtime must take the invocation within the init limit.
+        tokio::select! {
+            reply = &mut reply_rx => return reply.unwrap_or_else(|_| exited(request_id)),
+            _ = started_rx => {}
+            _ = tokio::time::sleep(init_timeout) => {
+                self.kill();
+                return Outcome::Failure(FunctionFailure::platform(
+                    "Sandbox.Timedout",
+                    format!("RequestId: {request_id} Error: INIT phase did not finish within {:.2} seconds; the runtime never asked for the invocation", init_timeout.as_secs_f64()),
+                ));
+            }
+        }
+        // Phase 2: the function timeout.
+        match tokio::time::timeout(spec.timeout, reply_rx).await {
+            Ok(reply) => reply.unwrap_or_else(|_| exited(request_id)),
+            Err(_) => {
+                self.kill();
+                Outcome::Failure(FunctionFailure::platform(
+                    "Sandbox.Timedout",
+                    format!("RequestId: {request_id} Error: Task timed out after {:.2} seconds", spec.timeout.as_secs_f64()),
+                ))
+            }
+        }
+    }
+
+    fn platform_log(&mut self, line: std::fmt::Arguments<'_>) {
+        if let Some(f) = self.log.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    /// Kills the process group at once.
+    pub fn kill(&self) {
+        self.alive.store(false, Ordering::SeqCst);
+        if self.pgid > 0 {
+            // SAFETY: kill(2) on the environment's own process group.
+            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        self.kill();
+        self.server.abort();
+    }
+}
+
+fn exited(request_id: &str) -> Outcome {
+    Outcome::Failure(FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: Runtime exited without providing a reason")))
+}
+
+fn describe_exit(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        _ => status.to_string(),
+    }
+}
+
+enum Entrypoint {
+    Direct(PathBuf),
+    Wrapped { wrapper: PathBuf, bootstrap: PathBuf },
+}
+
+impl Entrypoint {
+    fn describe(&self) -> String {
+        match self {
+            Entrypoint::Direct(b) => b.display().to_string(),
+            Entrypoint::Wrapped { wrapper, bootstrap } => format!("{} {}", wrapper.display(), bootstrap.display()),
+        }
+    }
+}
+
+/// Finds the executable: the bundle's `bootstrap`, optionally run through
+/// `AWS_LAMBDA_EXEC_WRAPPER`.
+fn entrypoint(spec: &FunctionSpec) -> Result<Entrypoint, FunctionFailure> {
+    let bootstrap = spec.code_dir.join("bootstrap");
+    let executable = std::fs::metadata(&bootstrap).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    if !executable {
+        return Err(FunctionFailure::platform(
+            "Runtime.InvalidEntrypoint",
+            "Couldn't find valid bootstrap(s): the package has no executable `bootstrap` at its root".to_owned(),
+        ));
+    }
+    match spec.environment.get("AWS_LAMBDA_EXEC_WRAPPER") {
+        Some(w) => {
+            let wrapper = if w.starts_with('/') { PathBuf::from(w) } else { spec.code_dir.join(w) };
+            Ok(Entrypoint::Wrapped { wrapper, bootstrap })
+        }
+        None => Ok(Entrypoint::Direct(bootstrap)),
+    }
+}
+
+/// The variables Lambda sets in every execution environment.
+fn lambda_env(spec: &FunctionSpec, api: &str, id: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", api.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_NAME", spec.function.clone()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", spec.version.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_size.to_string()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.function)),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", format!("{}/[{}]{id:032x}", log_stream_date(), spec.version)),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
+        ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", spec.runtime)),
+        ("AWS_REGION", spec.region.clone()),
+        ("AWS_DEFAULT_REGION", spec.region.clone()),
+        ("_HANDLER", spec.handler.clone()),
+        ("LAMBDA_TASK_ROOT", spec.code_dir.display().to_string()),
+        ("LAMBDA_RUNTIME_DIR", spec.code_dir.display().to_string()),
+        ("TZ", ":UTC".to_owned()),
+    ]
+}

@@ -1,0 +1,86 @@
+//! Execution environments: one process per environment, each with its own
+//! Runtime API endpoint, pooled per function version.
+
+mod environment;
+mod pool;
+mod runtime_api;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use pool::{Pool, PoolConfig, Throttled};
+
+/// Everything needed to start and invoke one version of a function.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// The function name.
+    pub function: String,
+    /// The version number or `$LATEST`.
+    pub version: String,
+    /// Changes with the version's code or configuration; environments are
+    /// only reused for the same revision.
+    pub revision_id: String,
+    /// The ARN as invoked (qualified with the alias or version used).
+    pub invoked_arn: String,
+    /// The unpacked code (`LAMBDA_TASK_ROOT`).
+    pub code_dir: PathBuf,
+    /// The runtime identifier, e.g. `provided.al2023`.
+    pub runtime: String,
+    /// `_HANDLER`.
+    pub handler: String,
+    /// Invocation time limit.
+    pub timeout: Duration,
+    /// Reported memory size in MB.
+    pub memory_size: u32,
+    /// The function's environment variables.
+    pub environment: BTreeMap<String, String>,
+    /// The function's log file.
+    pub log_path: PathBuf,
+    /// Region reported to the function.
+    pub region: String,
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The function returned this payload.
+    Success(Bytes),
+    /// The function or its environment failed.
+    Failure(FunctionFailure),
+}
+
+/// A failed invocation: reported with `X-Amz-Function-Error` and the error
+/// document as the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionFailure {
+    /// `errorType`, e.g. `Sandbox.Timedout` or `Runtime.ExitError`.
+    pub error_type: String,
+    /// The JSON error document.
+    pub payload: Bytes,
+}
+
+impl FunctionFailure {
+    /// A failure reported by the platform, not by the function.
+    pub fn platform(error_type: &str, message: impl Into<String>) -> Self {
+        let doc = serde_json::json!({ "errorType": error_type, "errorMessage": message.into() });
+        Self { error_type: error_type.to_owned(), payload: Bytes::from(doc.to_string()) }
+    }
+
+    /// A failure posted by the runtime; the type comes from the header or
+    /// the document, and a body that is not JSON is wrapped.
+    pub fn reported(header_type: Option<&str>, body: Bytes) -> Self {
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        let doc_type = parsed.as_ref().and_then(|v| v.get("errorType")).and_then(|t| t.as_str()).map(str::to_owned);
+        let error_type = header_type.map(str::to_owned).or(doc_type).unwrap_or_else(|| "Unhandled".to_owned());
+        let payload = match parsed {
+            Some(serde_json::Value::Object(_)) => body,
+            _ => Bytes::from(
+                serde_json::json!({ "errorType": error_type, "errorMessage": String::from_utf8_lossy(&body) }).to_string(),
+            ),
+        };
+        Self { error_type, payload }
+    }
+}

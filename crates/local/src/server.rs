@@ -1,0 +1,64 @@
+//! Serving the Lambda API with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::LocalConfig;
+use crate::service::Service;
+use crate::store::StoreError;
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The state could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}; pick another address with --lambda-addr")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the Lambda API server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// A bound, not yet serving, local Lambda service.
+pub struct LocalLambda {
+    service: Arc<Service>,
+    listener: tokio::net::TcpListener,
+}
+
+impl LocalLambda {
+    /// Opens the state and binds the listener.
+    pub async fn bind(config: LocalConfig) -> Result<Self, ServerError> {
+        let addr = config.lambda_addr;
+        let service = Service::open(config)?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        Ok(Self { service, listener })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound TCP listener always has a local address.
+        self.listener.local_addr().unwrap_or(self.service.config.lambda_addr)
+    }
+
+    /// The service, for in-process inspection.
+    pub fn service(&self) -> Arc<Service> {
+        self.service.clone()
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish,
+    /// then stops every environment.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let app = crate::api::router(self.service.clone());
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        self.service.pool.shutdown();
+        result.map_err(ServerError::Serve)
+    }
+}

@@ -1,0 +1,48 @@
+//! The service object shared by all API handlers.
+
+use std::sync::Arc;
+
+use crate::arn::ArnBuilder;
+use crate::code::CodeStore;
+use crate::config::LocalConfig;
+use crate::sandbox::{Pool, PoolConfig};
+use crate::store::{Store, StoreError};
+
+/// State, code, environments and settings of the local Lambda service.
+pub struct Service {
+    /// The settings it was started with.
+    pub config: LocalConfig,
+    /// Functions, versions and aliases.
+    pub store: Store,
+    /// Unpacked code.
+    pub code: CodeStore,
+    /// Running environments.
+    pub pool: Arc<Pool>,
+    /// ARN formatting for this region and account.
+    pub arns: ArnBuilder,
+}
+
+impl Service {
+    /// Opens the data directory and prepares the pool (with its reaper).
+    pub fn open(config: LocalConfig) -> Result<Arc<Self>, StoreError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = Store::open(&config.db_path())?;
+        let code = CodeStore::new(config.code_dir());
+        code.clean_partial();
+        let pool = Pool::new(PoolConfig {
+            max_environments: config.max_environments,
+            queue_timeout: config.queue_timeout,
+            init_timeout: config.init_timeout,
+            idle_timeout: config.idle_timeout,
+            max_response: config.max_payload_bytes,
+        });
+        pool.spawn_reaper();
+        let arns = ArnBuilder::new(&config.region, &config.account_id);
+        Ok(Arc::new(Self { config, store, code, pool, arns }))
+    }
+
+    /// The log file of a function.
+    pub fn log_path(&self, function: &str) -> std::path::PathBuf {
+        self.config.log_dir().join(format!("{function}.log"))
+    }
+}

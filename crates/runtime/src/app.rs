@@ -1,0 +1,200 @@
+//! The app process: the manifest, the start command, readiness and teardown.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use ownstak_core::{BundleManifest, MANIFEST_FILE};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::error::InitError;
+
+/// The first pause between readiness probes.
+pub const FIRST_PROBE_DELAY: Duration = Duration::from_millis(1);
+/// The longest pause between readiness probes.
+pub const MAX_PROBE_DELAY: Duration = Duration::from_millis(20);
+
+/// Reads and checks `<task_root>/ownstak.json`.
+pub fn load_manifest(task_root: &Path) -> Result<BundleManifest, InitError> {
+    let path = task_root.join(MANIFEST_FILE);
+    // A plain read: the file is small, and tokio::fs would start a blocking thread on the cold path.
+    let bytes = std::fs::read(&path).map_err(|source| InitError::ManifestRead { path: path.clone(), source })?;
+    BundleManifest::from_json(&bytes).map_err(|source| InitError::ManifestInvalid { path, source })
+}
+
+/// Picks a free local port by binding port 0 and releasing it.
+pub fn pick_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A running app server listening on a local port.
+#[derive(Debug)]
+pub struct App {
+    child: Child,
+    port: u16,
+    probe: Option<TcpStream>,
+}
+
+impl App {
+    /// Starts the manifest's command in `task_root` and waits until it accepts connections.
+    ///
+    /// The app gets `PORT`, `HOST` and `HOSTNAME` (the latter two may be
+    /// overridden by the manifest's `env`, `PORT` may not), inherits the
+    /// rest of the environment and writes to the runtime's stdout/stderr.
+    /// It is killed with SIGKILL when the runtime exits, even abruptly.
+    ///
+    /// Call this from the thread that lives as long as the process (the
+    /// current-thread runtime of `main`): Linux sends the parent-death
+    /// signal when the thread that forked the child exits.
+    pub async fn start(task_root: &Path, manifest: &BundleManifest, port: Option<u16>) -> Result<Self, InitError> {
+        let port = match port {
+            Some(port) => port,
+            None => pick_port().map_err(InitError::Port)?,
+        };
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(&manifest.command)
+            .current_dir(task_root)
+            .env("HOST", "127.0.0.1")
+            .env("HOSTNAME", "127.0.0.1")
+            .envs(&manifest.env)
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs in the forked child before exec, where only
+        // async-signal-safe calls are allowed: it makes two raw syscalls
+        // (prctl, getppid), touches no locks and does not allocate
+        // (`from_raw_os_error` and `last_os_error` build an error without allocating).
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent died between fork and prctl: no signal will come, so give up now.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+        let spawn_error = |source| InitError::Spawn { command: manifest.command.clone(), source };
+        let mut child = command.spawn().map_err(spawn_error)?;
+        tracing::info!(port, command = %manifest.command, pid = child.id(), "started the app");
+
+        let timeout = Duration::from_millis(manifest.ready_timeout_ms);
+        let probe = tokio::select! {
+            biased;
+            status = child.wait() => {
+                let status = status.map_err(spawn_error)?;
+                return Err(InitError::ExitedEarly { status, port });
+            }
+            probe = wait_until_listening(port, timeout) => {
+                probe.ok_or(InitError::NotListening { port, timeout_ms: manifest.ready_timeout_ms })?
+            }
+        };
+        Ok(Self { child, port, probe: Some(probe) })
+    }
+
+    /// The app's local port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The readiness probe's connection, open and unused, to reuse for the first request.
+    pub fn take_probe(&mut self) -> Option<TcpStream> {
+        self.probe.take()
+    }
+
+    /// The app's exit status if it has exited or exits within `grace`.
+    pub async fn exit_status(&mut self, grace: Duration) -> Option<ExitStatus> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status),
+            Ok(None) => tokio::time::timeout(grace, self.child.wait()).await.ok().and_then(Result::ok),
+            Err(_) => None,
+        }
+    }
+
+    /// Kills the app with SIGKILL and reaps it.
+    pub async fn kill(&mut self) {
+        if let Err(err) = self.child.kill().await {
+            tracing::warn!(error = %err, "cannot kill the app");
+        }
+    }
+}
+
+/// Probes `127.0.0.1:port` with a growing pause until it accepts a connection, for at most `timeout`.
+pub async fn wait_until_listening(port: u16, timeout: Duration) -> Option<TcpStream> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + timeout;
+    let mut delay = FIRST_PROBE_DELAY;
+    loop {
+        // A full accept backlog can stall a connect; never past the deadline.
+        if let Ok(Ok(stream)) = tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            return Some(stream);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        tokio::time::sleep(delay.min(deadline - now)).await;
+        delay = next_delay(delay);
+    }
+}
+
+/// The pause after `delay`: doubled, capped at [`MAX_PROBE_DELAY`].
+pub fn next_delay(delay: Duration) -> Duration {
+    (delay * 2).min(MAX_PROBE_DELAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_delay_doubles_up_to_the_cap() {
+        let mut d = FIRST_PROBE_DELAY;
+        let mut seen = vec![d];
+        for _ in 0..6 {
+            d = next_delay(d);
+            seen.push(d);
+        }
+        let ms: Vec<u128> = seen.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [1, 2, 4, 8, 16, 20, 20]);
+    }
+
+    #[test]
+    fn manifest_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("ownstak-runtime-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = load_manifest(&dir).unwrap_err();
+        assert_eq!(missing.error_type(), "Runtime.ManifestError");
+        assert!(missing.to_string().contains(&dir.join(MANIFEST_FILE).display().to_string()));
+        std::fs::write(dir.join(MANIFEST_FILE), br#"{"version":1}"#).unwrap();
+        let invalid = load_manifest(&dir).unwrap_err();
+        assert!(matches!(invalid, InitError::ManifestInvalid { .. }));
+        assert!(invalid.report().error_message.contains("ownstak.json is not a valid bundle manifest"));
+        std::fs::write(dir.join(MANIFEST_FILE), br#"{"version":1,"command":"node server.js"}"#).unwrap();
+        assert_eq!(load_manifest(&dir).unwrap().command, "node server.js");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn start_reports_early_exit_and_timeout() {
+        let dir = std::env::temp_dir();
+        let early = App::start(&dir, &BundleManifest::for_command("exit 3"), None).await.unwrap_err();
+        assert!(matches!(early, InitError::ExitedEarly { .. }), "{early}");
+        assert!(early.to_string().starts_with("the app exited with exit code 3 before listening on port"));
+        let mut slow = BundleManifest::for_command("sleep 5");
+        slow.ready_timeout_ms = 30;
+        let timeout = App::start(&dir, &slow, None).await.unwrap_err();
+        assert!(matches!(timeout, InitError::NotListening { timeout_ms: 30, .. }), "{timeout}");
+    }
+}

@@ -1,0 +1,135 @@
+//! The runtime's life: init (manifest, app), the invocation loop, shutdown.
+
+use std::convert::Infallible;
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::time::Instant;
+
+use crate::app::{App, load_manifest};
+use crate::bridge::{Bridge, ResponseMode};
+use crate::config::Config;
+use crate::error::{InitError, RunError, RuntimeApiError, chain};
+use crate::runtime_api::RuntimeApi;
+
+/// How long to wait for the app to be reaped after its connection failed.
+const EXIT_GRACE: Duration = Duration::from_millis(50);
+
+/// Why the runtime stopped without a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// SIGTERM or SIGINT arrived; the app was killed.
+    Signal,
+}
+
+/// Runs the function: starts the app, then serves invocations until a
+/// signal (`Ok`) or a fatal failure (`Err`, after reporting it to the
+/// Runtime API where that is possible). The app never outlives this call.
+///
+/// Must run on the main thread's runtime (see [`App::start`]).
+pub async fn run(config: Config) -> Result<Shutdown, RunError> {
+    let mut signals = Signals::new().map_err(RunError::Signals)?;
+    let mut api = RuntimeApi::new(&config.runtime_api);
+
+    let started = Instant::now();
+    // Connect to the Runtime API while the app boots.
+    let init = async {
+        let (app, warm) = tokio::join!(start_app(&config), api.warm_up());
+        if let Err(err) = warm {
+            tracing::debug!(error = %chain(&err), "cannot pre-connect to the Runtime API");
+        }
+        app
+    };
+    let init = tokio::select! {
+        biased;
+        () = signals.recv() => return Ok(Shutdown::Signal),
+        init = init => init,
+    };
+    let mut app = match init {
+        Ok(app) => app,
+        Err(err) => {
+            if let Err(report_err) = api.init_error(&err.report()).await {
+                tracing::warn!(error = %chain(&report_err), "cannot report the init error to the Runtime API");
+            }
+            return Err(RunError::Init(err));
+        }
+    };
+    tracing::info!(port = app.port(), elapsed_ms = started.elapsed().as_millis() as u64, "the app is listening");
+
+    let mut bridge = Bridge::new(app.port());
+    if let Some(probe) = app.take_probe()
+        && let Err(err) = bridge.adopt(probe).await
+    {
+        tracing::debug!(error = %chain(&err), "cannot reuse the readiness probe connection");
+    }
+    let outcome = tokio::select! {
+        biased;
+        () = signals.recv() => {
+            tracing::info!("shutting down on signal");
+            Ok(Shutdown::Signal)
+        }
+        failed = serve(&mut api, &mut bridge, &mut app, config.response_mode) => failed.map(|never| match never {}),
+    };
+    app.kill().await;
+    outcome
+}
+
+async fn start_app(config: &Config) -> Result<App, InitError> {
+    let manifest = load_manifest(&config.task_root)?;
+    App::start(&config.task_root, &manifest, config.app_port).await
+}
+
+/// The invocation loop; it only returns on a fatal failure.
+async fn serve(api: &mut RuntimeApi, bridge: &mut Bridge, app: &mut App, mode: ResponseMode) -> Result<Infallible, RunError> {
+    loop {
+        let invocation = api.next().await?;
+        let id = invocation.request_id.as_str();
+        let started = Instant::now();
+        match bridge.handle(&invocation, mode, SystemTime::now()).await {
+            Ok(payload) => {
+                let bytes = payload.len();
+                tolerate(api.respond(id, payload).await, id)?;
+                tracing::debug!(request_id = id, bytes, elapsed_us = started.elapsed().as_micros() as u64, "invocation answered");
+            }
+            Err(err) => {
+                tracing::warn!(request_id = id, error_type = err.error_type(), error = %chain(&err), "invocation failed");
+                tolerate(api.invocation_error(id, &err.report()).await, id)?;
+                if err.is_app_failure()
+                    && let Some(status) = app.exit_status(EXIT_GRACE).await
+                {
+                    return Err(RunError::AppExited(status));
+                }
+            }
+        }
+    }
+}
+
+/// Passes connection failures on; logs a rejected post (such as a response over the size limit) and goes on.
+fn tolerate(result: Result<(), RuntimeApiError>, request_id: &str) -> Result<(), RuntimeApiError> {
+    match result {
+        Err(err @ RuntimeApiError::Rejected { .. }) => {
+            tracing::error!(request_id, error = %chain(&err), "the Runtime API rejected the invocation's result");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// SIGTERM and SIGINT, as one stream.
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
