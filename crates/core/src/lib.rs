@@ -5,11 +5,13 @@
 //! local backend and the runtime agree on one definition of each rule.
 
 pub mod apigw;
+pub mod backend;
 pub mod host;
 pub mod manifest;
 pub mod names;
 pub mod slug;
 
+pub use backend::BackendInfo;
 pub use host::{HostError, HostSuffix, Route};
 pub use manifest::{BundleManifest, MANIFEST_FILE};
 pub use names::{DeploymentNumber, EnvironmentName, FunctionPrefix, NameError, Qualifier};

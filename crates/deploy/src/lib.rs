@@ -1,1 +1,20 @@
-//! stub
+//! Deploying apps to a Lambda-compatible backend: packaging a directory as
+//! a bundle, creating or updating the environment's function, publishing a
+//! version, allocating the next `deployment-<N>` alias and moving `current`.
+//!
+//! The same code drives the local backend and AWS: only the client's
+//! endpoint and credentials differ.
+
+pub mod bundle;
+pub mod client;
+pub mod deploy;
+pub mod deployments;
+pub mod error;
+pub mod project;
+
+pub use bundle::{Bundle, BundleInput};
+pub use client::{fetch_backend_info, lambda_client, Endpoint};
+pub use deploy::{deploy, DeployOutcome, DeployRequest, DeployStep};
+pub use deployments::{list_deployments, promote, Deployment};
+pub use error::DeployError;
+pub use project::ProjectConfig;

@@ -28,6 +28,8 @@ pub struct LocalConfig {
     pub max_zip_bytes: usize,
     /// Largest synchronous Invoke request and response payload.
     pub max_payload_bytes: usize,
+    /// Facts served at `/__ownstak__/backend` so that clients can print URLs.
+    pub backend_info: Option<ownstak_core::BackendInfo>,
 }
 
 impl LocalConfig {
@@ -44,6 +46,7 @@ impl LocalConfig {
             idle_timeout: Duration::from_secs(300),
             max_zip_bytes: 250 * 1024 * 1024,
             max_payload_bytes: 6 * 1024 * 1024,
+            backend_info: None,
         }
     }
 

@@ -32,11 +32,41 @@ pub fn pick_port() -> std::io::Result<u16> {
 }
 
 /// A running app server listening on a local port.
+///
+/// The app runs in its own process group, so that whatever the start
+/// command forks dies with it; dropping an `App` kills the group.
 #[derive(Debug)]
 pub struct App {
-    child: Child,
+    group: ProcessGroup,
     port: u16,
     probe: Option<TcpStream>,
+}
+
+/// A child process leading its own process group; the whole group is killed on drop.
+#[derive(Debug)]
+struct ProcessGroup {
+    child: Child,
+    /// The group id (the child's pid), kept after the child is reaped.
+    pgid: Option<libc::pid_t>,
+}
+
+impl ProcessGroup {
+    /// Sends SIGKILL to every process in the group.
+    fn kill(&mut self) {
+        if let Some(pgid) = self.pgid.filter(|&p| p > 0) {
+            // SAFETY: kill(2) has no memory-safety preconditions; a negative
+            // pid addresses the process group the app leads (never ours).
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl App {
@@ -45,7 +75,9 @@ impl App {
     /// The app gets `PORT`, `HOST` and `HOSTNAME` (the latter two may be
     /// overridden by the manifest's `env`, `PORT` may not), inherits the
     /// rest of the environment and writes to the runtime's stdout/stderr.
-    /// It is killed with SIGKILL when the runtime exits, even abruptly.
+    /// Its process group is killed with SIGKILL when the `App` is dropped
+    /// or [`App::kill`]ed; if the runtime dies abruptly, the app's first
+    /// process still gets SIGKILL (parent-death signal).
     ///
     /// Call this from the thread that lives as long as the process (the
     /// current-thread runtime of `main`): Linux sends the parent-death
@@ -67,6 +99,7 @@ impl App {
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .kill_on_drop(true);
         let parent = std::process::id() as libc::pid_t;
         // SAFETY: the closure runs in the forked child before exec, where only
@@ -86,13 +119,15 @@ impl App {
             });
         }
         let spawn_error = |source| InitError::Spawn { command: manifest.command.clone(), source };
-        let mut child = command.spawn().map_err(spawn_error)?;
-        tracing::info!(port, command = %manifest.command, pid = child.id(), "started the app");
+        let child = command.spawn().map_err(spawn_error)?;
+        let pgid = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok());
+        let mut group = ProcessGroup { child, pgid };
+        tracing::info!(port, command = %manifest.command, pid = pgid, "started the app");
 
         let timeout = Duration::from_millis(manifest.ready_timeout_ms);
         let probe = tokio::select! {
             biased;
-            status = child.wait() => {
+            status = group.child.wait() => {
                 let status = status.map_err(spawn_error)?;
                 return Err(InitError::ExitedEarly { status, port });
             }
@@ -100,7 +135,7 @@ impl App {
                 probe.ok_or(InitError::NotListening { port, timeout_ms: manifest.ready_timeout_ms })?
             }
         };
-        Ok(Self { child, port, probe: Some(probe) })
+        Ok(Self { group, port, probe: Some(probe) })
     }
 
     /// The app's local port.
@@ -115,17 +150,19 @@ impl App {
 
     /// The app's exit status if it has exited or exits within `grace`.
     pub async fn exit_status(&mut self, grace: Duration) -> Option<ExitStatus> {
-        match self.child.try_wait() {
+        let child = &mut self.group.child;
+        match child.try_wait() {
             Ok(Some(status)) => Some(status),
-            Ok(None) => tokio::time::timeout(grace, self.child.wait()).await.ok().and_then(Result::ok),
+            Ok(None) => tokio::time::timeout(grace, child.wait()).await.ok().and_then(Result::ok),
             Err(_) => None,
         }
     }
 
-    /// Kills the app with SIGKILL and reaps it.
+    /// Kills the app's process group with SIGKILL and reaps the app.
     pub async fn kill(&mut self) {
-        if let Err(err) = self.child.kill().await {
-            tracing::warn!(error = %err, "cannot kill the app");
+        self.group.kill();
+        if let Err(err) = self.group.child.wait().await {
+            tracing::warn!(error = %err, "cannot reap the app");
         }
     }
 }

@@ -15,6 +15,8 @@
 //! * [`bridge`]: event → app request → function response;
 //! * [`runner`]: the init phase, the invocation loop and shutdown.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod bridge;
 pub mod config;

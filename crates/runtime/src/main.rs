@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use ownstak_runtime::error::chain;
 use ownstak_runtime::{Config, LogConfig, Shutdown, logging, run};
 
 fn main() -> ExitCode {
@@ -10,7 +11,7 @@ fn main() -> ExitCode {
     match try_main() {
         Ok(Shutdown::Signal) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
+            tracing::error!("{}", chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }

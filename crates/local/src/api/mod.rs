@@ -31,6 +31,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/2015-03-31/functions/{name}/aliases/{alias}", get(aliases::get).put(aliases::update).delete(aliases::delete))
         .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
         .route("/__ownstak__/health", get(|| async { "ok" }))
+        .route("/__ownstak__/backend", get(backend_info))
         .fallback(|uri: axum::http::Uri| async move { ApiError::new(crate::error::ErrorKind::ResourceNotFound, format!("Unknown operation {uri}")) })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(service)
@@ -47,4 +48,9 @@ fn page<T>(items: Vec<T>, marker: Option<&str>, max_items: Option<usize>) -> Res
     let page: Vec<T> = items.into_iter().skip(start).take(max).collect();
     let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
     Ok((page, next))
+}
+
+/// The backend facts for clients, or 404 when none were configured.
+async fn backend_info(axum::extract::State(svc): axum::extract::State<Arc<Service>>) -> Result<axum::Json<ownstak_core::BackendInfo>, ApiError> {
+    svc.config.backend_info.clone().map(axum::Json).ok_or_else(|| ApiError::not_found("this Lambda service has no backend facts configured"))
 }

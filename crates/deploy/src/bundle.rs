@@ -1,0 +1,167 @@
+//! Packaging an app directory as a Lambda bundle: the app's files, the
+//! runtime as `bootstrap` and the bundle manifest, in a deterministic zip
+//! (same inputs, same bytes), so unchanged code is recognised by its hash.
+
+use std::fs;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use ownstak_core::{BundleManifest, MANIFEST_FILE};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime};
+
+use crate::error::DeployError;
+
+/// Names the app directory may not contain at its root, as the bundle adds them.
+const RESERVED: &[&str] = &["bootstrap", MANIFEST_FILE];
+/// Directories never packaged.
+const SKIPPED_DIRS: &[&str] = &[".git", ".ownstak"];
+
+/// What goes into a bundle.
+#[derive(Debug, Clone)]
+pub struct BundleInput {
+    /// The app directory.
+    pub app_dir: PathBuf,
+    /// The `ownstak-runtime` executable to add as `bootstrap`.
+    pub runtime_binary: PathBuf,
+    /// The manifest to add.
+    pub manifest: BundleManifest,
+}
+
+/// A packaged bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The zip bytes.
+    pub zip: Vec<u8>,
+    /// Number of files in it.
+    pub files: usize,
+    /// Total size of the files before compression.
+    pub unpacked_bytes: u64,
+}
+
+/// Builds the bundle zip; `progress` is told each file's path as it is added.
+pub fn build(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Result<Bundle, DeployError> {
+    let dir = &input.app_dir;
+    if !dir.is_dir() {
+        return Err(DeployError::Bundle(format!("{} is not a directory; pass the app directory to deploy", dir.display())));
+    }
+    for name in RESERVED {
+        if dir.join(name).exists() {
+            return Err(DeployError::Bundle(format!(
+                "{} contains `{name}`, a name ownstak adds to every bundle; rename or remove it",
+                dir.display()
+            )));
+        }
+    }
+    let runtime = fs::read(&input.runtime_binary).map_err(|e| {
+        DeployError::Bundle(format!(
+            "cannot read the runtime binary {}: {e}; build it with `cargo build -p ownstak-runtime` or pass --runtime-binary",
+            input.runtime_binary.display()
+        ))
+    })?;
+    let mut files = Vec::new();
+    collect(dir, Path::new(""), &mut files)?;
+    files.sort();
+
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = |mode: u32| {
+        SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .last_modified_time(DateTime::default())
+            .unix_permissions(mode)
+            .large_file(false)
+    };
+    let mut unpacked = 0u64;
+    let zerr = |e: zip::result::ZipError| DeployError::Bundle(format!("cannot write the bundle: {e}"));
+    zip.start_file("bootstrap", opts(0o755)).map_err(zerr)?;
+    zip.write_all(&runtime)?;
+    unpacked += runtime.len() as u64;
+    let manifest = input.manifest.to_json();
+    zip.start_file(MANIFEST_FILE, opts(0o644)).map_err(zerr)?;
+    zip.write_all(&manifest)?;
+    unpacked += manifest.len() as u64;
+    for rel in &files {
+        let path = dir.join(rel);
+        let meta = fs::symlink_metadata(&path)?;
+        let name = rel.to_string_lossy().replace('\\', "/");
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&path)?;
+            zip.add_symlink(name, target.to_string_lossy(), opts(0o777)).map_err(zerr)?;
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
+            zip.start_file(name, opts(mode)).map_err(zerr)?;
+            let data = fs::read(&path)?;
+            unpacked += data.len() as u64;
+            zip.write_all(&data)?;
+        }
+        progress(rel);
+    }
+    let zip = zip.finish().map_err(zerr)?.into_inner();
+    Ok(Bundle { zip, files: files.len() + 2, unpacked_bytes: unpacked })
+}
+
+fn collect(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), DeployError> {
+    let mut entries: Vec<_> = fs::read_dir(root.join(rel))?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        let path = rel.join(&name);
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            if rel.as_os_str().is_empty() && SKIPPED_DIRS.iter().any(|s| name == *s) {
+                continue;
+            }
+            collect(root, &path, out)?;
+        } else if ft.is_file() || ft.is_symlink() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(dir: &Path) -> BundleInput {
+        let runtime = dir.join("..").join("fake-runtime");
+        fs::write(&runtime, b"\x7fELF runtime").unwrap();
+        BundleInput { app_dir: dir.to_owned(), runtime_binary: runtime, manifest: BundleManifest::for_command("node server.js") }
+    }
+
+    #[test]
+    fn deterministic_and_complete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = tmp.path().join("app");
+        fs::create_dir_all(app.join("lib")).unwrap();
+        fs::create_dir_all(app.join(".git")).unwrap();
+        fs::write(app.join("server.js"), "x").unwrap();
+        fs::write(app.join("lib/a.js"), "y").unwrap();
+        fs::write(app.join(".git/HEAD"), "z").unwrap();
+        let a = build(&input(&app), |_| {}).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        fs::write(app.join("server.js"), "x").unwrap(); // new mtime, same content
+        let b = build(&input(&app), |_| {}).unwrap();
+        assert_eq!(a.zip, b.zip);
+        assert_eq!(a.files, 4);
+        let mut z = zip::ZipArchive::new(Cursor::new(a.zip)).unwrap();
+        let names: Vec<_> = (0..z.len()).map(|i| z.by_index(i).unwrap().name().unwrap().into_owned()).collect();
+        assert_eq!(names, ["bootstrap", "ownstak.json", "lib/a.js", "server.js"]);
+        assert_eq!(z.by_name("bootstrap").unwrap().unix_mode().unwrap() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn rejects_reserved_names_and_missing_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = tmp.path().join("app");
+        fs::create_dir_all(&app).unwrap();
+        fs::write(app.join("bootstrap"), "x").unwrap();
+        let e = build(&input(&app), |_| {}).unwrap_err().to_string();
+        assert!(e.contains("`bootstrap`"), "{e}");
+        let mut i = input(&app);
+        i.app_dir = tmp.path().join("missing");
+        assert!(build(&i, |_| {}).unwrap_err().to_string().contains("not a directory"));
+    }
+}

@@ -1,0 +1,269 @@
+//! One deploy: create or update the function, publish a version without
+//! racing other deploys, claim the next deployment number, promote.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Architecture, Environment, Runtime};
+use ownstak_core::names::CURRENT_ALIAS;
+use ownstak_core::{DeploymentNumber, EnvironmentName};
+use serde::Serialize;
+
+use crate::client::Endpoint;
+use crate::deployments::{alias_description, deployment_aliases};
+use crate::error::{sdk, DeployError};
+
+/// Role given to functions on backends without IAM (the local backend).
+pub const LOCAL_ROLE: &str = "arn:aws:iam::000000000000:role/ownstak-local";
+/// How often publishing is retried when other deploys change the function.
+const PUBLISH_ATTEMPTS: u32 = 12;
+/// How often a deployment number is re-claimed after losing a race.
+const CLAIM_ATTEMPTS: u32 = 64;
+
+/// What to deploy where.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    /// The project environment.
+    pub env: EnvironmentName,
+    /// The bundle zip.
+    pub zip: Vec<u8>,
+    /// Function memory in MB.
+    pub memory: u32,
+    /// Function timeout in seconds.
+    pub timeout: u32,
+    /// Function environment variables.
+    pub variables: BTreeMap<String, String>,
+    /// Execution role ARN.
+    pub role: String,
+    /// Whether to move `current` to the new deployment.
+    pub promote: bool,
+}
+
+/// A step of a deploy, for progress output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployStep {
+    /// Creating the function for the first deploy of an environment.
+    CreatingFunction,
+    /// Uploading the new code.
+    UploadingCode,
+    /// Publishing the version.
+    Publishing,
+    /// Claiming `deployment-<N>`.
+    ClaimingNumber,
+    /// Moving `current`.
+    Promoting,
+}
+
+impl DeployStep {
+    /// A short human description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DeployStep::CreatingFunction => "creating function",
+            DeployStep::UploadingCode => "uploading code",
+            DeployStep::Publishing => "publishing version",
+            DeployStep::ClaimingNumber => "claiming deployment number",
+            DeployStep::Promoting => "promoting",
+        }
+    }
+}
+
+/// What a deploy produced.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployOutcome {
+    /// The function name.
+    pub function: String,
+    /// The published version.
+    pub version: String,
+    /// The deployment number.
+    pub deployment: u32,
+    /// Whether `current` now points at it.
+    pub promoted: bool,
+    /// Whether this deploy created the function.
+    pub created_function: bool,
+}
+
+/// Deploys a bundle; see the module docs for the steps.
+pub async fn deploy(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, req: &DeployRequest, mut progress: impl FnMut(DeployStep)) -> Result<DeployOutcome, DeployError> {
+    let ep = endpoint.url();
+    let function = req.env.function().to_owned();
+    let environment = Environment::builder().set_variables(Some(req.variables.clone().into_iter().collect())).build();
+
+    let exists = match client.get_function_configuration().function_name(&function).send().await {
+        Ok(_) => true,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => false,
+        Err(e) => return Err(sdk("GetFunctionConfiguration", ep)(e)),
+    };
+    let mut created = false;
+    if !exists {
+        progress(DeployStep::CreatingFunction);
+        let tags = [("ownstak:project", req.env.project().as_str()), ("ownstak:env", req.env.env().as_str())];
+        let res = client
+            .create_function()
+            .function_name(&function)
+            .runtime(Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role(&req.role)
+            .architectures(Architecture::X8664)
+            .memory_size(req.memory as i32)
+            .timeout(req.timeout as i32)
+            .environment(environment.clone())
+            .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(req.zip.clone())).build())
+            .set_tags(Some(tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => created = true,
+            // Another deploy created it first; update it like any other.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {}
+            Err(e) => return Err(sdk("CreateFunction", ep)(e)),
+        }
+    }
+
+    let version = publish_with_retries(client, ep, req, &function, environment, created, &mut progress).await?;
+
+    progress(DeployStep::ClaimingNumber);
+    let number = claim_number(client, ep, &function, &version).await?;
+
+    if req.promote {
+        progress(DeployStep::Promoting);
+        point_current(client, ep, &function, &version).await?;
+    }
+    tracing::info!(%function, %version, deployment = number.get(), promoted = req.promote, "deployed");
+    Ok(DeployOutcome { function, version, deployment: number.get(), promoted: req.promote, created_function: created })
+}
+
+/// Updates configuration and code and publishes exactly that code, using
+/// `RevisionId` so that a concurrent deploy's code is never published under
+/// our name; on a lost race it starts over.
+async fn publish_with_retries(
+    client: &aws_sdk_lambda::Client,
+    ep: &str,
+    req: &DeployRequest,
+    function: &str,
+    environment: Environment,
+    fresh: bool,
+    progress: &mut impl FnMut(DeployStep),
+) -> Result<String, DeployError> {
+    for attempt in 0..PUBLISH_ATTEMPTS {
+        if attempt > 0 {
+            let backoff = 20u64 << attempt.min(5);
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(backoff / 2..=backoff))).await;
+        }
+        progress(DeployStep::UploadingCode);
+        if !(fresh && attempt == 0) {
+            let conf = client
+                .update_function_configuration()
+                .function_name(function)
+                .memory_size(req.memory as i32)
+                .timeout(req.timeout as i32)
+                .environment(environment.clone())
+                .send()
+                .await
+                .map_err(sdk("UpdateFunctionConfiguration", ep))?;
+            wait_updated(client, ep, function, conf.last_update_status()).await?;
+        }
+        let code = client
+            .update_function_code()
+            .function_name(function)
+            .zip_file(Blob::new(req.zip.clone()))
+            .send()
+            .await
+            .map_err(sdk("UpdateFunctionCode", ep))?;
+        wait_updated(client, ep, function, code.last_update_status()).await?;
+        let revision = match client.get_function_configuration().function_name(function).send().await {
+            Ok(c) if c.code_sha256() == code.code_sha256() => c.revision_id().map(str::to_owned),
+            Ok(_) => continue, // someone else's code is in $LATEST now
+            Err(e) => return Err(sdk("GetFunctionConfiguration", ep)(e)),
+        };
+        progress(DeployStep::Publishing);
+        let published = client
+            .publish_version()
+            .function_name(function)
+            .set_code_sha256(code.code_sha256().map(str::to_owned))
+            .set_revision_id(revision)
+            .send()
+            .await;
+        match published {
+            Ok(v) => {
+                return v.version().map(str::to_owned).ok_or_else(|| DeployError::Api {
+                    operation: "PublishVersion",
+                    code: "MissingVersion".to_owned(),
+                    message: "the response had no version".to_owned(),
+                });
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_precondition_failed_exception() || s.is_resource_conflict_exception()) => {
+                tracing::debug!(attempt, "publish lost a race with another deploy; retrying");
+            }
+            Err(e) => return Err(sdk("PublishVersion", ep)(e)),
+        }
+    }
+    Err(DeployError::Contended { function: function.to_owned(), attempts: PUBLISH_ATTEMPTS })
+}
+
+/// Waits until an update is applied (immediate on the local backend; on AWS
+/// updates are asynchronous).
+async fn wait_updated(client: &aws_sdk_lambda::Client, ep: &str, function: &str, status: Option<&aws_sdk_lambda::types::LastUpdateStatus>) -> Result<(), DeployError> {
+    use aws_sdk_lambda::types::LastUpdateStatus as S;
+    let mut status = status.cloned();
+    for _ in 0..600 {
+        match status {
+            None | Some(S::Successful) => return Ok(()),
+            Some(S::Failed) => {
+                return Err(DeployError::Api { operation: "UpdateFunction", code: "UpdateFailed".to_owned(), message: format!("the update of {function} failed") });
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let c = client.get_function_configuration().function_name(function).send().await.map_err(sdk("GetFunctionConfiguration", ep))?;
+        status = c.last_update_status().cloned();
+    }
+    Err(DeployError::Api { operation: "UpdateFunction", code: "Timeout".to_owned(), message: format!("{function} did not finish updating within 5 minutes") })
+}
+
+/// Claims the next free `deployment-<N>` for `version`. Creating an alias
+/// is atomic, so two deploys can never share a number; a lost race moves
+/// on to the next number, so none is skipped.
+async fn claim_number(client: &aws_sdk_lambda::Client, ep: &str, function: &str, version: &str) -> Result<DeploymentNumber, DeployError> {
+    let existing = deployment_aliases(client, ep, function).await?;
+    let mut n = existing.iter().map(|(n, _)| *n).max().and_then(DeploymentNumber::next).unwrap_or(DeploymentNumber::FIRST);
+    for _ in 0..CLAIM_ATTEMPTS {
+        let res = client
+            .create_alias()
+            .function_name(function)
+            .name(n.alias())
+            .function_version(version)
+            .description(alias_description())
+            .send()
+            .await;
+        match res {
+            Ok(_) => return Ok(n),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {
+                n = n.next().ok_or_else(|| DeployError::NotFound("deployment numbers are exhausted".to_owned()))?;
+            }
+            Err(e) => return Err(sdk("CreateAlias", ep)(e)),
+        }
+    }
+    Err(DeployError::Contended { function: function.to_owned(), attempts: CLAIM_ATTEMPTS })
+}
+
+/// Points `current` at a version, creating the alias on first use.
+pub(crate) async fn point_current(client: &aws_sdk_lambda::Client, ep: &str, function: &str, version: &str) -> Result<(), DeployError> {
+    for _ in 0..3 {
+        let updated = client.update_alias().function_name(function).name(CURRENT_ALIAS).function_version(version).send().await;
+        match updated {
+            Ok(_) => return Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(sdk("UpdateAlias", ep)(e)),
+        }
+        let created = client.create_alias().function_name(function).name(CURRENT_ALIAS).function_version(version).send().await;
+        match created {
+            Ok(_) => return Ok(()),
+            // Created meanwhile by a concurrent deploy: update it instead.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {}
+            Err(e) => return Err(sdk("CreateAlias", ep)(e)),
+        }
+    }
+    Err(DeployError::Contended { function: function.to_owned(), attempts: 3 })
+}

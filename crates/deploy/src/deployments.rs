@@ -1,0 +1,147 @@
+//! Listing deployments and promoting one.
+
+use std::collections::HashMap;
+
+use ownstak_core::names::CURRENT_ALIAS;
+use ownstak_core::{DeploymentNumber, EnvironmentName};
+use serde::{Deserialize, Serialize};
+
+use crate::client::Endpoint;
+use crate::error::{sdk, DeployError};
+
+/// One deployment of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// Its number.
+    pub deployment: u32,
+    /// The function version it runs.
+    pub version: String,
+    /// When it was deployed (RFC 3339), if recorded.
+    pub deployed_at: Option<String>,
+    /// Whether `current` points at its version.
+    pub live: bool,
+}
+
+/// What ownstak writes into a deployment alias's description.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AliasNote {
+    deployed_at: String,
+}
+
+/// The description of a new deployment alias: when it was made.
+pub(crate) fn alias_description() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let at = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    serde_json::to_string(&AliasNote { deployed_at: at }).unwrap_or_default()
+}
+
+/// All `deployment-<N>` aliases of a function, with their versions and
+/// descriptions, following pagination.
+pub(crate) async fn deployment_aliases(client: &aws_sdk_lambda::Client, ep: &str, function: &str) -> Result<Vec<(DeploymentNumber, aws_sdk_lambda::types::AliasConfiguration)>, DeployError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .list_aliases()
+            .function_name(function)
+            .set_marker(marker.take())
+            .max_items(10_000)
+            .send()
+            .await
+            .map_err(sdk("ListAliases", ep))?;
+        for a in page.aliases() {
+            if let Some(n) = a.name().and_then(DeploymentNumber::from_alias) {
+                out.push((n, a.clone()));
+            }
+        }
+        match page.next_marker() {
+            Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+            _ => break,
+        }
+    }
+    out.sort_by_key(|(n, _)| *n);
+    Ok(out)
+}
+
+fn missing_env(env: &EnvironmentName) -> DeployError {
+    DeployError::NotFound(format!(
+        "environment `{}` of project `{}` has no deployments yet (no function {}); deploy with `ownstak deploy --project {} --env {}`",
+        env.env(),
+        env.project(),
+        env.function(),
+        env.project(),
+        env.env()
+    ))
+}
+
+/// Lists an environment's deployments, oldest first.
+pub async fn list_deployments(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, env: &EnvironmentName) -> Result<Vec<Deployment>, DeployError> {
+    let ep = endpoint.url();
+    let current = match client.get_alias().function_name(env.function()).name(CURRENT_ALIAS).send().await {
+        Ok(a) => a.function_version().map(str::to_owned),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+            if client.get_function_configuration().function_name(env.function()).send().await.is_err() {
+                return Err(missing_env(env));
+            }
+            None
+        }
+        Err(e) => return Err(sdk("GetAlias", ep)(e)),
+    };
+    let aliases = deployment_aliases(client, ep, env.function()).await?;
+    let mut times: HashMap<String, String> = HashMap::new();
+    let needs_times = aliases.iter().any(|(_, a)| note(a).is_none());
+    if needs_times {
+        let mut marker = None;
+        loop {
+            let page = client.list_versions_by_function().function_name(env.function()).set_marker(marker.take()).send().await.map_err(sdk("ListVersionsByFunction", ep))?;
+            for v in page.versions() {
+                if let (Some(ver), Some(t)) = (v.version(), v.last_modified()) {
+                    times.insert(ver.to_owned(), t.to_owned());
+                }
+            }
+            match page.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+                _ => break,
+            }
+        }
+    }
+    Ok(aliases
+        .into_iter()
+        .map(|(n, a)| {
+            let version = a.function_version().unwrap_or_default().to_owned();
+            Deployment {
+                deployment: n.get(),
+                deployed_at: note(&a).or_else(|| times.get(&version).cloned()),
+                live: current.as_deref() == Some(version.as_str()),
+                version,
+            }
+        })
+        .collect())
+}
+
+fn note(a: &aws_sdk_lambda::types::AliasConfiguration) -> Option<String> {
+    serde_json::from_str::<AliasNote>(a.description()?).ok().map(|n| n.deployed_at)
+}
+
+/// Moves `current` to deployment `n`; returns the version now live.
+pub async fn promote(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, env: &EnvironmentName, n: DeploymentNumber) -> Result<String, DeployError> {
+    let ep = endpoint.url();
+    let alias = match client.get_alias().function_name(env.function()).name(n.alias()).send().await {
+        Ok(a) => a,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+            return Err(DeployError::NotFound(format!(
+                "deployment {n} of `{}-{}` does not exist; `ownstak deployments --project {} --env {}` lists the deployments",
+                env.project(),
+                env.env(),
+                env.project(),
+                env.env()
+            )));
+        }
+        Err(e) => return Err(sdk("GetAlias", ep)(e)),
+    };
+    let version = alias.function_version().unwrap_or_default().to_owned();
+    crate::deploy::point_current(client, ep, env.function(), &version).await?;
+    Ok(version)
+}

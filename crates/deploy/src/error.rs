@@ -1,0 +1,81 @@
+//! Errors of packaging and deploying.
+
+/// Why a deploy, promote or listing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The app directory cannot be packaged.
+    #[error("{0}")]
+    Bundle(String),
+    /// `ownstak.toml` is invalid.
+    #[error("{path}: {message}")]
+    Project {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The Lambda endpoint did not answer.
+    #[error("cannot reach the Lambda API at {endpoint}: {detail}. Is the backend running? Start one with `ownstak local up`, or pass --lambda-endpoint")]
+    Unreachable {
+        /// The endpoint.
+        endpoint: String,
+        /// The transport error.
+        detail: String,
+    },
+    /// The Lambda API refused a call.
+    #[error("{operation} failed: {code}: {message}")]
+    Api {
+        /// The operation, e.g. `CreateFunction`.
+        operation: &'static str,
+        /// The AWS error code.
+        code: String,
+        /// The message.
+        message: String,
+    },
+    /// The deployment does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Concurrent deploys kept changing the function under us.
+    #[error("gave up after {attempts} attempts because other deploys kept changing `{function}`; try again")]
+    Contended {
+        /// The function.
+        function: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// Local I/O failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl DeployError {
+    /// The AWS error code, when the Lambda API refused the call.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            DeployError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Converts an SDK error into a [`DeployError`], telling transport
+/// failures apart from API refusals.
+pub(crate) fn sdk<E, R>(operation: &'static str, endpoint: &str) -> impl FnOnce(aws_sdk_lambda::error::SdkError<E, R>) -> DeployError
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let endpoint = endpoint.to_owned();
+    move |err| {
+        use aws_sdk_lambda::error::{ProvideErrorMetadata as _, SdkError};
+        match &err {
+            SdkError::DispatchFailure(d) => DeployError::Unreachable { endpoint, detail: format!("{:?}", d.as_connector_error().map(|c| c.to_string())) },
+            SdkError::TimeoutError(_) => DeployError::Unreachable { endpoint, detail: "timed out".to_owned() },
+            _ => {
+                let code = err.code().unwrap_or("Unknown").to_owned();
+                let message = err.message().map(str::to_owned).unwrap_or_else(|| format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)));
+                DeployError::Api { operation, code, message }
+            }
+        }
+    }
+}
