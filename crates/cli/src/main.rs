@@ -1,1 +1,31 @@
-fn main(){}
+//! `ownstak`: build, deploy and serve web apps on Lambda, locally or in
+//! your own AWS account.
+
+mod cli;
+mod commands;
+mod logging;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(&cli.global, cli.command.default_log_level());
+    let json = cli.command.json();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::error(&err, json);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -42,6 +42,13 @@ impl LocalLambda {
         Ok(Self { service, listener })
     }
 
+    /// Opens the state and serves on an already bound listener (so that a
+    /// caller can learn the port before building the configuration).
+    pub fn with_listener(config: LocalConfig, listener: tokio::net::TcpListener) -> Result<Self, ServerError> {
+        let service = Service::open(config)?;
+        Ok(Self { service, listener })
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         // A bound TCP listener always has a local address.

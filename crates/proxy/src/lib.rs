@@ -1,1 +1,17 @@
-//! stub
+//! The LambdaProxy: turns each HTTP request into an invocation of the
+//! function and alias its host name names, and the function's answer into
+//! the HTTP response.
+//!
+//! `<project>-<env>-<N>.<suffix>` invokes `<prefix>-<project>-<env>` with
+//! qualifier `deployment-<N>`; `<project>-<env>.<suffix>` uses `current`.
+//! Functions are invoked through the official AWS SDK, so the same proxy
+//! serves the local backend and AWS Lambda.
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod invoker;
+pub mod server;
+
+pub use config::ProxyConfig;
+pub use server::{Proxy, ProxyError};

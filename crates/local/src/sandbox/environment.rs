@@ -104,11 +104,8 @@ impl Environment {
                 shared.fail_pending(|rid| {
                     FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {rid} Error: Runtime exited with error: {status}"))
                 });
-                if pgid > 0 {
-                    // Take down whatever the bootstrap left running (the app server).
-                    // SAFETY: kill(2) with a negative pid signals our own process group.
-                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                }
+                // Take down whatever the bootstrap left running.
+                terminate_group(pgid);
             });
         }
         tracing::debug!(env = id, function = %spec.function, version = %spec.version, pid = pgid, runtime_api = %api_addr, "environment started");
@@ -187,13 +184,36 @@ impl Environment {
         }
     }
 
-    /// Kills the process group at once.
+    /// Stops the environment: SIGTERM to its process group, so that the
+    /// bootstrap can stop what it started (an app in a process group of its
+    /// own), then SIGKILL to the group after a short grace period.
     pub fn kill(&self) {
         self.alive.store(false, Ordering::SeqCst);
-        if self.pgid > 0 {
-            // SAFETY: kill(2) on the environment's own process group.
-            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        terminate_group(self.pgid);
+    }
+}
+
+/// How long a stopped environment gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_millis(250);
+
+fn terminate_group(pgid: i32) {
+    if pgid <= 0 {
+        return;
+    }
+    // SAFETY: kill(2) on the environment's own process group.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let hard_kill = move || {
+        // SAFETY: as above; the group may already be gone (ESRCH is harmless).
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(async move {
+                tokio::time::sleep(KILL_GRACE).await;
+                hard_kill();
+            });
         }
+        Err(_) => hard_kill(),
     }
 }
 

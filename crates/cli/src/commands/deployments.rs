@@ -1,0 +1,40 @@
+//! `ownstak deployments`: list an environment's deployments.
+
+use ownstak_core::{DeploymentNumber, Qualifier};
+use ownstak_deploy::{lambda_client, list_deployments, Endpoint};
+use serde_json::json;
+
+use crate::cli::DeploymentsArgs;
+use crate::output;
+
+/// Runs `ownstak deployments`.
+pub async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
+    let endpoint = Endpoint::Local(args.backend.lambda_endpoint.clone());
+    let (info, env) = super::backend(&endpoint, &args.env).await?;
+    let list = list_deployments(&lambda_client(&endpoint), &endpoint, &env).await?;
+    let url = |n: u32| DeploymentNumber::new(n).and_then(|n| info.url(&env, Qualifier::Deployment(n)).ok()).unwrap_or_default();
+    if args.json {
+        let items: Vec<_> = list
+            .iter()
+            .map(|d| json!({ "deployment": d.deployment, "version": d.version, "deployedAt": d.deployed_at, "live": d.live, "url": url(d.deployment) }))
+            .collect();
+        output::json(&json!({ "function": env.function(), "environmentUrl": info.url(&env, Qualifier::Current)?, "deployments": items }));
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("{}/{} has no deployments yet", env.project(), env.env());
+        return Ok(());
+    }
+    println!("{:<11} {:<8} {:<26} {:<5} URL", "DEPLOYMENT", "VERSION", "DEPLOYED AT", "LIVE");
+    for d in &list {
+        println!(
+            "{:<11} {:<8} {:<26} {:<5} {}",
+            d.deployment,
+            d.version,
+            d.deployed_at.as_deref().unwrap_or("-"),
+            if d.live { "*" } else { "" },
+            url(d.deployment)
+        );
+    }
+    Ok(())
+}

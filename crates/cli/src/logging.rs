@@ -1,0 +1,19 @@
+//! The `tracing` subscriber for the binary.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{GlobalArgs, LogFormat};
+
+/// Logs to stderr with the chosen filter and format.
+pub fn init(args: &GlobalArgs, default_level: &str) {
+    let filter = args
+        .log
+        .as_deref()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

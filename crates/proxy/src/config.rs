@@ -1,0 +1,44 @@
+//! Settings of the proxy.
+
+use std::net::SocketAddr;
+
+use ownstak_core::{FunctionPrefix, HostSuffix};
+
+/// Everything the proxy can be told; built once by the CLI.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The served domain, `<backend>.<org>.<root-domain>`.
+    pub suffix: HostSuffix,
+    /// Only functions under this prefix are ever invoked.
+    pub prefix: FunctionPrefix,
+    /// The Lambda API endpoint; `None` means AWS with the default
+    /// credential chain.
+    pub lambda_endpoint: Option<String>,
+    /// AWS region of the functions.
+    pub region: String,
+    /// Largest request body passed to a function.
+    pub max_body_bytes: usize,
+    /// Reported as `requestContext.apiId`.
+    pub api_id: String,
+    /// Reported as `requestContext.accountId`.
+    pub account_id: String,
+}
+
+impl ProxyConfig {
+    /// Defaults for a suffix, listening on 127.0.0.1:3000 and invoking
+    /// through a local endpoint.
+    pub fn new(suffix: HostSuffix, lambda_endpoint: Option<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            api_id: suffix.domain().split('.').next().unwrap_or("ownstak").to_owned(),
+            suffix,
+            prefix: FunctionPrefix::default(),
+            lambda_endpoint,
+            region: "us-east-1".to_owned(),
+            max_body_bytes: 6 * 1024 * 1024,
+            account_id: "000000000000".to_owned(),
+        }
+    }
+}
