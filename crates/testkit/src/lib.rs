@@ -1,0 +1,143 @@
+//! Test support shared by the integration tests of every crate: finding
+//! the built binaries, running `ownstak local up` and the CLI as real
+//! processes, and packaging zips. Nothing here fakes a component.
+
+use std::io::{BufRead, BufReader, Cursor, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory holding the workspace's built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    // Test executables live in `target/<profile>/deps`; binaries one level up.
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    let dir = if deps.ends_with("deps") { deps.parent().expect("profile dir") } else { deps };
+    dir.to_path_buf()
+}
+
+/// The path of a workspace binary; panics with a hint if it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.is_file(), "{} is missing: run `cargo build --workspace --bins` before the tests", p.display());
+    p
+}
+
+/// Builds a zip from `(path, contents, unix mode)` entries.
+pub fn zip(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data, mode) in entries {
+        let opts = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
+        w.start_file(*name, opts).expect("zip entry");
+        w.write_all(data).expect("zip write");
+    }
+    w.finish().expect("zip finish").into_inner()
+}
+
+/// Runs the `ownstak` CLI to completion.
+pub fn ownstak(args: &[&str]) -> Output {
+    Command::new(bin("ownstak")).args(args).stdin(Stdio::null()).output().expect("run ownstak")
+}
+
+/// A running `ownstak local up` process on free ports.
+pub struct Backend {
+    child: Option<Child>,
+    /// Where the proxy listens.
+    pub proxy: SocketAddr,
+    /// The Lambda API endpoint URL.
+    pub lambda: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+impl Backend {
+    /// Starts the backend on `data_dir` with extra flags and waits until it
+    /// reports that it is ready.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Backend {
+        let mut child = Command::new(bin("ownstak"))
+            .args(["local", "up", "--json", "--lambda-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ownstak local up");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the ready line");
+        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+        let proxy = ready["proxy"].as_str().expect("proxy url").trim_start_matches("http://").parse().expect("proxy addr");
+        Backend { child: Some(child), proxy, lambda: ready["lambda"].as_str().expect("lambda url").to_owned(), data_dir: data_dir.to_owned() }
+    }
+
+    /// Runs the CLI against this backend (`--lambda-endpoint` appended).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--lambda-endpoint", &self.lambda]);
+        ownstak(&all)
+    }
+
+    /// Deploys `dir` with `--json` and returns the parsed result; panics
+    /// with the CLI's stderr on failure.
+    pub fn deploy(&self, dir: &Path, project: &str, env: &str, extra: &[&str]) -> serde_json::Value {
+        let dir = dir.to_str().expect("utf-8 path");
+        let mut args = vec!["deploy", dir, "--project", project, "--env", env, "--json"];
+        args.extend(extra);
+        let out = self.cli(&args);
+        assert!(out.status.success(), "deploy failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("deploy --json output")
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the backend did not stop within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Copies a directory tree (for making variants of an example app).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    dir.pop();
+    dir.pop();
+    dir
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}

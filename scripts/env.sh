@@ -1,0 +1,20 @@
+# Shared setup for the project's scripts: a cargo target dir that persists
+# across runs on one machine (fast rebuilds in CI), and the tools the
+# project needs, installed when missing.
+set -euo pipefail
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ownstak/target}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+
+need_apt() { # need_apt COMMAND PACKAGE
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "installing $2 (for $1)" >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$2" >/dev/null
+  fi
+}
+
+need_apt cargo cargo
+need_apt node nodejs
+need_apt cc gcc
+need_apt curl curl
