@@ -10,6 +10,7 @@ pub mod host;
 pub mod manifest;
 pub mod names;
 pub mod slug;
+pub mod stream;
 
 pub use backend::BackendInfo;
 pub use host::{HostError, HostSuffix, Route};

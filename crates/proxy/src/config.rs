@@ -4,6 +4,16 @@ use std::net::SocketAddr;
 
 use ownstak_core::{FunctionPrefix, HostSuffix};
 
+/// How the proxy invokes functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InvokeMode {
+    /// InvokeWithResponseStream: bytes reach the client as they are produced.
+    #[default]
+    Streaming,
+    /// Invoke: the whole response is received first.
+    Buffered,
+}
+
 /// Everything the proxy can be told; built once by the CLI.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -24,6 +34,10 @@ pub struct ProxyConfig {
     pub api_id: String,
     /// Reported as `requestContext.accountId`.
     pub account_id: String,
+    /// Streaming or buffered invocations.
+    pub invoke_mode: InvokeMode,
+    /// Largest response head (prelude) or buffered response accepted.
+    pub max_response_head_bytes: usize,
 }
 
 impl ProxyConfig {
@@ -39,6 +53,8 @@ impl ProxyConfig {
             region: "us-east-1".to_owned(),
             max_body_bytes: 6 * 1024 * 1024,
             account_id: "000000000000".to_owned(),
+            invoke_mode: InvokeMode::Streaming,
+            max_response_head_bytes: 6 * 1024 * 1024,
         }
     }
 }

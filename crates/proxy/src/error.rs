@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::Full;
 
 /// A failure to serve a request, with what the client should see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +25,7 @@ impl ProxyFailure {
     }
 
     /// Renders the failure for a client that sent `headers`.
-    pub fn render(&self, headers: &HeaderMap, request_id: &str) -> Response<Full<Bytes>> {
+    pub fn render(&self, headers: &HeaderMap, request_id: &str) -> Response<crate::body::ProxyBody> {
         let wants_html = headers
             .get(http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
@@ -39,7 +38,7 @@ impl ProxyFailure {
             });
             (doc.to_string(), "application/json")
         };
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        let mut resp = Response::new(crate::body::ProxyBody::full(Bytes::from(body)));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         resp.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use ownstak_core::apigw::{HttpEvent, HttpResponse, RequestMeta};
 use ownstak_core::{HostError, Qualifier, Route};
 
-use crate::config::ProxyConfig;
+use crate::body::{BodyError, ProxyBody};
+use crate::config::{InvokeMode, ProxyConfig};
 use crate::error::ProxyFailure;
-use crate::invoker::{InvokeFailure, Invoked, Invoker};
+use crate::invoker::{InvokeFailure, Invoked, Invoker, ResponseEvents, StreamEvent};
+use ownstak_core::stream::{Decoded, PreludeDecoder};
 
 /// Header a trusted front end may set to override the host used for routing.
 const OWN_HOST: &str = "x-own-host";
@@ -35,7 +37,7 @@ impl Handler {
     }
 
     /// Serves one request from `peer`.
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
         let request_id = req
             .headers()
             .get(&REQUEST_ID)
@@ -57,7 +59,7 @@ impl Handler {
         resp
     }
 
-    async fn serve(&self, req: Request<Incoming>, peer: SocketAddr, request_id: &str) -> Result<Response<Full<Bytes>>, ProxyFailure> {
+    async fn serve(&self, req: Request<Incoming>, peer: SocketAddr, request_id: &str) -> Result<Response<ProxyBody>, ProxyFailure> {
         let host = routing_host(&req).ok_or_else(|| ProxyFailure::new(StatusCode::BAD_REQUEST, "missing_host", "the request has no Host header"))?;
         let route = self.config.suffix.route(&host).map_err(host_failure)?;
         let function = route.function(&self.config.prefix);
@@ -91,12 +93,97 @@ impl Handler {
         let event = HttpEvent::from_request(&parts.method, &parts.uri, parts.version, &headers, &body, meta);
         let payload = serde_json::to_vec(&event).map_err(|e| ProxyFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "event_encoding", e.to_string()))?;
         let qualifier = route.qualifier.alias();
-        let invoked = self.invoker.invoke(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route))?;
-        match invoked {
-            Invoked::Payload(payload) => respond(&payload),
-            Invoked::FunctionError { error_type, message } => Err(function_failure(error_type, message)),
+        match self.config.invoke_mode {
+            InvokeMode::Buffered => {
+                let invoked = self.invoker.invoke(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route))?;
+                match invoked {
+                    Invoked::Payload(payload) => respond(&payload),
+                    Invoked::FunctionError { error_type, message } => Err(function_failure(error_type, message)),
+                }
+            }
+            InvokeMode::Streaming => {
+                let events = self.invoker.invoke_stream(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route))?;
+                self.stream(events).await
+            }
         }
     }
+
+    /// Reads the response head from the event stream, then streams the body
+    /// to the client as it arrives.
+    async fn stream(&self, mut events: ResponseEvents) -> Result<Response<ProxyBody>, ProxyFailure> {
+        let mut decoder = PreludeDecoder::new(self.config.max_response_head_bytes);
+        let (status, mut headers, first) = loop {
+            match events.next().await {
+                Ok(Some(StreamEvent::Chunk(c))) => match decoder.push(&c).map_err(malformed)? {
+                    Decoded::NeedMore => {}
+                    Decoded::Head { status, headers, body } => break (status, headers, body),
+                },
+                Ok(Some(StreamEvent::Complete(None))) => {
+                    let (status, headers, body) = decoder.finish().map_err(malformed)?;
+                    return Ok(build(status, headers, ProxyBody::full(body)));
+                }
+                Ok(Some(StreamEvent::Complete(Some(Invoked::FunctionError { error_type, message })))) => {
+                    return Err(function_failure(error_type, message));
+                }
+                Ok(Some(StreamEvent::Complete(Some(Invoked::Payload(_))))) => {}
+                Ok(None) => return Err(cut_off("the response ended before its head")),
+                Err(e) => return Err(cut_off(&e)),
+            }
+        };
+        for h in HOP_BY_HOP.iter().chain(&["content-length"]) {
+            headers.remove(*h);
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(pump(events, first, tx));
+        let mut resp = Response::new(ProxyBody::Stream(rx));
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        Ok(resp)
+    }
+}
+
+/// Moves body chunks from the function to the client. A full channel (a
+/// slow client) stops the reading; a closed one (a client that left) ends
+/// it; a failure ends the body with an error, which aborts the response.
+async fn pump(mut events: ResponseEvents, first: Bytes, tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>) {
+    if !first.is_empty() && tx.send(Ok(first)).await.is_err() {
+        return;
+    }
+    loop {
+        let item = match events.next().await {
+            Ok(Some(StreamEvent::Chunk(c))) => Ok(c),
+            Ok(Some(StreamEvent::Complete(None))) => return,
+            Ok(Some(StreamEvent::Complete(Some(Invoked::FunctionError { error_type, message })))) => {
+                tracing::warn!(%error_type, message = message.as_deref().unwrap_or(""), "function failed mid-stream");
+                Err(BodyError(format!("{error_type}: {}", message.unwrap_or_default())))
+            }
+            Ok(Some(StreamEvent::Complete(Some(Invoked::Payload(_))))) => continue,
+            Ok(None) => Err(BodyError("the stream ended without completion".to_owned())),
+            Err(e) => Err(BodyError(e)),
+        };
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+fn malformed(e: ownstak_core::stream::StreamError) -> ProxyFailure {
+    ProxyFailure::new(StatusCode::BAD_GATEWAY, "malformed_response", format!("the function returned a malformed response: {e}"))
+}
+
+fn cut_off(detail: &str) -> ProxyFailure {
+    ProxyFailure::new(StatusCode::BAD_GATEWAY, "response_cut_off", format!("the function's response broke off: {detail}"))
+}
+
+fn build(status: StatusCode, mut headers: HeaderMap, body: ProxyBody) -> Response<ProxyBody> {
+    for h in HOP_BY_HOP.iter().chain(&["content-length"]) {
+        headers.remove(*h);
+    }
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
 }
 
 /// The host to route by: `X-Own-Host`, else `Host`, else the URI authority (HTTP/2).
@@ -180,18 +267,10 @@ fn function_failure(error_type: String, message: Option<String>) -> ProxyFailure
 }
 
 /// Turns a function's buffered API Gateway v2 payload into the response.
-fn respond(payload: &[u8]) -> Result<Response<Full<Bytes>>, ProxyFailure> {
-    let malformed = |e: ownstak_core::apigw::ConvertError| {
-        ProxyFailure::new(StatusCode::BAD_GATEWAY, "malformed_response", format!("the function returned a malformed response: {e}"))
-    };
-    let (status, mut headers, body) = HttpResponse::from_payload(payload).and_then(HttpResponse::into_http).map_err(malformed)?;
-    for h in HOP_BY_HOP.iter().chain(&["content-length"]) {
-        headers.remove(*h);
-    }
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    Ok(resp)
+fn respond(payload: &[u8]) -> Result<Response<ProxyBody>, ProxyFailure> {
+    let malformed = |e: ownstak_core::apigw::ConvertError| malformed(e.into());
+    let (status, headers, body) = HttpResponse::from_payload(payload).and_then(HttpResponse::into_http).map_err(malformed)?;
+    Ok(build(status, headers, ProxyBody::full(body)))
 }
 
 #[cfg(test)]

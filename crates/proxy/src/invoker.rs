@@ -87,23 +87,87 @@ impl Invoker {
     }
 }
 
-fn classify<R: std::fmt::Debug>(err: aws_sdk_lambda::error::SdkError<aws_sdk_lambda::operation::invoke::InvokeError, R>) -> InvokeFailure {
+/// A piece of a streamed invocation.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// Payload bytes.
+    Chunk(Bytes),
+    /// The invocation finished; `Some` when it failed.
+    Complete(Option<Invoked>),
+}
+
+/// The events of an InvokeWithResponseStream call.
+pub struct ResponseEvents {
+    inner: aws_sdk_lambda::primitives::event_stream::EventReceiver<
+        aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent,
+        aws_sdk_lambda::types::error::InvokeWithResponseStreamResponseEventError,
+    >,
+}
+
+impl ResponseEvents {
+    /// The next event; `Ok(None)` if the stream ended without completion
+    /// (which callers must treat as a failure).
+    pub async fn next(&mut self) -> Result<Option<StreamEvent>, String> {
+        use aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent as E;
+        loop {
+            match self.inner.recv().await {
+                Ok(Some(E::PayloadChunk(c))) => {
+                    let bytes = c.payload.map(|b| Bytes::from(b.into_inner())).unwrap_or_default();
+                    if !bytes.is_empty() {
+                        return Ok(Some(StreamEvent::Chunk(bytes)));
+                    }
+                }
+                Ok(Some(E::InvokeComplete(done))) => {
+                    let failure = done.error_code.map(|code| {
+                        let details = done.error_details.unwrap_or_default();
+                        let doc: Option<serde_json::Value> = serde_json::from_str(&details).ok();
+                        let message = doc.as_ref().and_then(|d| d.get("errorMessage")).and_then(|m| m.as_str()).map(str::to_owned).or(Some(details).filter(|d| !d.is_empty()));
+                        Invoked::FunctionError { error_type: code, message }
+                    });
+                    return Ok(Some(StreamEvent::Complete(failure)));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(aws_sdk_lambda::error::DisplayErrorContext(&e).to_string()),
+            }
+        }
+    }
+}
+
+impl Invoker {
+    /// Invokes with InvokeWithResponseStream; events arrive as produced.
+    pub async fn invoke_stream(&self, function: &str, qualifier: &str, payload: Vec<u8>) -> Result<ResponseEvents, InvokeFailure> {
+        let res = self
+            .client
+            .invoke_with_response_stream()
+            .function_name(function)
+            .qualifier(qualifier)
+            .payload(Blob::new(payload))
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(ResponseEvents { inner: out.event_stream }),
+            Err(err) => Err(classify(err)),
+        }
+    }
+}
+
+fn classify<E, R>(err: aws_sdk_lambda::error::SdkError<E, R>) -> InvokeFailure
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
     use aws_sdk_lambda::error::{ProvideErrorMetadata as _, SdkError};
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
             InvokeFailure::Unreachable(aws_sdk_lambda::error::DisplayErrorContext(&err).to_string())
         }
         _ => {
-            if let Some(s) = err.as_service_error() {
-                if s.is_resource_not_found_exception() {
-                    return InvokeFailure::NotFound;
-                }
-                if s.is_too_many_requests_exception() {
-                    return InvokeFailure::Throttled;
-                }
-                if s.is_request_too_large_exception() {
-                    return InvokeFailure::TooLarge;
-                }
+            match err.code() {
+                Some("ResourceNotFoundException") => return InvokeFailure::NotFound,
+                Some("TooManyRequestsException") => return InvokeFailure::Throttled,
+                Some("RequestTooLargeException") => return InvokeFailure::TooLarge,
+                _ => {}
             }
             InvokeFailure::Api {
                 code: err.code().unwrap_or("Unknown").to_owned(),

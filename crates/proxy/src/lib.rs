@@ -7,11 +7,12 @@
 //! Functions are invoked through the official AWS SDK, so the same proxy
 //! serves the local backend and AWS Lambda.
 
+pub mod body;
 pub mod config;
 pub mod error;
 pub mod handler;
 pub mod invoker;
 pub mod server;
 
-pub use config::ProxyConfig;
+pub use config::{InvokeMode, ProxyConfig};
 pub use server::{Proxy, ProxyError};

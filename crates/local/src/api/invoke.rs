@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use super::functions::{resolve, QualifierQuery};
 use crate::error::{ApiError, ErrorKind};
 use crate::model::{FunctionRecord, VersionRecord};
-use crate::sandbox::{FunctionSpec, Outcome};
+use crate::sandbox::FunctionSpec;
 use crate::service::Service;
 
 /// Builds what the pool needs to run `version` of `f` as invoked with `qualifier`.
@@ -56,12 +56,17 @@ pub(super) async fn read_payload(svc: &Service, body: Body) -> Result<Bytes, Api
     Ok(bytes)
 }
 
+/// Which InvocationType an Invoke asked for.
+pub(super) fn invocation_type(headers: &HeaderMap) -> &str {
+    headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse")
+}
+
 pub(super) async fn invoke(State(svc): State<Arc<Service>>, Path(name): Path<String>, Query(q): Query<QualifierQuery>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let (f, version, qualifier) = resolve(&svc, &name, q.qualifier.as_deref())?;
     let payload = read_payload(&svc, body).await?;
     let spec = spec(&svc, &f, &version, qualifier.as_deref());
     let request_id = uuid::Uuid::new_v4().to_string();
-    let mode = headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse");
+    let mode = invocation_type(&headers);
     match mode {
         "RequestResponse" => {}
         "Event" => {
@@ -78,10 +83,12 @@ pub(super) async fn invoke(State(svc): State<Arc<Service>>, Path(name): Path<Str
         .pool
         .invoke(spec, request_id.clone(), payload)
         .await
-        .map_err(|t| ApiError::new(ErrorKind::TooManyRequests, t.to_string()))?;
+        .map_err(|t| ApiError::new(ErrorKind::TooManyRequests, t.to_string()))?
+        .buffered(svc.config.max_payload_bytes)
+        .await;
     let mut resp = match outcome {
-        Outcome::Success(payload) => (StatusCode::OK, payload).into_response(),
-        Outcome::Failure(failure) => {
+        Ok(payload) => (StatusCode::OK, payload).into_response(),
+        Err(failure) => {
             tracing::debug!(function = %f.name, error_type = %failure.error_type, "invocation failed");
             let mut r = (StatusCode::OK, failure.payload).into_response();
             r.headers_mut().insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));

@@ -4,6 +4,7 @@ mod aliases;
 mod body;
 mod functions;
 mod invoke;
+mod stream;
 mod versions;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/2015-03-31/functions/{name}/aliases", post(aliases::create).get(aliases::list))
         .route("/2015-03-31/functions/{name}/aliases/{alias}", get(aliases::get).put(aliases::update).delete(aliases::delete))
         .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
+        .route("/2021-11-15/functions/{name}/response-streaming-invocations", post(stream::invoke_stream))
         .route("/__ownstak__/health", get(|| async { "ok" }))
         .route("/__ownstak__/backend", get(backend_info))
         .fallback(|uri: axum::http::Uri| async move { ApiError::new(crate::error::ErrorKind::ResourceNotFound, format!("Unknown operation {uri}")) })

@@ -117,18 +117,17 @@ impl Environment {
         self.alive.load(Ordering::SeqCst) && !self.shared.init_failed.load(Ordering::SeqCst)
     }
 
-    /// Runs one invocation; the environment is unusable afterwards unless
-    /// [`Environment::reusable`] says otherwise.
-    pub async fn invoke(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration) -> Outcome {
+    /// Runs one invocation. Its outcome goes to `deliver` as soon as it is
+    /// known (for a streamed response: when the stream starts); the call
+    /// returns when the runtime has finished. The environment is unusable
+    /// afterwards unless [`Environment::reusable`] says otherwise.
+    pub async fn invoke(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: oneshot::Sender<Outcome>) {
         let started_at = Instant::now();
         self.platform_log(format_args!("START RequestId: {request_id} Version: {}", spec.version));
-        let outcome = self.run(spec, request_id, payload, init_timeout).await;
+        let error_type = self.run(spec, request_id, payload, init_timeout, deliver).await;
         let ms = started_at.elapsed().as_secs_f64() * 1000.0;
         self.platform_log(format_args!("END RequestId: {request_id}"));
-        let status = match &outcome {
-            Outcome::Success(_) => String::new(),
-            Outcome::Failure(f) => format!("\tStatus: error\tErrorType: {}", f.error_type),
-        };
+        let status = error_type.map(|t| format!("\tStatus: error\tErrorType: {t}")).unwrap_or_default();
         self.platform_log(format_args!(
             "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tMemory Size: {} MB{}{status}",
             spec.memory_size,
@@ -136,12 +135,19 @@ impl Environment {
         ));
         self.fresh = false;
         self.last_used = Instant::now();
-        outcome
     }
 
-    async fn run(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration) -> Outcome {
+    /// Returns the error type when the invocation failed before its
+    /// response started.
+    async fn run(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: oneshot::Sender<Outcome>) -> Option<String> {
+        let fail = |deliver: oneshot::Sender<Outcome>, failure: FunctionFailure| {
+            let t = failure.error_type.clone();
+            let _ = deliver.send(Outcome::Failure(failure));
+            Some(t)
+        };
         let (started_tx, started_rx) = oneshot::channel();
         let (reply_tx, mut reply_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
         let inv = Invocation {
             request_id: request_id.to_owned(),
             payload,
@@ -149,33 +155,49 @@ impl Environment {
             timeout: spec.timeout,
             started: started_tx,
             reply: reply_tx,
+            done: done_tx,
         };
         if self.inbox.send(inv).await.is_err() {
-            return Outcome::Failure(FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped")));
+            return fail(deliver, FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped")));
         }
         // Phase 1: the runtime must take the invocation within the init limit.
         tokio::select! {
-            reply = &mut reply_rx => return reply.unwrap_or_else(|_| exited(request_id)),
+            reply = &mut reply_rx => {
+                let outcome = reply.unwrap_or_else(|_| exited(request_id));
+                let t = match &outcome { Outcome::Failure(f) => Some(f.error_type.clone()), _ => None };
+                let _ = deliver.send(outcome);
+                return t;
+            }
             _ = started_rx => {}
             _ = tokio::time::sleep(init_timeout) => {
                 self.kill();
-                return Outcome::Failure(FunctionFailure::platform(
+                return fail(deliver, FunctionFailure::platform(
                     "Sandbox.Timedout",
                     format!("RequestId: {request_id} Error: INIT phase did not finish within {:.2} seconds; the runtime never asked for the invocation", init_timeout.as_secs_f64()),
                 ));
             }
         }
-        // Phase 2: the function timeout.
-        match tokio::time::timeout(spec.timeout, reply_rx).await {
+        // Phase 2: the function timeout covers the whole response, streamed or not.
+        let deadline = tokio::time::Instant::now() + spec.timeout;
+        let timed_out = |request_id: &str| {
+            FunctionFailure::platform("Sandbox.Timedout", format!("RequestId: {request_id} Error: Task timed out after {:.2} seconds", spec.timeout.as_secs_f64()))
+        };
+        let outcome = match tokio::time::timeout_at(deadline, reply_rx).await {
             Ok(reply) => reply.unwrap_or_else(|_| exited(request_id)),
             Err(_) => {
                 self.kill();
-                Outcome::Failure(FunctionFailure::platform(
-                    "Sandbox.Timedout",
-                    format!("RequestId: {request_id} Error: Task timed out after {:.2} seconds", spec.timeout.as_secs_f64()),
-                ))
+                return fail(deliver, timed_out(request_id));
             }
+        };
+        let t = match &outcome { Outcome::Failure(f) => Some(f.error_type.clone()), _ => None };
+        let _ = deliver.send(outcome);
+        // A streamed response is still being written: stop it at the deadline.
+        // Killing the runtime cuts the stream, which the reader sees as a failure.
+        if tokio::time::timeout_at(deadline, done_rx).await.is_err() {
+            self.kill();
+            return Some(timed_out(request_id).error_type);
         }
+        t
     }
 
     fn platform_log(&mut self, line: std::fmt::Arguments<'_>) {

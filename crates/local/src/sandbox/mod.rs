@@ -13,6 +13,9 @@ use bytes::Bytes;
 
 pub use pool::{Pool, PoolConfig, Throttled};
 
+/// How many streamed chunks may wait between the runtime and the invoker.
+pub const STREAM_BUFFER_CHUNKS: usize = 8;
+
 /// Everything needed to start and invoke one version of a function.
 #[derive(Debug, Clone)]
 pub struct FunctionSpec {
@@ -43,13 +46,66 @@ pub struct FunctionSpec {
     pub region: String,
 }
 
-/// How an invocation ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How an invocation ended, or how its streamed response goes on.
+#[derive(Debug)]
 pub enum Outcome {
     /// The function returned this payload.
     Success(Bytes),
     /// The function or its environment failed.
     Failure(FunctionFailure),
+    /// The function is streaming its response.
+    Stream(ResponseStream),
+}
+
+/// One piece of a streamed response.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// Body bytes, in order.
+    Chunk(Bytes),
+    /// The function failed mid-stream.
+    Failed(FunctionFailure),
+    /// The response is complete.
+    End,
+}
+
+/// A response the function is still writing. A stream whose channel closes
+/// without [`StreamItem::End`] was cut off and must be treated as failed.
+#[derive(Debug)]
+pub struct ResponseStream {
+    /// The runtime's `Content-Type` for the stream.
+    pub content_type: Option<String>,
+    /// The pieces, as the runtime sends them (bounded: a slow reader slows
+    /// the function down instead of filling memory).
+    pub items: tokio::sync::mpsc::Receiver<StreamItem>,
+}
+
+impl Outcome {
+    /// The whole payload or the failure, collecting a stream of up to
+    /// `limit` bytes.
+    pub async fn buffered(self, limit: usize) -> Result<Bytes, FunctionFailure> {
+        let mut s = match self {
+            Outcome::Success(b) => return Ok(b),
+            Outcome::Failure(f) => return Err(f),
+            Outcome::Stream(s) => s,
+        };
+        let mut buf = bytes::BytesMut::new();
+        loop {
+            match s.items.recv().await {
+                Some(StreamItem::Chunk(c)) => {
+                    if buf.len() + c.len() > limit {
+                        return Err(FunctionFailure::platform(
+                            "Function.ResponseSizeTooLarge",
+                            format!("Response payload size exceeded maximum allowed payload size ({limit} bytes)."),
+                        ));
+                    }
+                    buf.extend_from_slice(&c);
+                }
+                Some(StreamItem::Failed(f)) => return Err(f),
+                Some(StreamItem::End) => return Ok(buf.freeze()),
+                None => return Err(FunctionFailure::platform("Runtime.ExitError", "the response stream was cut off")),
+            }
+        }
+    }
 }
 
 /// A failed invocation: reported with `X-Amz-Function-Error` and the error

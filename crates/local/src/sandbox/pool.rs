@@ -72,7 +72,8 @@ impl Pool {
             .map_err(|_| Throttled)?
             .map_err(|_| Throttled)?;
         let pool = self.clone();
-        let task = tokio::spawn(async move {
+        let (deliver, outcome) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
             let key: EnvKey = (spec.function.clone(), spec.version.clone(), spec.revision_id.clone());
             let warm = pool.take_idle(&key);
             let mut env = match warm {
@@ -81,21 +82,23 @@ impl Pool {
                     let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
                     match Environment::spawn(id, &spec, pool.config.max_response).await {
                         Ok(env) => env,
-                        Err(failure) => return Outcome::Failure(failure),
+                        Err(failure) => {
+                            let _ = deliver.send(Outcome::Failure(failure));
+                            return;
+                        }
                     }
                 }
             };
-            let outcome = env.invoke(&spec, &request_id, payload, pool.config.init_timeout).await;
+            env.invoke(&spec, &request_id, payload, pool.config.init_timeout, deliver).await;
             if env.reusable() && !pool.closed.load(Ordering::SeqCst) {
                 pool.inner().idle.entry(key).or_default().push(env);
             } else {
                 tracing::debug!(env = env.id, function = %spec.function, "environment discarded");
             }
             drop(permit);
-            outcome
         });
-        Ok(task.await.unwrap_or_else(|e| {
-            Outcome::Failure(super::FunctionFailure::platform("Runtime.Unknown", format!("the invocation task failed: {e}")))
+        Ok(outcome.await.unwrap_or_else(|_| {
+            Outcome::Failure(super::FunctionFailure::platform("Runtime.Unknown", "the invocation ended without an outcome"))
         }))
     }
 

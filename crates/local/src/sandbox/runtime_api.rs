@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{FunctionFailure, Outcome};
+use super::{FunctionFailure, Outcome, StreamItem};
 use crate::clock::epoch_millis;
 
 /// Header naming the error type of `/error` and `/init/error` posts.
@@ -27,13 +27,16 @@ pub(super) struct Invocation {
     pub timeout: Duration,
     /// Told when the runtime takes the invocation.
     pub started: oneshot::Sender<()>,
-    /// Told how the invocation ended.
+    /// Told how the invocation ended (or that its response streams).
     pub reply: oneshot::Sender<Outcome>,
+    /// Told when the runtime has finished the invocation, streamed or not.
+    pub done: oneshot::Sender<()>,
 }
 
 struct Active {
     request_id: String,
     reply: oneshot::Sender<Outcome>,
+    done: oneshot::Sender<()>,
 }
 
 /// State shared by the Runtime API handlers and the environment.
@@ -65,6 +68,7 @@ impl Shared {
     pub fn fail_pending(&self, failure: impl Fn(&str) -> FunctionFailure) {
         if let Some(active) = self.active().take() {
             let _ = active.reply.send(Outcome::Failure(failure(&active.request_id)));
+            let _ = active.done.send(());
             return;
         }
         if let Ok(mut queue) = self.queue.try_lock()
@@ -105,7 +109,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     put(&mut headers, "lambda-runtime-deadline-ms", &deadline.to_string());
     put(&mut headers, "lambda-runtime-invoked-function-arn", &inv.invoked_arn);
     put(&mut headers, "lambda-runtime-trace-id", &trace);
-    *shared.active() = Some(Active { request_id: inv.request_id, reply: inv.reply });
+    *shared.active() = Some(Active { request_id: inv.request_id, reply: inv.reply, done: inv.done });
     let _ = inv.started.send(());
     (StatusCode::OK, headers, inv.payload).into_response()
 }
@@ -136,9 +140,19 @@ async fn read_limited(body: Body, limit: usize) -> Result<Option<Bytes>, axum::E
     }
 }
 
-async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Body) -> Response {
+async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
     let Some(active) = take_active(&shared, &id) else { return bad_request_id(&id) };
-    match read_limited(body, shared.max_response).await {
+    let streaming = headers
+        .get("lambda-runtime-function-response-mode")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| m.eq_ignore_ascii_case("streaming"));
+    if streaming {
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let resp = stream_response(active.reply, content_type, body).await;
+        let _ = active.done.send(());
+        return resp;
+    }
+    let resp = match read_limited(body, shared.max_response).await {
         Ok(Some(bytes)) => {
             let _ = active.reply.send(Outcome::Success(bytes));
             accepted()
@@ -153,7 +167,65 @@ async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, bod
             let _ = active.reply.send(Outcome::Failure(FunctionFailure::platform("Runtime.ExitError", format!("the runtime's response broke off: {e}"))));
             (StatusCode::BAD_REQUEST, "incomplete body").into_response()
         }
+    };
+    let _ = active.done.send(());
+    resp
+}
+
+/// Passes a streamed response on frame by frame. Errors reported in the
+/// trailers, or a body that breaks off, end the stream as failed. If the
+/// invoker goes away, the rest is read and dropped so that the runtime can
+/// finish and the environment stays usable.
+async fn stream_response(reply: oneshot::Sender<Outcome>, content_type: Option<String>, mut body: Body) -> Response {
+    let (tx, items) = mpsc::channel(super::STREAM_BUFFER_CHUNKS);
+    let _ = reply.send(Outcome::Stream(super::ResponseStream { content_type, items }));
+    let mut listening = true;
+    let send = async |item: StreamItem, listening: &mut bool| {
+        if *listening && tx.send(item).await.is_err() {
+            *listening = false;
+        }
+    };
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if frame.is_data() {
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        send(StreamItem::Chunk(data), &mut listening).await;
+                    }
+                } else if let Ok(trailers) = frame.into_trailers()
+                    && let Some(failure) = trailer_failure(&trailers)
+                {
+                    send(StreamItem::Failed(failure), &mut listening).await;
+                    return accepted();
+                }
+            }
+            Some(Err(e)) => {
+                let failure = FunctionFailure::platform("Runtime.ExitError", format!("the runtime's streamed response broke off: {e}"));
+                send(StreamItem::Failed(failure), &mut listening).await;
+                return (StatusCode::BAD_REQUEST, "incomplete body").into_response();
+            }
+            None => {
+                send(StreamItem::End, &mut listening).await;
+                return accepted();
+            }
+        }
     }
+}
+
+/// The failure a runtime reported in the trailers of a streamed response.
+fn trailer_failure(trailers: &HeaderMap) -> Option<FunctionFailure> {
+    let error_type = trailers.get(ERROR_TYPE_HEADER)?.to_str().ok()?.to_owned();
+    let body = trailers
+        .get("lambda-runtime-function-error-body")
+        .and_then(|v| v.to_str().ok())
+        .map(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(b.trim()).map(Bytes::from).unwrap_or_else(|_| Bytes::copy_from_slice(b.as_bytes()))
+        })
+        .unwrap_or_default();
+    Some(FunctionFailure::reported(Some(&error_type), body))
 }
 
 async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
@@ -161,6 +233,7 @@ async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, header
     let body = read_limited(body, shared.max_response).await.ok().flatten().unwrap_or_default();
     let header_type = headers.get(ERROR_TYPE_HEADER).and_then(|v| v.to_str().ok());
     let _ = active.reply.send(Outcome::Failure(FunctionFailure::reported(header_type, body)));
+    let _ = active.done.send(());
     accepted()
 }
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Benchmarks of the local backend, each against a baseline measured in the
+# same run: requests/s through the LambdaProxy to a warm function vs the
+# app directly, and the time from `ownstak deploy` to the new URL answering.
+#   ./scripts/bench.sh            full run (10 s per load step)
+#   BENCH_SECONDS=2 ./scripts/bench.sh   short run
+source "$(dirname "$0")/env.sh"
+need_apt wrk wrk
+cd "$ROOT"
+SECS="${BENCH_SECONDS:-10}"
+CONNS="${BENCH_CONNECTIONS:-1 16}"
+cargo build --release --bins -p ownstak-cli -p ownstak-runtime >&2
+BIN="$CARGO_TARGET_DIR/release"
+WORK="$(mktemp -d)"
+cleanup() { kill -TERM "${BACKEND:-}" "${DIRECT:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+LAMBDA_PORT=$(free_port); PROXY_PORT=$(free_port); DIRECT_PORT=$(free_port)
+"$BIN/ownstak" local up --data-dir "$WORK/data" --lambda-addr "127.0.0.1:$LAMBDA_PORT" --proxy-addr "127.0.0.1:$PROXY_PORT" --log warn >/dev/null &
+BACKEND=$!
+until curl -fsS "http://127.0.0.1:$LAMBDA_PORT/__ownstak__/health" >/dev/null 2>&1; do sleep 0.05; done
+
+cp -r examples/hello "$WORK/app"
+# Deploy → URL answering, measured from the command's start.
+deploy_to_answer() {
+  local start end n
+  start=$(date +%s.%N)
+  n=$("$BIN/ownstak" deploy "$WORK/app" --project bench --env prod --lambda-endpoint "http://127.0.0.1:$LAMBDA_PORT" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["deployment"])')
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: bench-prod-$n.local.dev.localhost" "http://127.0.0.1:$PROXY_PORT/")" = 200 ]; do :; done
+  end=$(date +%s.%N)
+  python3 -c "print(f'{($end-$start)*1000:.0f}')"
+}
+echo "deploy_to_answer_ms first=$(deploy_to_answer)"
+echo "changed $(date +%s%N)" > "$WORK/app/message.txt"
+echo "deploy_to_answer_ms second=$(deploy_to_answer)"
+
+(cd "$WORK/app" && PORT=$DIRECT_PORT exec node server.js >/dev/null) &
+DIRECT=$!
+until curl -fsS "http://127.0.0.1:$DIRECT_PORT/" >/dev/null 2>&1; do sleep 0.05; done
+
+load() { # load NAME URL HOST CONNS
+  local out rps lat
+  out=$(wrk -t1 -c"$4" -d"${SECS}s" --latency -H "Host: $3" "$2")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+  echo "$1 c=$4 rps=$rps p50=$p50 p99=$p99 ${errs}"
+}
+curl -fsS -H "Host: bench-prod.local.dev.localhost" "http://127.0.0.1:$PROXY_PORT/" >/dev/null # warm
+for c in $CONNS; do
+  load direct "http://127.0.0.1:$DIRECT_PORT/" "127.0.0.1" "$c"
+  load proxy "http://127.0.0.1:$PROXY_PORT/" "bench-prod.local.dev.localhost" "$c"
+done
