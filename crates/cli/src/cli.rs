@@ -49,6 +49,43 @@ pub enum Command {
     Promote(PromoteArgs),
     /// List the deployments of an environment.
     Deployments(DeploymentsArgs),
+    /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
+    Proxy(ProxyArgs),
+}
+
+/// `ownstak proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "OWNSTAK_PROXY_ADDR")]
+    pub proxy_addr: SocketAddr,
+    /// Lambda API endpoint; without it, AWS Lambda with the default credential chain.
+    #[arg(long, env = "OWNSTAK_LAMBDA_ENDPOINT")]
+    pub lambda_endpoint: Option<String>,
+    /// AWS region of the functions.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Organization slug in host names.
+    #[arg(long, env = "OWNSTAK_ORG", default_value = "dev")]
+    pub org: String,
+    /// Backend slug in host names.
+    #[arg(long, env = "OWNSTAK_BACKEND", default_value = "local")]
+    pub backend: String,
+    /// Root domain of host names.
+    #[arg(long, env = "OWNSTAK_ROOT_DOMAIN", default_value = "localhost")]
+    pub root_domain: String,
+    /// Prefix of the functions the proxy may invoke.
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
+    pub function_prefix: String,
+    /// Use buffered Invoke instead of InvokeWithResponseStream.
+    #[arg(long)]
+    pub buffered: bool,
+    /// Seconds open requests may take to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 30)]
+    pub drain_timeout: u64,
+    /// Print the address as one JSON object when ready.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ownstak local …`.
@@ -179,6 +216,7 @@ impl Command {
             Command::Deploy(a) => a.json,
             Command::Promote(a) => a.json,
             Command::Deployments(a) => a.json,
+            Command::Proxy(a) => a.json,
         }
     }
 
@@ -186,7 +224,7 @@ impl Command {
     /// commands only problems.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Local(_) => "info",
+            Command::Local(_) | Command::Proxy(_) => "info",
             _ => "warn",
         }
     }

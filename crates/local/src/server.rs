@@ -1,5 +1,6 @@
 //! Serving the Lambda API with graceful shutdown.
 
+use axum::serve::ListenerExt as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,7 +65,9 @@ impl LocalLambda {
     /// then stops every environment.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let app = crate::api::router(self.service.clone());
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }), app).with_graceful_shutdown(shutdown).await;
         self.service.pool.shutdown();
         result.map_err(ServerError::Serve)
     }

@@ -90,7 +90,7 @@ macro_rules! assert_config {
         assert_eq!(out.version(), Some(version));
         assert_eq!(out.code_sha256(), Some(sha256_b64(zip).as_str()));
         assert_eq!(out.code_size(), zip.len() as i64);
-        assert_eq!(out.runtime(), Some(&Runtime::ProvidedAl2023));
+        assert_eq!(out.runtime(), Some(&Runtime::Providedal2023));
         assert_eq!(out.role(), Some(ROLE));
         assert_eq!(out.state(), Some(&State::Active));
         assert_eq!(out.last_update_status(), Some(&LastUpdateStatus::Successful));
@@ -107,7 +107,7 @@ async fn create(client: &Client, name: &str, zip: &[u8]) -> aws_sdk_lambda::oper
     client
         .create_function()
         .function_name(name)
-        .runtime(Runtime::ProvidedAl2023)
+        .runtime(Runtime::Providedal2023)
         .role(ROLE)
         .handler("bootstrap")
         .code(code(zip))
@@ -314,7 +314,7 @@ async fn errors_come_back_as_the_sdks_typed_errors() {
     let err = client
         .create_function()
         .function_name("f")
-        .runtime(Runtime::ProvidedAl2023)
+        .runtime(Runtime::Providedal2023)
         .role(ROLE)
         .code(code(&zip))
         .send()
@@ -323,7 +323,7 @@ async fn errors_come_back_as_the_sdks_typed_errors() {
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_conflict_exception()), "{err:?}");
 
     // 400: invalid runtime, timeout, memory, package and name; none creates anything.
-    let base = || client.create_function().function_name("g").runtime(Runtime::ProvidedAl2023).role(ROLE).code(code(&zip));
+    let base = || client.create_function().function_name("g").runtime(Runtime::Providedal2023).role(ROLE).code(code(&zip));
     let err = base().runtime(Runtime::Nodejs20x).send().await.expect_err("unsupported runtime");
     assert!(err.as_service_error().is_some_and(|e| e.is_invalid_parameter_value_exception()), "{err:?}");
     let err = base().timeout(901).send().await.expect_err("timeout above 900");

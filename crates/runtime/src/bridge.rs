@@ -3,7 +3,7 @@
 //!
 //! The exchange is split at the seam that streaming needs: [`Bridge::call`]
 //! yields the response head and a body stream ([`AppResponse`]), and the
-//! [`ResponseMode`] decides how that reaches the Runtime API.
+//! [`ResponseMode`] decides how that reaches the Runtime API ([`Reply`]).
 
 use std::time::SystemTime;
 
@@ -14,10 +14,13 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use ownstak_core::apigw::{HttpEvent, HttpResponse};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::conn::{Connection, RequestBody};
 use crate::error::{ConnError, InvokeError};
+use crate::prelude::Prelude;
 use crate::runtime_api::Invocation;
+use crate::stream::{OutcomeReceiver, ResponseStream};
 
 /// The header that passes the invocation's request id to the app (unless the event has one).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -26,16 +29,35 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
 
 /// How a function response reaches the Runtime API.
-///
-/// Streaming (`Lambda-Runtime-Function-Response-Mode: streaming`) will be a
-/// second variant: the [`AppResponse`] head becomes the JSON prelude
-/// `{statusCode, headers, cookies}`, then 8 NUL bytes, then the body frames
-/// as they arrive, with mid-stream failures in the trailers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ResponseMode {
     /// The whole response as one API Gateway v2 JSON document.
-    #[default]
     Buffered,
+    /// `Lambda-Runtime-Function-Response-Mode: streaming`: the JSON prelude
+    /// `{statusCode, headers, cookies}`, 8 NUL bytes, then the body frames
+    /// as they arrive, with a mid-stream failure in the trailers.
+    #[default]
+    Streaming,
+}
+
+impl ResponseMode {
+    /// The mode named `name` (`buffered` or `streaming`, any case), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "buffered" => Some(Self::Buffered),
+            "streaming" => Some(Self::Streaming),
+            _ => None,
+        }
+    }
+}
+
+/// What to post to the Runtime API for a handled invocation.
+#[derive(Debug)]
+pub enum Reply {
+    /// A buffered API Gateway v2 response document, for `invocation/{id}/response`.
+    Buffered(Bytes),
+    /// A response to stream to `invocation/{id}/response`, and how to learn how it ended.
+    Streaming(ResponseStream, OutcomeReceiver),
 }
 
 /// The app's answer: its head, and its body as a stream.
@@ -54,6 +76,11 @@ impl AppResponse {
     pub async fn into_buffered(self, port: u16) -> Result<HttpResponse, InvokeError> {
         let body = self.body.collect().await.map_err(|source| InvokeError::AppBody { port, source })?.to_bytes();
         Ok(HttpResponse::from_parts(self.status, &self.headers, &body))
+    }
+
+    /// Turns the response into a stream of its prelude and body, ending at the body's end or at `deadline`.
+    pub fn into_streaming(self, port: u16, deadline: Option<Instant>) -> (ResponseStream, OutcomeReceiver) {
+        ResponseStream::new(&Prelude::from_parts(self.status, &self.headers), self.body, port, deadline)
     }
 }
 
@@ -75,31 +102,43 @@ impl Bridge {
         self.app.adopt(stream).await
     }
 
-    /// Runs an invocation in `mode` and returns the payload to post as its response.
+    /// Runs an invocation in `mode` and returns what to post as its response.
     ///
-    /// The whole exchange is bounded by the invocation's deadline as seen at `now`.
-    pub async fn handle(&mut self, invocation: &Invocation, mode: ResponseMode, now: SystemTime) -> Result<Bytes, InvokeError> {
+    /// The exchange is bounded by the invocation's deadline as seen at `now`:
+    /// all of it when buffered; up to the response head when streaming, and
+    /// the returned stream ends with error trailers if the body outlasts it.
+    pub async fn handle(&mut self, invocation: &Invocation, mode: ResponseMode, now: SystemTime) -> Result<Reply, InvokeError> {
         let event = parse_event(&invocation.payload)?;
         let request = build_request(&event, &invocation.request_id)?;
         let budget = invocation.time_left(now);
+        let deadline = budget.map(|budget| Instant::now() + budget);
         let port = self.port;
         let exchange = async {
             let response = self.call(request).await?;
-            match mode {
-                ResponseMode::Buffered => Ok(encode_payload(&response.into_buffered(port).await?)),
-            }
+            Ok(match mode {
+                ResponseMode::Buffered => Reply::Buffered(encode_payload(&response.into_buffered(port).await?)),
+                ResponseMode::Streaming => {
+                    let (stream, outcome) = response.into_streaming(port, deadline);
+                    Reply::Streaming(stream, outcome)
+                }
+            })
         };
-        let result = match budget {
-            None => exchange.await,
-            Some(budget) => tokio::time::timeout(budget, exchange)
+        let result = match (deadline, budget) {
+            (Some(deadline), Some(budget)) => tokio::time::timeout_at(deadline, exchange)
                 .await
                 .unwrap_or(Err(InvokeError::Deadline { port, budget_ms: budget.as_millis() })),
+            _ => exchange.await,
         };
         if result.is_err() {
             // The connection may be mid-exchange; never reuse it.
             self.app.reset();
         }
         result
+    }
+
+    /// Closes the app connection (after a broken-off stream); the next request reconnects.
+    pub fn reset(&mut self) {
+        self.app.reset();
     }
 
     /// Sends a request to the app and returns the response head and body stream.
@@ -237,6 +276,14 @@ mod tests {
         for err in [parse_event(b"[]").unwrap_err(), build_request(&bad_path, "r").unwrap_err()] {
             assert_eq!(err.error_type(), "Runtime.InvalidEvent");
         }
+    }
+
+    #[test]
+    fn names_response_modes() {
+        assert_eq!(ResponseMode::default(), ResponseMode::Streaming);
+        assert_eq!(ResponseMode::from_name(" Buffered "), Some(ResponseMode::Buffered));
+        assert_eq!(ResponseMode::from_name("streaming"), Some(ResponseMode::Streaming));
+        assert_eq!(ResponseMode::from_name("stream"), None);
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub const TASK_ROOT_VAR: &str = "LAMBDA_TASK_ROOT";
 pub const APP_PORT_VAR: &str = "OWNSTAK_APP_PORT";
 /// The log filter (`tracing` env-filter syntax); `info` when unset.
 pub const LOG_VAR: &str = "OWNSTAK_LOG";
+/// `streaming` (the default) or `buffered`: how responses reach the Runtime API.
+pub const RESPONSE_MODE_VAR: &str = "OWNSTAK_RESPONSE_MODE";
 /// `json` for JSON log lines; anything else for plain text.
 pub const LOG_FORMAT_VAR: &str = "OWNSTAK_LOG_FORMAT";
 
@@ -55,7 +57,11 @@ impl Config {
                 _ => return Err(ConfigError::InvalidPort(raw)),
             },
         };
-        Ok(Self { runtime_api, task_root, app_port, response_mode: ResponseMode::Buffered })
+        let response_mode = match non_empty(lookup(RESPONSE_MODE_VAR)) {
+            None => ResponseMode::default(),
+            Some(raw) => ResponseMode::from_name(&raw).ok_or(ConfigError::InvalidResponseMode(raw))?,
+        };
+        Ok(Self { runtime_api, task_root, app_port, response_mode })
     }
 }
 
@@ -92,7 +98,7 @@ mod tests {
         assert_eq!(c.runtime_api, "127.0.0.1:9001");
         assert_eq!(c.task_root, PathBuf::from("."));
         assert_eq!(c.app_port, None);
-        assert_eq!(c.response_mode, ResponseMode::Buffered);
+        assert_eq!(c.response_mode, ResponseMode::Streaming);
         assert_eq!(LogConfig::from_lookup(lookup(&[])), LogConfig { filter: "info".into(), json: false });
     }
 
@@ -102,6 +108,9 @@ mod tests {
         let c = Config::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(c.task_root, PathBuf::from("/var/task"));
         assert_eq!(c.app_port, Some(3000));
+        assert_eq!(c.response_mode, ResponseMode::Streaming);
+        let c = Config::from_lookup(lookup(&[(RUNTIME_API_VAR, "h:1"), (RESPONSE_MODE_VAR, "BUFFERED")])).unwrap();
+        assert_eq!(c.response_mode, ResponseMode::Buffered);
         assert_eq!(LogConfig::from_lookup(lookup(&vars)), LogConfig { filter: "debug".into(), json: true });
     }
 
@@ -114,5 +123,8 @@ mod tests {
             assert!(matches!(err, ConfigError::InvalidPort(ref p) if p == bad), "{bad}");
         }
         assert!(ConfigError::MissingRuntimeApi.to_string().contains(RUNTIME_API_VAR));
+        let err = Config::from_lookup(lookup(&[(RUNTIME_API_VAR, "h:1"), (RESPONSE_MODE_VAR, "chunked")])).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidResponseMode(ref m) if m == "chunked"));
+        assert_eq!(err.to_string(), "OWNSTAK_RESPONSE_MODE is `chunked`; use `streaming` (the default) or `buffered`");
     }
 }

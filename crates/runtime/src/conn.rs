@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -17,19 +17,24 @@ use tokio::task::JoinHandle;
 
 use crate::error::ConnError;
 
-/// The request body type sent on a [`Connection`].
+/// The default request body type sent on a [`Connection`]: a whole body in memory.
 pub type RequestBody = Full<Bytes>;
 
-/// A lazily opened, reused HTTP/1.1 connection to one peer.
+/// A lazily opened, reused HTTP/1.1 connection to one peer, sending request bodies of type `B`.
 #[derive(Debug)]
-pub struct Connection {
+pub struct Connection<B = RequestBody> {
     addr: String,
     socket_addr: Option<SocketAddr>,
-    sender: Option<SendRequest<RequestBody>>,
+    sender: Option<SendRequest<B>>,
     driver: Option<JoinHandle<()>>,
 }
 
-impl Connection {
+impl<B> Connection<B>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     /// A connection to `addr` (`host:port`), opened at the first request.
     pub fn new(addr: impl Into<String>) -> Self {
         let addr = addr.into();
@@ -61,7 +66,7 @@ impl Connection {
     /// A request that was never written because the kept-alive connection
     /// had closed is retried once on a fresh connection; anything that may
     /// have reached the peer is not retried.
-    pub async fn send(&mut self, mut request: Request<RequestBody>) -> Result<Response<Incoming>, ConnError> {
+    pub async fn send(&mut self, mut request: Request<B>) -> Result<Response<Incoming>, ConnError> {
         let mut fresh = false;
         loop {
             let sender = match self.sender.as_mut() {
@@ -91,15 +96,7 @@ impl Connection {
         }
     }
 
-    /// Closes the connection (for instance after an abandoned exchange); the next request reconnects.
-    pub fn reset(&mut self) {
-        self.sender = None;
-        if let Some(driver) = self.driver.take() {
-            driver.abort();
-        }
-    }
-
-    async fn open(&mut self, stream: Option<TcpStream>) -> Result<&mut SendRequest<RequestBody>, ConnError> {
+    async fn open(&mut self, stream: Option<TcpStream>) -> Result<&mut SendRequest<B>, ConnError> {
         self.reset();
         let stream = match stream {
             Some(stream) => stream,
@@ -125,7 +122,17 @@ impl Connection {
     }
 }
 
-impl Drop for Connection {
+impl<B> Connection<B> {
+    /// Closes the connection (for instance after an abandoned exchange); the next request reconnects.
+    pub fn reset(&mut self) {
+        self.sender = None;
+        if let Some(driver) = self.driver.take() {
+            driver.abort();
+        }
+    }
+}
+
+impl<B> Drop for Connection<B> {
     fn drop(&mut self) {
         self.reset();
     }

@@ -58,6 +58,9 @@ pub enum ConfigError {
     /// `OWNSTAK_APP_PORT` is not a port number.
     #[error("OWNSTAK_APP_PORT is `{0}`, which is not a port number between 1 and 65535")]
     InvalidPort(String),
+    /// `OWNSTAK_RESPONSE_MODE` is neither `buffered` nor `streaming`.
+    #[error("OWNSTAK_RESPONSE_MODE is `{0}`; use `streaming` (the default) or `buffered`")]
+    InvalidResponseMode(String),
 }
 
 /// The function cannot start; reported to `init/error`.
@@ -238,6 +241,51 @@ impl InvokeError {
     }
 
     /// The report posted to `invocation/{id}/error`.
+    pub fn report(&self) -> ErrorReport {
+        ErrorReport::new(self.error_type(), self)
+    }
+}
+
+/// A streamed response broke off after its head was sent; reported in the
+/// upload's trailers, since the invocation already has a response.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Reading the app's response body failed (the app died or reset the connection).
+    #[error("the app on port {port} broke off its response body after {bytes} bytes")]
+    AppBody {
+        /// The app's port.
+        port: u16,
+        /// The body bytes forwarded before the failure.
+        bytes: u64,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The app did not finish its body before the invocation's deadline.
+    #[error("the app on port {port} did not finish its response body before the invocation's deadline ({bytes} bytes sent)")]
+    Deadline {
+        /// The app's port.
+        port: u16,
+        /// The body bytes forwarded before the deadline.
+        bytes: u64,
+    },
+}
+
+impl StreamError {
+    /// The `Lambda-Runtime-Function-Error-Type` trailer for this error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::AppBody { .. } => "Runtime.AppError",
+            Self::Deadline { .. } => "Runtime.AppTimeout",
+        }
+    }
+
+    /// Whether the app's connection failed, so the app may have died.
+    pub fn is_app_failure(&self) -> bool {
+        matches!(self, Self::AppBody { .. })
+    }
+
+    /// The report whose JSON goes, base64-encoded, into the `Lambda-Runtime-Function-Error-Body` trailer.
     pub fn report(&self) -> ErrorReport {
         ErrorReport::new(self.error_type(), self)
     }

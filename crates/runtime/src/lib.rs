@@ -13,6 +13,8 @@
 //! * [`runtime_api`]: the Runtime API client;
 //! * [`app`]: the app process and its readiness;
 //! * [`bridge`]: event → app request → function response;
+//! * [`prelude`]: the JSON head of a streamed response;
+//! * [`stream`]: the streamed response body and its error trailers;
 //! * [`runner`]: the init phase, the invocation loop and shutdown.
 
 #![warn(missing_docs)]
@@ -23,10 +25,12 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod logging;
+pub mod prelude;
 pub mod runner;
 pub mod runtime_api;
+pub mod stream;
 
-pub use bridge::{Bridge, ResponseMode};
+pub use bridge::{Bridge, Reply, ResponseMode};
 pub use config::{Config, LogConfig};
-pub use error::{ErrorReport, RunError};
+pub use error::{ErrorReport, RunError, StreamError};
 pub use runner::{Shutdown, run};

@@ -7,10 +7,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::app::{App, load_manifest};
-use crate::bridge::{Bridge, ResponseMode};
+use crate::bridge::{Bridge, Reply, ResponseMode};
 use crate::config::Config;
 use crate::error::{InitError, RunError, RuntimeApiError, chain};
 use crate::runtime_api::RuntimeApi;
+use crate::stream::StreamOutcome;
 
 /// How long to wait for the app to be reaped after its connection failed.
 const EXIT_GRACE: Duration = Duration::from_millis(50);
@@ -86,10 +87,33 @@ async fn serve(api: &mut RuntimeApi, bridge: &mut Bridge, app: &mut App, mode: R
         let id = invocation.request_id.as_str();
         let started = Instant::now();
         match bridge.handle(&invocation, mode, SystemTime::now()).await {
-            Ok(payload) => {
+            Ok(Reply::Buffered(payload)) => {
                 let bytes = payload.len();
                 tolerate(api.respond(id, payload).await, id)?;
                 tracing::debug!(request_id = id, bytes, elapsed_us = started.elapsed().as_micros() as u64, "invocation answered");
+            }
+            Ok(Reply::Streaming(stream, outcome)) => {
+                let posted = api.respond_streaming(id, stream).await;
+                match outcome.outcome() {
+                    Some(StreamOutcome::Complete { bytes }) => {
+                        tracing::debug!(request_id = id, bytes, elapsed_us = started.elapsed().as_micros() as u64, "invocation streamed");
+                    }
+                    Some(StreamOutcome::Failed(err)) => {
+                        tracing::warn!(request_id = id, error_type = err.error_type(), error = %chain(&err), "the streamed response broke off");
+                        bridge.reset();
+                        if err.is_app_failure()
+                            && let Some(status) = app.exit_status(EXIT_GRACE).await
+                        {
+                            tolerate(posted, id)?;
+                            return Err(RunError::AppExited(status));
+                        }
+                    }
+                    None => {
+                        // The upload stopped early (`posted` says why); the app's answer was abandoned.
+                        bridge.reset();
+                    }
+                }
+                tolerate(posted, id)?;
             }
             Err(err) => {
                 tracing::warn!(request_id = id, error_type = err.error_type(), error = %chain(&err), "invocation failed");

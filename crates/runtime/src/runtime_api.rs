@@ -3,12 +3,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::{CONTENT_TYPE, HOST, TRAILER, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, Request};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Either, Full};
 
 use crate::conn::Connection;
 use crate::error::{ConnError, ErrorReport, RuntimeApiError};
+use crate::stream::{ResponseStream, TRAILER_ANNOUNCEMENT};
 
 /// The Runtime API's path prefix.
 pub const API_PREFIX: &str = "/2018-06-01/runtime";
@@ -22,6 +23,11 @@ pub const FUNCTION_ARN_HEADER: &str = "lambda-runtime-invoked-function-arn";
 pub const TRACE_ID_HEADER: &str = "lambda-runtime-trace-id";
 /// Header carrying the error type of an error report.
 pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
+/// Header that marks a response upload as streamed.
+pub const RESPONSE_MODE_HEADER: &str = "lambda-runtime-function-response-mode";
+
+/// A request body to the Runtime API: a whole document, or a streamed response.
+pub type UploadBody = Either<Full<Bytes>, ResponseStream>;
 
 /// One invocation, as `invocation/next` delivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +77,7 @@ pub fn time_left(deadline_ms: u64, now: SystemTime) -> Duration {
 /// A client of the Runtime API over one kept-alive connection.
 #[derive(Debug)]
 pub struct RuntimeApi {
-    conn: Connection,
+    conn: Connection<UploadBody>,
     host: HeaderValue,
 }
 
@@ -107,6 +113,25 @@ impl RuntimeApi {
         self.call(Method::POST, &path, None, payload).await.map(drop)
     }
 
+    /// Streams a response for `request_id`: `stream` is sent as a chunked
+    /// body announcing the error trailers, and this returns once the Runtime
+    /// API has taken the whole stream.
+    pub async fn respond_streaming(&mut self, request_id: &str, stream: ResponseStream) -> Result<(), RuntimeApiError> {
+        let path = format!("{API_PREFIX}/invocation/{request_id}/response");
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(&path)
+            .header(HOST, self.host.clone())
+            .header(RESPONSE_MODE_HEADER, "streaming")
+            .header(CONTENT_TYPE, crate::prelude::CONTENT_TYPE)
+            .header(TRANSFER_ENCODING, "chunked")
+            .header(TRAILER, TRAILER_ANNOUNCEMENT)
+            .body(Either::Right(stream))
+            // Invariant: the path is built from a constant and a checked request id, and every header is a valid constant.
+            .expect("streaming response request is valid");
+        self.exchange(request, &path).await.map(drop)
+    }
+
     /// Reports that invocation `request_id` failed.
     pub async fn invocation_error(&mut self, request_id: &str, report: &ErrorReport) -> Result<(), RuntimeApiError> {
         let path = format!("{API_PREFIX}/invocation/{request_id}/error");
@@ -130,10 +155,14 @@ impl RuntimeApi {
         }
         // Invariant: `path` is built from constants and a checked request id,
         // and every header value was validated above, so the request is valid.
-        let request = request.body(Full::new(body)).expect("runtime API request is valid");
+        let request = request.body(Either::Left(Full::new(body))).expect("runtime API request is valid");
+        self.exchange(request, path).await
+    }
+
+    /// Sends a request, reads the whole answer (so the connection can be reused) and checks its status.
+    async fn exchange(&mut self, request: Request<UploadBody>, path: &str) -> Result<(HeaderMap, Bytes), RuntimeApiError> {
         let response = self.conn.send(request).await?;
         let (parts, body) = response.into_parts();
-        // Read the whole body so the connection can be reused.
         let body = body
             .collect()
             .await

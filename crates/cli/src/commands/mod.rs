@@ -4,6 +4,7 @@ mod deploy;
 mod deployments;
 mod local;
 mod promote;
+mod proxy;
 
 use anyhow::Context as _;
 use ownstak_core::{EnvironmentName, FunctionPrefix};
@@ -18,6 +19,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Deploy(args) => deploy::run(args).await,
         Command::Promote(args) => promote::run(args).await,
         Command::Deployments(args) => deployments::run(args).await,
+        Command::Proxy(args) => proxy::run(args).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! One execution environment: a process tree running a function's
 //! bootstrap, with its own Runtime API listener.
 
+use axum::serve::ListenerExt as _;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -50,6 +51,9 @@ impl Environment {
         let shared = Arc::new(Shared::new(queue, max_response));
         let app = runtime_api::router(shared.clone());
         let server = tokio::spawn(async move {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app).await;
         });
 
@@ -159,6 +163,12 @@ impl Environment {
         };
         if self.inbox.send(inv).await.is_err() {
             return fail(deliver, FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped")));
+        }
+        // The process may have exited between its start and the send above;
+        // its exit watcher then found nothing to answer, so answer here.
+        // (The watcher clears `alive` before it looks, so one of us sees the invocation.)
+        if !self.alive.load(Ordering::SeqCst) {
+            self.shared.fail_pending(|rid| FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {rid} Error: Runtime exited before taking the invocation")));
         }
         // Phase 1: the runtime must take the invocation within the init limit.
         tokio::select! {
