@@ -18,3 +18,18 @@ need_apt cargo cargo
 need_apt node nodejs
 need_apt cc gcc
 need_apt curl curl
+
+# A virtualenv with the Python clients used by the conformance tests.
+python_env() {
+  local venv="$HOME/.cache/ownstak/venv"
+  local req="$ROOT/tests/python-requirements.txt"
+  if [ ! -x "$venv/bin/python" ]; then
+    need_apt python3 python3
+    python3 -m venv "$venv" 2>/dev/null || { need_apt true python3-venv; python3 -m venv "$venv"; }
+  fi
+  if ! cmp -s "$req" "$venv/.installed" 2>/dev/null; then
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/.installed"
+  fi
+  export OWNSTAK_PYTHON="$venv/bin/python"
+}

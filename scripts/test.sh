@@ -5,4 +5,5 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 # The integration tests run the built binaries as real processes.
 cargo build --workspace --bins
+python_env
 cargo test --workspace "$@"

@@ -40,9 +40,69 @@ pub fn ownstak(args: &[&str]) -> Output {
     Command::new(bin("ownstak")).args(args).stdin(Stdio::null()).output().expect("run ownstak")
 }
 
+/// A running `ownstak` server process that printed a JSON ready line.
+pub struct ServerProcess {
+    child: Option<Child>,
+    /// The parsed ready line.
+    pub ready: serde_json::Value,
+}
+
+impl ServerProcess {
+    /// Runs `ownstak ARGS` and waits for its JSON ready line on stdout.
+    pub fn start(args: &[&std::ffi::OsStr]) -> ServerProcess {
+        let mut child = Command::new(bin("ownstak"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ownstak");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the ready line");
+        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+        ServerProcess { child: Some(child), ready }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// An address from the ready line (`"proxy": "http://127.0.0.1:1234"`).
+    pub fn addr(&self, key: &str) -> SocketAddr {
+        let url = self.ready[key].as_str().unwrap_or_else(|| panic!("no {key} in {}", self.ready));
+        url.trim_start_matches("http://").parse().expect("socket address")
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the process did not stop within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A running `ownstak local up` process on free ports.
 pub struct Backend {
-    child: Option<Child>,
+    process: ServerProcess,
     /// Where the proxy listens.
     pub proxy: SocketAddr,
     /// The Lambda API endpoint URL.
@@ -55,21 +115,16 @@ impl Backend {
     /// Starts the backend on `data_dir` with extra flags and waits until it
     /// reports that it is ready.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Backend {
-        let mut child = Command::new(bin("ownstak"))
-            .args(["local", "up", "--json", "--lambda-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ownstak local up");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the ready line");
-        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
-        let proxy = ready["proxy"].as_str().expect("proxy url").trim_start_matches("http://").parse().expect("proxy addr");
-        Backend { child: Some(child), proxy, lambda: ready["lambda"].as_str().expect("lambda url").to_owned(), data_dir: data_dir.to_owned() }
+        let mut args: Vec<&std::ffi::OsStr> = ["local", "up", "--json", "--lambda-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--data-dir"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .collect();
+        args.push(data_dir.as_os_str());
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let process = ServerProcess::start(&args);
+        let proxy = process.addr("proxy");
+        let lambda = process.ready["lambda"].as_str().expect("lambda url").to_owned();
+        Backend { process, proxy, lambda, data_dir: data_dir.to_owned() }
     }
 
     /// Runs the CLI against this backend (`--lambda-endpoint` appended).
@@ -90,29 +145,19 @@ impl Backend {
         serde_json::from_slice(&out.stdout).expect("deploy --json output")
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
-    pub fn stop(mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the backend did not stop within 30 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.process.stop()
     }
 }
 
-impl Drop for Backend {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// Reads a field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.trim_start_matches(':').trim().trim_end_matches("kB").trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{field} not in /proc/{pid}/status"))
 }
 
 /// Copies a directory tree (for making variants of an example app).

@@ -125,10 +125,20 @@ impl Environment {
     /// known (for a streamed response: when the stream starts); the call
     /// returns when the runtime has finished. The environment is unusable
     /// afterwards unless [`Environment::reusable`] says otherwise.
-    pub async fn invoke(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: oneshot::Sender<Outcome>) {
+    ///
+    /// A warm environment whose process died before taking the invocation
+    /// hands `deliver` back: nothing reached the function, so the caller
+    /// can safely run the invocation in a fresh environment.
+    pub async fn invoke(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: oneshot::Sender<Outcome>) -> Result<(), oneshot::Sender<Outcome>> {
         let started_at = Instant::now();
         self.platform_log(format_args!("START RequestId: {request_id} Version: {}", spec.version));
-        let error_type = self.run(spec, request_id, payload, init_timeout, deliver).await;
+        let error_type = match self.run(spec, request_id, payload, init_timeout, deliver).await {
+            Ok(t) => t,
+            Err(deliver) => {
+                self.platform_log(format_args!("END RequestId: {request_id} (environment had exited; retrying in a fresh one)"));
+                return Err(deliver);
+            }
+        };
         let ms = started_at.elapsed().as_secs_f64() * 1000.0;
         self.platform_log(format_args!("END RequestId: {request_id}"));
         let status = error_type.map(|t| format!("\tStatus: error\tErrorType: {t}")).unwrap_or_default();
@@ -139,15 +149,16 @@ impl Environment {
         ));
         self.fresh = false;
         self.last_used = Instant::now();
+        Ok(())
     }
 
     /// Returns the error type when the invocation failed before its
     /// response started.
-    async fn run(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: oneshot::Sender<Outcome>) -> Option<String> {
+    async fn run(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: oneshot::Sender<Outcome>) -> Result<Option<String>, oneshot::Sender<Outcome>> {
         let fail = |deliver: oneshot::Sender<Outcome>, failure: FunctionFailure| {
             let t = failure.error_type.clone();
             let _ = deliver.send(Outcome::Failure(failure));
-            Some(t)
+            Ok(Some(t))
         };
         let (started_tx, started_rx) = oneshot::channel();
         let (reply_tx, mut reply_rx) = oneshot::channel();
@@ -162,7 +173,7 @@ impl Environment {
             done: done_tx,
         };
         if self.inbox.send(inv).await.is_err() {
-            return fail(deliver, FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped")));
+            return if self.fresh { fail(deliver, FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped"))) } else { Err(deliver) };
         }
         // The process may have exited between its start and the send above;
         // its exit watcher then found nothing to answer, so answer here.
@@ -174,9 +185,13 @@ impl Environment {
         tokio::select! {
             reply = &mut reply_rx => {
                 let outcome = reply.unwrap_or_else(|_| exited(request_id));
+                let exited_warm = !self.fresh && !self.alive.load(Ordering::SeqCst) && !self.shared.init_failed.load(Ordering::SeqCst);
+                if exited_warm {
+                    return Err(deliver);
+                }
                 let t = match &outcome { Outcome::Failure(f) => Some(f.error_type.clone()), _ => None };
                 let _ = deliver.send(outcome);
-                return t;
+                return Ok(t);
             }
             _ = started_rx => {}
             _ = tokio::time::sleep(init_timeout) => {
@@ -205,9 +220,9 @@ impl Environment {
         // Killing the runtime cuts the stream, which the reader sees as a failure.
         if tokio::time::timeout_at(deadline, done_rx).await.is_err() {
             self.kill();
-            return Some(timed_out(request_id).error_type);
+            return Ok(Some(timed_out(request_id).error_type));
         }
-        t
+        Ok(t)
     }
 
     fn platform_log(&mut self, line: std::fmt::Arguments<'_>) {

@@ -75,25 +75,37 @@ impl Pool {
         let (deliver, outcome) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let key: EnvKey = (spec.function.clone(), spec.version.clone(), spec.revision_id.clone());
-            let warm = pool.take_idle(&key);
-            let mut env = match warm {
-                Some(env) => env,
-                None => {
-                    let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
-                    match Environment::spawn(id, &spec, pool.config.max_response).await {
-                        Ok(env) => env,
-                        Err(failure) => {
-                            let _ = deliver.send(Outcome::Failure(failure));
-                            return;
+            let mut deliver = deliver;
+            let mut warm = pool.take_idle(&key);
+            // At most one retry: a warm environment that turned out dead is
+            // replaced by a fresh one, which never hands the invocation back.
+            let env = loop {
+                let mut env = match warm.take() {
+                    Some(env) => env,
+                    None => {
+                        let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
+                        match Environment::spawn(id, &spec, pool.config.max_response).await {
+                            Ok(env) => env,
+                            Err(failure) => {
+                                let _ = deliver.send(Outcome::Failure(failure));
+                                return;
+                            }
                         }
+                    }
+                };
+                match env.invoke(&spec, &request_id, payload.clone(), pool.config.init_timeout, deliver).await {
+                    Ok(()) => break env,
+                    Err(back) => {
+                        tracing::debug!(env = env.id, function = %spec.function, "warm environment had exited; retrying in a fresh one");
+                        deliver = back;
                     }
                 }
             };
-            env.invoke(&spec, &request_id, payload, pool.config.init_timeout, deliver).await;
             if env.reusable() && !pool.closed.load(Ordering::SeqCst) {
                 pool.inner().idle.entry(key).or_default().push(env);
             } else {
                 tracing::debug!(env = env.id, function = %spec.function, "environment discarded");
+                drop(env);
             }
             drop(permit);
         });
