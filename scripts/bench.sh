@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks of the local backend, each against a baseline measured in the
 # same run: requests/s through the LambdaProxy to a warm function vs the
-# app directly, and the time from `ownstak deploy` to the new URL answering.
+# app directly, the time from `ownstak deploy` to the new URL answering,
+# streaming throughput through the proxy vs the app directly, and the
+# proxy's memory with 50 concurrent streaming clients.
 #   ./scripts/bench.sh            full run (10 s per load step)
 #   BENCH_SECONDS=2 ./scripts/bench.sh   short run
 source "$(dirname "$0")/env.sh"
@@ -17,7 +19,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 LAMBDA_PORT=$(free_port); PROXY_PORT=$(free_port); DIRECT_PORT=$(free_port)
-"$BIN/ownstak" local up --data-dir "$WORK/data" --lambda-addr "127.0.0.1:$LAMBDA_PORT" --proxy-addr "127.0.0.1:$PROXY_PORT" --log warn >/dev/null &
+"$BIN/ownstak" local up --max-environments 64 --data-dir "$WORK/data" --lambda-addr "127.0.0.1:$LAMBDA_PORT" --proxy-addr "127.0.0.1:$PROXY_PORT" --log warn >/dev/null &
 BACKEND=$!
 until curl -fsS "http://127.0.0.1:$LAMBDA_PORT/__ownstak__/health" >/dev/null 2>&1; do sleep 0.05; done
 
@@ -53,3 +55,33 @@ for c in $CONNS; do
   load direct "http://127.0.0.1:$DIRECT_PORT/" "127.0.0.1" "$c"
   load proxy "http://127.0.0.1:$PROXY_PORT/" "bench-prod.local.dev.localhost" "$c"
 done
+
+# Streaming: one large response through the proxy vs from the app directly.
+STREAM_DIRECT_PORT=$(free_port); STANDALONE_PORT=$(free_port)
+"$BIN/ownstak" deploy examples/streaming --project stream --env prod --lambda-endpoint "http://127.0.0.1:$LAMBDA_PORT" >/dev/null
+(cd examples/streaming && PORT=$STREAM_DIRECT_PORT HOST=127.0.0.1 exec node server.js >/dev/null) &
+STREAM_DIRECT=$!
+"$BIN/ownstak" proxy --proxy-addr "127.0.0.1:$STANDALONE_PORT" --lambda-endpoint "http://127.0.0.1:$LAMBDA_PORT" --log warn >/dev/null &
+STANDALONE=$!
+trap 'kill -TERM $STREAM_DIRECT $STANDALONE 2>/dev/null || true; cleanup' EXIT
+until curl -fsS "http://127.0.0.1:$STREAM_DIRECT_PORT/" >/dev/null 2>&1; do sleep 0.05; done
+until curl -fsS -H "Host: stream-prod.local.dev.localhost" "http://127.0.0.1:$STANDALONE_PORT/" >/dev/null 2>&1; do sleep 0.05; done
+BYTES=$((256 * 1024 * 1024))
+stream() { # stream NAME URL HOST
+  local t
+  t=$(curl -s -o /dev/null -H "Host: $3" -w '%{time_starttransfer} %{time_total} %{size_download}' "$2/big?bytes=$BYTES")
+  read -r ttfb total size <<<"$t"
+  python3 -c "print(f'$1 stream bytes=$size ttfb_ms={$ttfb*1000:.1f} mib_per_s={$size/1048576/$total:.0f}')"
+}
+stream direct "http://127.0.0.1:$STREAM_DIRECT_PORT" 127.0.0.1
+stream proxy "http://127.0.0.1:$STANDALONE_PORT" stream-prod.local.dev.localhost
+
+# Memory of the standalone proxy with 50 slow streaming clients at once.
+rss() { awk -v f="$2:" '$1==f {print $2}' "/proc/$1/status"; }
+IDLE=$(rss $STANDALONE VmRSS)
+for _ in $(seq 50); do
+  curl -s -o /dev/null --limit-rate 4M -H "Host: stream-prod.local.dev.localhost" "http://127.0.0.1:$STANDALONE_PORT/big?bytes=$((16 * 1024 * 1024))" &
+done
+wait $(jobs -p | grep -v -e "^$BACKEND\$" -e "^$DIRECT\$" -e "^$STREAM_DIRECT\$" -e "^$STANDALONE\$") 2>/dev/null || true
+PEAK=$(rss $STANDALONE VmHWM)
+echo "proxy_rss_50_streams idle_kib=$IDLE peak_kib=$PEAK"

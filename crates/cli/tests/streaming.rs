@@ -2,60 +2,22 @@
 //! LambdaProxy → client, as bytes are produced, with bounded memory.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
-use ownstak_testkit::{bin, proc_status_kib, tempdir, zip, Backend, ServerProcess};
+use ownstak_testkit::{bin, proc_status_kib, tempdir, workspace_root, zip, Backend, ServerProcess};
 use sha2::{Digest, Sha256};
 
-/// A Node.js app with a slow page, a large binary stream and a crash mid-body.
-const STREAM_APP: &str = r#"
-const http = require("node:http");
-const byteAt = (i) => (Math.imul(i, 0x9E3779B1) >>> 13) & 255;
-http.createServer((req, res) => {
-  const url = new URL(req.url, "http://app");
-  if (url.pathname === "/slow") {
-    res.writeHead(200, { "content-type": "text/plain" });
-    res.write("first\n");
-    setTimeout(() => res.end("second\n"), 2000);
-  } else if (url.pathname === "/big") {
-    const total = Number(url.searchParams.get("bytes"));
-    res.writeHead(200, { "content-type": "application/octet-stream" });
-    let sent = 0;
-    const pump = () => {
-      while (sent < total) {
-        const n = Math.min(65536, total - sent);
-        const buf = Buffer.allocUnsafe(n);
-        for (let i = 0; i < n; i++) buf[i] = byteAt(sent + i);
-        sent += n;
-        if (!res.write(buf)) return res.once("drain", pump);
-      }
-      res.end();
-    };
-    pump();
-  } else if (url.pathname === "/crash") {
-    res.writeHead(200, { "content-type": "text/plain" });
-    res.write("x".repeat(100000));
-    setTimeout(() => process.exit(7), 100);
-  } else {
-    res.end("ok\n");
-  }
-}).listen(Number(process.env.PORT), process.env.HOST);
-"#;
-
-/// The bytes the app's `/big` route sends.
+/// The bytes the streaming example's `/big` route sends.
 fn byte_at(i: u32) -> u8 {
     (i.wrapping_mul(0x9E37_79B1) >> 13) as u8
 }
 
-fn stream_app(root: &Path) -> PathBuf {
-    let dir = root.join("stream-app");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("server.js"), STREAM_APP).unwrap();
-    std::fs::write(dir.join("ownstak.toml"), "command = \"node server.js\"\n[function]\ntimeout = 60\n").unwrap();
-    dir
+/// The streaming example app.
+fn stream_app() -> PathBuf {
+    workspace_root().join("examples/streaming")
 }
 
 fn client() -> reqwest::Client {
@@ -69,9 +31,8 @@ fn host(label: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_bytes_arrive_before_the_app_finishes_and_crashes_abort() {
     let data = tempdir();
-    let apps = tempdir();
     let backend = Backend::start(data.path(), &[]);
-    backend.deploy(&stream_app(apps.path()), "stream", "prod", &[]);
+    backend.deploy(&stream_app(), "stream", "prod", &[]);
 
     let mut resp = client().get(format!("http://{}/slow", backend.proxy)).header("host", host("stream-prod")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -106,9 +67,8 @@ async fn first_bytes_arrive_before_the_app_finishes_and_crashes_abort() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_64_mib_stream_is_byte_exact_with_bounded_proxy_memory() {
     let data = tempdir();
-    let apps = tempdir();
     let backend = Backend::start(data.path(), &[]);
-    backend.deploy(&stream_app(apps.path()), "stream", "prod", &[]);
+    backend.deploy(&stream_app(), "stream", "prod", &[]);
     // The proxy alone, in its own process, so that its memory can be read.
     let argv = ["proxy", "--json", "--proxy-addr", "127.0.0.1:0", "--lambda-endpoint", &backend.lambda];
     let args: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();

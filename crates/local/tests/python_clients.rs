@@ -251,6 +251,5 @@ async fn awslambdaric_runs_a_python_handler_warm_and_reports_its_exceptions() {
     let log = log_of(dir.path(), "py-ric");
     assert_eq!(log.matches("REPORT RequestId:").count(), 4, "{log}");
     assert_eq!(log.matches("Init: cold").count(), 1, "{log}");
-    eprintln!("DEBUGLOG\n{log}");
     server.stop().await;
 }
