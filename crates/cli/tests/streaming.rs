@@ -60,7 +60,9 @@ async fn first_bytes_arrive_before_the_app_finishes_and_crashes_abort() {
     assert!(result.is_err(), "a response cut off by a crash must not end cleanly (got {:?} bytes)", result.map(|b| b.len()));
     // The environment is replaced; the next request is served.
     let ok = client().get(format!("http://{}/", backend.proxy)).header("host", host("stream-prod")).send().await.unwrap();
-    assert_eq!(ok.text().await.unwrap(), "ok\n");
+    let text = ok.text().await.unwrap();
+    let log = std::fs::read_to_string(data.path().join("logs/ownstak-stream-prod.log")).unwrap_or_default();
+    assert_eq!(text, "ok\n", "function log:\n{log}");
     assert!(backend.stop().success());
 }
 

@@ -251,5 +251,25 @@ async fn awslambdaric_runs_a_python_handler_warm_and_reports_its_exceptions() {
     let log = log_of(dir.path(), "py-ric");
     assert_eq!(log.matches("REPORT RequestId:").count(), 4, "{log}");
     assert_eq!(log.matches("Init: cold").count(), 1, "{log}");
+
+    // A handler module that cannot be imported: awslambdaric reports it to
+    // /init/error and exits; the invoke gets that error, every time.
+    client
+        .update_function_configuration()
+        .function_name("py-ric")
+        .handler("missing_module.handler")
+        .send()
+        .await
+        .expect("UpdateFunctionConfiguration");
+    for attempt in 1..=2 {
+        let e = invoke(&client, "py-ric", &json!({})).await;
+        assert_eq!((e.status, e.function_error.as_deref()), (200, Some("Unhandled")), "attempt {attempt}: {e:?}");
+        assert_eq!(e.payload["errorType"], "Runtime.ImportModuleError", "attempt {attempt}: {e:?}");
+        let message = e.payload["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.contains("Unable to import module 'missing_module'"), "attempt {attempt}: {e:?}");
+    }
+    let log = log_of(dir.path(), "py-ric");
+    assert_eq!(log.matches("ErrorType: Runtime.ImportModuleError").count(), 2, "{log}");
+    assert_eq!(log.matches("Init: cold").count(), 3, "a failed init is not reused: {log}");
     server.stop().await;
 }

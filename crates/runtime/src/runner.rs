@@ -15,6 +15,8 @@ use crate::stream::StreamOutcome;
 
 /// How long to wait for the app to be reaped after its connection failed.
 const EXIT_GRACE: Duration = Duration::from_millis(50);
+/// How long to wait for the exit of an app whose port refuses connections.
+const DEAD_APP_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the runtime stopped without a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +104,7 @@ async fn serve(api: &mut RuntimeApi, bridge: &mut Bridge, app: &mut App, mode: R
                         tracing::warn!(request_id = id, error_type = err.error_type(), error = %chain(&err), "the streamed response broke off");
                         bridge.reset();
                         if err.is_app_failure()
-                            && let Some(status) = app.exit_status(EXIT_GRACE).await
+                            && let Some(status) = app_exit(app).await
                         {
                             tolerate(posted, id)?;
                             return Err(RunError::AppExited(status));
@@ -119,12 +121,26 @@ async fn serve(api: &mut RuntimeApi, bridge: &mut Bridge, app: &mut App, mode: R
                 tracing::warn!(request_id = id, error_type = err.error_type(), error = %chain(&err), "invocation failed");
                 tolerate(api.invocation_error(id, &err.report()).await, id)?;
                 if err.is_app_failure()
-                    && let Some(status) = app.exit_status(EXIT_GRACE).await
+                    && let Some(status) = app_exit(app).await
                 {
                     return Err(RunError::AppExited(status));
                 }
             }
         }
+    }
+}
+
+/// After the app failed mid-request: its exit status if it is gone. On a
+/// busy machine the exit may not be reaped yet; a refused connection on its
+/// port settles it, so that the runtime never takes another invocation for
+/// an app that is dying.
+async fn app_exit(app: &mut App) -> Option<std::process::ExitStatus> {
+    if let Some(status) = app.exit_status(EXIT_GRACE).await {
+        return Some(status);
+    }
+    match tokio::net::TcpStream::connect(("127.0.0.1", app.port())).await {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => app.exit_status(DEAD_APP_GRACE).await,
+        _ => None,
     }
 }
 

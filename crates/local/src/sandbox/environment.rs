@@ -121,22 +121,22 @@ impl Environment {
         self.alive.load(Ordering::SeqCst) && !self.shared.init_failed.load(Ordering::SeqCst)
     }
 
-    /// Runs one invocation. Its outcome goes to `deliver` as soon as it is
-    /// known (for a streamed response: when the stream starts); the call
-    /// returns when the runtime has finished. The environment is unusable
+    /// Runs one invocation. Its outcome goes to `deliver` (a streamed
+    /// response as soon as it starts); the call returns when the runtime has
+    /// finished. The environment is unusable
     /// afterwards unless [`Environment::reusable`] says otherwise.
     ///
     /// A warm environment whose process died before taking the invocation
-    /// hands `deliver` back: nothing reached the function, so the caller
-    /// can safely run the invocation in a fresh environment.
-    pub async fn invoke(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: oneshot::Sender<Outcome>) -> Result<(), oneshot::Sender<Outcome>> {
+    /// returns [`NotTaken`] and gives nothing: nothing reached the function,
+    /// so the caller can safely run the invocation in a fresh environment.
+    pub async fn invoke(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: &mut Delivery) -> Result<(), NotTaken> {
         let started_at = Instant::now();
         self.platform_log(format_args!("START RequestId: {request_id} Version: {}", spec.version));
         let error_type = match self.run(spec, request_id, payload, init_timeout, deliver).await {
             Ok(t) => t,
-            Err(deliver) => {
+            Err(NotTaken) => {
                 self.platform_log(format_args!("END RequestId: {request_id} (environment had exited; retrying in a fresh one)"));
-                return Err(deliver);
+                return Err(NotTaken);
             }
         };
         let ms = started_at.elapsed().as_secs_f64() * 1000.0;
@@ -154,10 +154,10 @@ impl Environment {
 
     /// Returns the error type when the invocation failed before its
     /// response started.
-    async fn run(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: oneshot::Sender<Outcome>) -> Result<Option<String>, oneshot::Sender<Outcome>> {
-        let fail = |deliver: oneshot::Sender<Outcome>, failure: FunctionFailure| {
+    async fn run(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: &mut Delivery) -> Result<Option<String>, NotTaken> {
+        let fail = |deliver: &mut Delivery, failure: FunctionFailure| {
             let t = failure.error_type.clone();
-            let _ = deliver.send(Outcome::Failure(failure));
+            deliver.give(Outcome::Failure(failure));
             Ok(Some(t))
         };
         let (started_tx, started_rx) = oneshot::channel();
@@ -173,7 +173,7 @@ impl Environment {
             done: done_tx,
         };
         if self.inbox.send(inv).await.is_err() {
-            return if self.fresh { fail(deliver, FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped"))) } else { Err(deliver) };
+            return if self.fresh { fail(deliver, FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped"))) } else { Err(NotTaken) };
         }
         // The process may have exited between its start and the send above;
         // its exit watcher then found nothing to answer, so answer here.
@@ -187,10 +187,10 @@ impl Environment {
                 let outcome = reply.unwrap_or_else(|_| exited(request_id));
                 let exited_warm = !self.fresh && !self.alive.load(Ordering::SeqCst) && !self.shared.init_failed.load(Ordering::SeqCst);
                 if exited_warm {
-                    return Err(deliver);
+                    return Err(NotTaken);
                 }
                 let t = match &outcome { Outcome::Failure(f) => Some(f.error_type.clone()), _ => None };
-                let _ = deliver.send(outcome);
+                deliver.give(outcome);
                 return Ok(t);
             }
             _ = started_rx => {}
@@ -215,7 +215,7 @@ impl Environment {
             }
         };
         let t = match &outcome { Outcome::Failure(f) => Some(f.error_type.clone()), _ => None };
-        let _ = deliver.send(outcome);
+        deliver.give(outcome);
         // A streamed response is still being written: stop it at the deadline.
         // Killing the runtime cuts the stream, which the reader sees as a failure.
         if tokio::time::timeout_at(deadline, done_rx).await.is_err() {
@@ -261,6 +261,45 @@ fn terminate_group(pgid: i32) {
             });
         }
         Err(_) => hard_kill(),
+    }
+}
+
+/// The invocation never reached the runtime; it may run elsewhere.
+#[derive(Debug)]
+pub(super) struct NotTaken;
+
+/// Where an invocation's outcome goes. A streamed response goes out at
+/// once; a complete outcome is held until [`Delivery::release`], which the
+/// pool calls after putting the environment back, so that an immediate
+/// next invocation finds it warm.
+pub(super) struct Delivery {
+    tx: Option<oneshot::Sender<Outcome>>,
+    held: Option<Outcome>,
+}
+
+impl Delivery {
+    /// A delivery to `tx`.
+    pub fn new(tx: oneshot::Sender<Outcome>) -> Self {
+        Self { tx: Some(tx), held: None }
+    }
+
+    /// Gives the outcome: streams at once, anything else on release.
+    pub fn give(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Stream(_) => {
+                if let Some(tx) = self.tx.take() {
+                    let _ = tx.send(outcome);
+                }
+            }
+            other => self.held = Some(other),
+        }
+    }
+
+    /// Hands a held outcome to the caller.
+    pub fn release(mut self) {
+        if let (Some(tx), Some(outcome)) = (self.tx.take(), self.held.take()) {
+            let _ = tx.send(outcome);
+        }
     }
 }
 

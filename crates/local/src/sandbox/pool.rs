@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 
-use super::environment::Environment;
+use super::environment::{Delivery, Environment, NotTaken};
 use super::{FunctionSpec, Outcome};
 
 /// Limits of the pool.
@@ -75,7 +75,7 @@ impl Pool {
         let (deliver, outcome) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let key: EnvKey = (spec.function.clone(), spec.version.clone(), spec.revision_id.clone());
-            let mut deliver = deliver;
+            let mut deliver = Delivery::new(deliver);
             let mut warm = pool.take_idle(&key);
             // At most one retry: a warm environment that turned out dead is
             // replaced by a fresh one, which never hands the invocation back.
@@ -87,17 +87,17 @@ impl Pool {
                         match Environment::spawn(id, &spec, pool.config.max_response).await {
                             Ok(env) => env,
                             Err(failure) => {
-                                let _ = deliver.send(Outcome::Failure(failure));
+                                deliver.give(Outcome::Failure(failure));
+                                deliver.release();
                                 return;
                             }
                         }
                     }
                 };
-                match env.invoke(&spec, &request_id, payload.clone(), pool.config.init_timeout, deliver).await {
+                match env.invoke(&spec, &request_id, payload.clone(), pool.config.init_timeout, &mut deliver).await {
                     Ok(()) => break env,
-                    Err(back) => {
+                    Err(NotTaken) => {
                         tracing::debug!(env = env.id, function = %spec.function, "warm environment had exited; retrying in a fresh one");
-                        deliver = back;
                     }
                 }
             };
@@ -108,6 +108,7 @@ impl Pool {
                 drop(env);
             }
             drop(permit);
+            deliver.release();
         });
         Ok(outcome.await.unwrap_or_else(|_| {
             Outcome::Failure(super::FunctionFailure::platform("Runtime.Unknown", "the invocation ended without an outcome"))

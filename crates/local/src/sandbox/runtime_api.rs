@@ -46,6 +46,9 @@ pub(super) struct Shared {
     max_response: usize,
     /// Set when the runtime reported an init error; the environment is not reused.
     pub init_failed: std::sync::atomic::AtomicBool,
+    /// The reported init error, which answers any invocation still pending
+    /// (even one queued after the report).
+    init_failure: Mutex<Option<FunctionFailure>>,
 }
 
 impl Shared {
@@ -55,6 +58,7 @@ impl Shared {
             active: Mutex::new(None),
             max_response,
             init_failed: std::sync::atomic::AtomicBool::new(false),
+            init_failure: Mutex::new(None),
         }
     }
 
@@ -66,6 +70,8 @@ impl Shared {
     /// Answers the running or queued invocation, if any: used when the
     /// process dies or reports an init error.
     pub fn fail_pending(&self, failure: impl Fn(&str) -> FunctionFailure) {
+        let reported = self.init_failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let failure = |rid: &str| reported.clone().unwrap_or_else(|| failure(rid));
         if let Some(active) = self.active().take() {
             let _ = active.reply.send(Outcome::Failure(failure(&active.request_id)));
             let _ = active.done.send(());
@@ -241,6 +247,7 @@ async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
     let body = read_limited(body, shared.max_response).await.ok().flatten().unwrap_or_default();
     let header_type = headers.get(ERROR_TYPE_HEADER).and_then(|v| v.to_str().ok());
     let failure = FunctionFailure::reported(header_type, body);
+    *shared.init_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(failure.clone());
     shared.init_failed.store(true, std::sync::atomic::Ordering::SeqCst);
     shared.fail_pending(|_| failure.clone());
     accepted()
