@@ -2,54 +2,18 @@
 //! built with the official `lambda_runtime` crate, bootstraps that crash,
 //! hang or are missing, warm reuse and concurrent environments.
 
-use std::net::SocketAddr;
+mod common;
+
+use common::{ROLE, Server};
+
 use std::path::Path;
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-const ROLE: &str = "arn:aws:iam::000000000000:role/test";
 
-/// An in-process service on a free port.
-struct Server {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), ownstak_local::ServerError>>,
-}
-
-impl Server {
-    async fn start(data_dir: &Path) -> Server {
-        let mut config = ownstak_local::LocalConfig::new(data_dir.to_path_buf());
-        config.lambda_addr = "127.0.0.1:0".parse().unwrap();
-        let lambda = ownstak_local::LocalLambda::bind(config).await.expect("bind the local Lambda service");
-        let addr = lambda.local_addr();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(lambda.serve(async move {
-            let _ = rx.await;
-        }));
-        Server { addr, stop, task }
-    }
-
-    fn client(&self) -> Client {
-        let config = aws_sdk_lambda::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(format!("http://{}", self.addr))
-            .build();
-        Client::from_conf(config)
-    }
-
-    async fn stop(self) {
-        self.stop.send(()).expect("server still running");
-        self.task.await.expect("server task").expect("server stopped cleanly");
-    }
-}
 
 async fn create(client: &Client, name: &str, zip: Vec<u8>, timeout: i32, memory: i32, env: &[(&str, &str)]) {
     let mut e = Environment::builder();

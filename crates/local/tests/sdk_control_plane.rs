@@ -2,57 +2,20 @@
 //! official aws-sdk-lambda client: shapes, version numbering, aliases,
 //! pagination, typed errors and persistence across a restart.
 
+mod common;
+
+use common::{ROLE, Server};
+
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::Path;
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, LastUpdateStatus, Runtime, State};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-const ROLE: &str = "arn:aws:iam::000000000000:role/test";
 const ARN_PREFIX: &str = "arn:aws:lambda:us-east-1:000000000000:function:";
 
-/// An in-process service on a free port.
-struct Server {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), ownstak_local::ServerError>>,
-}
-
-impl Server {
-    async fn start(data_dir: &Path) -> Server {
-        let mut config = ownstak_local::LocalConfig::new(data_dir.to_path_buf());
-        config.lambda_addr = "127.0.0.1:0".parse().unwrap();
-        let lambda = ownstak_local::LocalLambda::bind(config).await.expect("bind the local Lambda service");
-        let addr = lambda.local_addr();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(lambda.serve(async move {
-            let _ = rx.await;
-        }));
-        Server { addr, stop, task }
-    }
-
-    fn client(&self) -> Client {
-        let config = aws_sdk_lambda::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(format!("http://{}", self.addr))
-            .build();
-        Client::from_conf(config)
-    }
-
-    async fn stop(self) {
-        self.stop.send(()).expect("server still running");
-        self.task.await.expect("server task").expect("server stopped cleanly");
-    }
-}
 
 /// A trivial package; `tag` makes its bytes (and so its CodeSha256) distinct.
 fn package(tag: &str) -> Vec<u8> {

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::conn::{Connection, RequestBody};
 use crate::error::{ConnError, InvokeError};
-use crate::prelude::Prelude;
+use ownstak_core::stream::Prelude;
 use crate::runtime_api::Invocation;
 use crate::stream::{OutcomeReceiver, ResponseStream};
 
@@ -80,7 +80,7 @@ impl AppResponse {
 
     /// Turns the response into a stream of its prelude and body, ending at the body's end or at `deadline`.
     pub fn into_streaming(self, port: u16, deadline: Option<Instant>) -> (ResponseStream, OutcomeReceiver) {
-        ResponseStream::new(&Prelude::from_parts(self.status, &self.headers), self.body, port, deadline)
+        ResponseStream::new(&Prelude::from_head(self.status, &self.headers), self.body, port, deadline)
     }
 }
 

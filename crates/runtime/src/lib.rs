@@ -13,7 +13,6 @@
 //! * [`runtime_api`]: the Runtime API client;
 //! * [`app`]: the app process and its readiness;
 //! * [`bridge`]: event → app request → function response;
-//! * [`prelude`]: the JSON head of a streamed response;
 //! * [`stream`]: the streamed response body and its error trailers;
 //! * [`runner`]: the init phase, the invocation loop and shutdown.
 
@@ -25,7 +24,6 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod logging;
-pub mod prelude;
 pub mod runner;
 pub mod runtime_api;
 pub mod stream;

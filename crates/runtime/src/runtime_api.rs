@@ -123,7 +123,7 @@ impl RuntimeApi {
             .uri(&path)
             .header(HOST, self.host.clone())
             .header(RESPONSE_MODE_HEADER, "streaming")
-            .header(CONTENT_TYPE, crate::prelude::CONTENT_TYPE)
+            .header(CONTENT_TYPE, ownstak_core::stream::HTTP_INTEGRATION_CONTENT_TYPE)
             .header(TRANSFER_ENCODING, "chunked")
             .header(TRAILER, TRAILER_ANNOUNCEMENT)
             .body(Either::Right(stream))

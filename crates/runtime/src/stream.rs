@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::{ErrorReport, StreamError};
-use crate::prelude::Prelude;
+use ownstak_core::stream::Prelude;
 
 /// The trailer naming the error type of a broken-off stream.
 pub const ERROR_TYPE_TRAILER: HeaderName = HeaderName::from_static("lambda-runtime-function-error-type");
@@ -216,7 +216,7 @@ mod tests {
     }
 
     fn prelude() -> Prelude {
-        Prelude::from_parts(StatusCode::OK, &HeaderMap::new())
+        Prelude::from_head(StatusCode::OK, &HeaderMap::new())
     }
 
     #[tokio::test]
@@ -226,7 +226,7 @@ mod tests {
         let body = scripted(vec![data("first"), data(""), data("second"), Ok(Frame::trailers(trailers))], true);
         let (mut stream, outcome) = ResponseStream::new(&prelude(), body, 3000, None);
         let first = next(&mut stream).await.unwrap().into_data().unwrap();
-        assert!(first.ends_with(&crate::prelude::DELIMITER) && first.starts_with(b"{\"statusCode\":200"));
+        assert!(first.ends_with(&ownstak_core::stream::DELIMITER) && first.starts_with(b"{\"statusCode\":200"));
         assert_eq!(next(&mut stream).await.unwrap().into_data().unwrap(), "first");
         assert_eq!(next(&mut stream).await.unwrap().into_data().unwrap(), "second");
         assert!(next(&mut stream).await.is_none());

@@ -1,0 +1,54 @@
+//! Helpers shared by the local service's integration tests.
+// Each test file uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The execution role given to test functions.
+pub const ROLE: &str = "arn:aws:iam::000000000000:role/test";
+
+/// An in-process service on a free port.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ownstak_local::ServerError>>,
+}
+
+impl Server {
+    pub async fn start(data_dir: &Path) -> Server {
+        let mut config = ownstak_local::LocalConfig::new(data_dir.to_path_buf());
+        config.lambda_addr = "127.0.0.1:0".parse().unwrap();
+        let lambda = ownstak_local::LocalLambda::bind(config).await.expect("bind the local Lambda service");
+        let addr = lambda.local_addr();
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(lambda.serve(async move {
+            let _ = rx.await;
+        }));
+        Server { addr, stop, task }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn client(&self) -> Client {
+        let config = aws_sdk_lambda::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(self.endpoint())
+            .build();
+        Client::from_conf(config)
+    }
+
+    pub async fn stop(self) {
+        self.stop.send(()).expect("server still running");
+        self.task.await.expect("server task").expect("server stopped cleanly");
+    }
+}
