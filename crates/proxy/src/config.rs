@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 
 use ownstak_core::{FunctionPrefix, HostSuffix};
 
+use crate::limits::Limits;
+use crate::tls::TlsSetting;
+
 /// How the proxy invokes functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InvokeMode {
@@ -28,8 +31,6 @@ pub struct ProxyConfig {
     pub lambda_endpoint: Option<String>,
     /// AWS region of the functions.
     pub region: String,
-    /// Largest request body passed to a function.
-    pub max_body_bytes: usize,
     /// Reported as `requestContext.apiId`.
     pub api_id: String,
     /// Reported as `requestContext.accountId`.
@@ -38,6 +39,10 @@ pub struct ProxyConfig {
     pub invoke_mode: InvokeMode,
     /// Largest response head (prelude) or buffered response accepted.
     pub max_response_head_bytes: usize,
+    /// Limits and timeouts.
+    pub limits: Limits,
+    /// TLS termination.
+    pub tls: TlsSetting,
 }
 
 impl ProxyConfig {
@@ -51,10 +56,11 @@ impl ProxyConfig {
             prefix: FunctionPrefix::default(),
             lambda_endpoint,
             region: "us-east-1".to_owned(),
-            max_body_bytes: 6 * 1024 * 1024,
             account_id: "000000000000".to_owned(),
             invoke_mode: InvokeMode::Streaming,
             max_response_head_bytes: 6 * 1024 * 1024,
+            limits: Limits::default(),
+            tls: TlsSetting::Off,
         }
     }
 }

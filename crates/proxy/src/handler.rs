@@ -64,12 +64,12 @@ impl Handler {
         let route = self.config.suffix.route(&host).map_err(host_failure)?;
         let function = route.function(&self.config.prefix);
         let (parts, body) = req.into_parts();
-        let body = Limited::new(body, self.config.max_body_bytes).collect().await.map_err(|e| {
+        let body = Limited::new(body, self.config.limits.max_body_bytes).collect().await.map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                 ProxyFailure::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "request_too_large",
-                    format!("the request body is larger than {} bytes, the most a function accepts", self.config.max_body_bytes),
+                    format!("the request body is larger than {} bytes, the most a function accepts", self.config.limits.max_body_bytes),
                 )
             } else {
                 ProxyFailure::new(StatusCode::BAD_REQUEST, "bad_request_body", format!("the request body could not be read: {e}"))

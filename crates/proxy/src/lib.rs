@@ -12,7 +12,11 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod invoker;
+pub mod limits;
 pub mod server;
+pub mod tls;
 
 pub use config::{InvokeMode, ProxyConfig};
+pub use limits::Limits;
+pub use tls::TlsSetting;
 pub use server::{Proxy, ProxyError};
