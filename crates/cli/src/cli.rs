@@ -45,6 +45,8 @@ pub enum Command {
     Local(LocalCommand),
     /// Package an app directory and deploy it to an environment.
     Deploy(DeployArgs),
+    /// Build an app (Next.js, static site, custom server) into DIR/.ownstak for `ownstak deploy`.
+    Build(BuildArgs),
     /// Make a deployment the live one of its environment.
     Promote(PromoteArgs),
     /// List the deployments of an environment.
@@ -59,6 +61,13 @@ pub struct ProxyArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "OWNSTAK_PROXY_ADDR")]
     pub proxy_addr: SocketAddr,
+    /// A load balancer's address or CIDR range whose `X-Forwarded-For` gives
+    /// the client address (repeatable), e.g. the VPC range behind an ALB.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<String>,
+    /// Serve `/__ownstak__/metrics` on this listener (keep it private).
+    #[arg(long)]
+    pub expose_metrics: bool,
     /// Lambda API endpoint; without it, AWS Lambda with the default credential chain.
     #[arg(long, env = "OWNSTAK_LAMBDA_ENDPOINT")]
     pub lambda_endpoint: Option<String>,
@@ -86,6 +95,39 @@ pub struct ProxyArgs {
     /// Print the address as one JSON object when ready.
     #[arg(long)]
     pub json: bool,
+    /// Serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN) with this PEM certificate chain; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key", env = "OWNSTAK_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert", env = "OWNSTAK_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate kept in DIR (cert.pem, key.pem), generated
+    /// there on first use for localhost and the served domain; existing files are never overwritten.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: Option<PathBuf>,
+    /// Largest request head (request line and headers) in bytes; larger heads get 431
+    /// (at least 8192 over HTTP/1.1).
+    #[arg(long, value_name = "BYTES", default_value_t = ownstak_proxy::Limits::default().max_header_bytes)]
+    pub max_header_bytes: usize,
+    /// Largest request body in bytes passed to a function; larger bodies get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = ownstak_proxy::Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Seconds a client has to send a whole request head (and finish the TLS handshake).
+    #[arg(long, value_name = "SECS", default_value_t = ownstak_proxy::Limits::default().header_read_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+    /// Seconds a client has to send a whole request body.
+    #[arg(long, value_name = "SECS", default_value_t = ownstak_proxy::Limits::default().body_read_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout: u64,
+    /// Seconds a keep-alive connection may stay without a request in flight before it is
+    /// closed (keep it above the load balancer's idle timeout, 60 s on an ALB).
+    #[arg(long, value_name = "SECS", default_value_t = ownstak_proxy::Limits::default().idle_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Longest time in seconds one function invocation may take, response included.
+    #[arg(long, value_name = "SECS", default_value_t = ownstak_proxy::Limits::default().invoke_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub invoke_timeout: u64,
+    /// Requests served at once; beyond this, new requests get an immediate 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = ownstak_proxy::Limits::default().max_in_flight, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_in_flight: usize,
 }
 
 /// `ownstak local …`.
@@ -141,6 +183,9 @@ pub struct LocalUpArgs {
     /// Most environments per function running at once.
     #[arg(long, default_value_t = 16)]
     pub max_environments: usize,
+    /// Milliseconds an invoke waits for a free environment before it is throttled.
+    #[arg(long, default_value_t = 5000)]
+    pub queue_timeout_ms: u64,
     /// Seconds before an idle environment is stopped.
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
@@ -150,6 +195,34 @@ pub struct LocalUpArgs {
     /// Print the addresses as one JSON object when ready.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `ownstak build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The app directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Build as this framework instead of detecting it.
+    #[arg(long, value_enum)]
+    pub framework: Option<FrameworkArg>,
+    /// Command that starts a custom server (it must listen on $PORT); implies `--framework custom`.
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Print the layout and sizes as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The frameworks `ownstak build` knows.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FrameworkArg {
+    /// A Next.js app (14 or newer).
+    Nextjs,
+    /// A folder of static files with index.html.
+    Static,
+    /// A server started by `--command`.
+    Custom,
 }
 
 /// `ownstak deploy`.
@@ -214,6 +287,7 @@ impl Command {
         match self {
             Command::Local(LocalCommand::Up(a)) => a.json,
             Command::Deploy(a) => a.json,
+            Command::Build(a) => a.json,
             Command::Promote(a) => a.json,
             Command::Deployments(a) => a.json,
             Command::Proxy(a) => a.json,

@@ -22,6 +22,13 @@ pub struct BackendInfo {
     /// The port in URLs, when not the scheme's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// The S3-compatible endpoint of the backend's asset store (the local
+    /// backend's); absent for AWS S3 or when the backend has no store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets_endpoint: Option<String>,
+    /// The bucket holding the backend's static assets, when it has a store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets_bucket: Option<String>,
 }
 
 /// Why backend facts are unusable.
@@ -71,6 +78,8 @@ mod tests {
             function_prefix: "ownstak".into(),
             scheme: "http".into(),
             port: Some(3000),
+            assets_endpoint: None,
+            assets_bucket: None,
         };
         let env = EnvironmentName::new(&info.prefix().unwrap(), "hello", "prod").unwrap();
         let n = DeploymentNumber::new(2).unwrap();

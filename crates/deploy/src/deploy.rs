@@ -85,7 +85,22 @@ pub struct DeployOutcome {
 }
 
 /// Deploys a bundle; see the module docs for the steps.
-pub async fn deploy(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, req: &DeployRequest, mut progress: impl FnMut(DeployStep)) -> Result<DeployOutcome, DeployError> {
+pub async fn deploy(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, req: &DeployRequest, progress: impl FnMut(DeployStep)) -> Result<DeployOutcome, DeployError> {
+    let (outcome, ()) = deploy_with(client, endpoint, req, progress, async |_: &str, _: &str| Ok(())).await?;
+    Ok(outcome)
+}
+
+/// Deploys a bundle like [`deploy`], running `after_publish(function,
+/// version)` once the version is published and before any alias points at
+/// it (e.g. to upload the deployment's static assets, so its URLs never
+/// exist without them); its failure fails the deploy.
+pub async fn deploy_with<T>(
+    client: &aws_sdk_lambda::Client,
+    endpoint: &Endpoint,
+    req: &DeployRequest,
+    mut progress: impl FnMut(DeployStep),
+    after_publish: impl AsyncFnOnce(&str, &str) -> Result<T, DeployError>,
+) -> Result<(DeployOutcome, T), DeployError> {
     let ep = endpoint.url();
     let function = req.env.function().to_owned();
     let environment = Environment::builder().set_variables(Some(req.variables.clone().into_iter().collect())).build();
@@ -122,6 +137,7 @@ pub async fn deploy(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, req: &
     }
 
     let version = publish_with_retries(client, ep, req, &function, environment, created, &mut progress).await?;
+    let extra = after_publish(&function, &version).await?;
 
     progress(DeployStep::ClaimingNumber);
     let number = claim_number(client, ep, &function, &version).await?;
@@ -131,7 +147,7 @@ pub async fn deploy(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, req: &
         point_current(client, ep, &function, &version).await?;
     }
     tracing::info!(%function, %version, deployment = number.get(), promoted = req.promote, "deployed");
-    Ok(DeployOutcome { function, version, deployment: number.get(), promoted: req.promote, created_function: created })
+    Ok((DeployOutcome { function, version, deployment: number.get(), promoted: req.promote, created_function: created }, extra))
 }
 
 /// Updates configuration and code and publishes exactly that code, using

@@ -43,6 +43,9 @@ pub enum DeployError {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// Uploading static assets failed.
+    #[error("uploading static assets failed: {0}")]
+    Assets(#[from] ownstak_assets::AssetError),
     /// Local I/O failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

@@ -5,6 +5,7 @@
 //! The same code drives the local backend and AWS: only the client's
 //! endpoint and credentials differ.
 
+pub mod assets;
 pub mod bundle;
 pub mod client;
 pub mod deploy;
@@ -14,7 +15,7 @@ pub mod project;
 
 pub use bundle::{Bundle, BundleInput};
 pub use client::{fetch_backend_info, lambda_client, Endpoint};
-pub use deploy::{deploy, DeployOutcome, DeployRequest, DeployStep};
+pub use deploy::{deploy, deploy_with, DeployOutcome, DeployRequest, DeployStep};
 pub use deployments::{list_deployments, promote, Deployment};
 pub use error::DeployError;
 pub use project::ProjectConfig;

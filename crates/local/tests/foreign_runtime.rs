@@ -125,7 +125,8 @@ async fn a_lambda_runtime_function_runs_through_an_alias_and_stays_warm() {
     assert_eq!(a.payload["statusCode"], 200, "{a:?}");
     assert_eq!(a.payload["headers"]["x-fixture"], "lambda_runtime");
     let body: Value = serde_json::from_str(a.payload["body"].as_str().expect("a string body")).expect("a JSON body");
-    assert_eq!(body, json!({"runtime": "lambda_runtime", "rawPath": "/hello", "function": "rs-fn", "version": "1", "memory": "256"}));
+    assert_eq!(body["event"], event, "the function received the event unchanged");
+    assert_eq!(body, json!({"runtime": "lambda_runtime", "rawPath": "/hello", "function": "rs-fn", "version": "1", "memory": "256", "event": event}));
 
     // A second invoke is served by the same, warm environment: the platform
     // log reports exactly one cold start for two invocations.

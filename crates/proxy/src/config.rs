@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use ownstak_core::{FunctionPrefix, HostSuffix};
 
+use crate::forwarded::TrustedProxies;
 use crate::limits::Limits;
 use crate::tls::TlsSetting;
 
@@ -43,6 +44,10 @@ pub struct ProxyConfig {
     pub limits: Limits,
     /// TLS termination.
     pub tls: TlsSetting,
+    /// Peers whose `X-Forwarded-For` gives the client address.
+    pub trusted_proxies: TrustedProxies,
+    /// Whether `/__ownstak__/metrics` is served on the public listener.
+    pub expose_metrics: bool,
 }
 
 impl ProxyConfig {
@@ -61,6 +66,8 @@ impl ProxyConfig {
             max_response_head_bytes: 6 * 1024 * 1024,
             limits: Limits::default(),
             tls: TlsSetting::Off,
+            trusted_proxies: TrustedProxies::default(),
+            expose_metrics: false,
         }
     }
 }

@@ -16,12 +16,14 @@ pub struct ProxyFailure {
     pub message: String,
     /// The function's `errorType`, sent as `X-Own-Function-Error`.
     pub function_error: Option<String>,
+    /// Seconds to send as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ProxyFailure {
     /// A failure with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), function_error: None }
+        Self { status, code, message: message.into(), function_error: None, retry_after: None }
     }
 
     /// Renders the failure for a client that sent `headers`.
@@ -42,6 +44,9 @@ impl ProxyFailure {
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         resp.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if let Some(t) = self.function_error.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
             resp.headers_mut().insert("x-own-function-error", t);
         }

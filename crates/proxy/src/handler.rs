@@ -1,7 +1,9 @@
 //! One request: route by host, build the event, invoke, answer.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, HOST};
@@ -14,9 +16,12 @@ use ownstak_core::{HostError, Qualifier, Route};
 use crate::body::{BodyError, ProxyBody};
 use crate::config::{InvokeMode, ProxyConfig};
 use crate::error::ProxyFailure;
+use crate::metrics::{InFlight, Metrics};
 use crate::invoker::{InvokeFailure, Invoked, Invoker, ResponseEvents, StreamEvent};
 use ownstak_core::stream::{Decoded, PreludeDecoder};
 
+/// Paths under this prefix belong to the proxy, never to an app.
+const INTERNAL_PREFIX: &str = "/__ownstak__/";
 /// Header a trusted front end may set to override the host used for routing.
 const OWN_HOST: &str = "x-own-host";
 /// The request id header, propagated or generated.
@@ -28,29 +33,145 @@ const HOP_BY_HOP: [&str; 6] = ["connection", "keep-alive", "transfer-encoding", 
 pub struct Handler {
     config: ProxyConfig,
     invoker: Invoker,
+    metrics: Arc<Metrics>,
+    draining: AtomicBool,
+    activity: Arc<Activity>,
+}
+
+/// Requests in progress and when the last one ended, for draining.
+struct Activity {
+    base: Instant,
+    active: std::sync::atomic::AtomicUsize,
+    last_end_ms: std::sync::atomic::AtomicU64,
+}
+
+/// Marks a request active until dropped (for streams: until the body ends).
+struct Active(Arc<Activity>);
+
+impl Activity {
+    fn enter(self: &Arc<Self>) -> Active {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        Active(self.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        let now = self.0.base.elapsed().as_millis() as u64;
+        self.0.last_end_ms.store(now, Ordering::SeqCst);
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One request's access-log record, finished when its response ends.
+struct Access {
+    metrics: Arc<Metrics>,
+    _in_flight: InFlight,
+    _active: Active,
+    started: Instant,
+    request_id: String,
+    method: String,
+    host: String,
+    path: String,
+    function: String,
+    qualifier: String,
+    bytes_in: u64,
+}
+
+impl Access {
+    /// Writes the access-log line and the response metrics.
+    fn finish(self, status: u16, bytes_out: u64) {
+        self.metrics.response(status, self.bytes_in, bytes_out);
+        tracing::info!(
+            target: "ownstak::access",
+            request_id = %self.request_id,
+            method = %self.method,
+            host = %self.host,
+            path = %self.path,
+            function = %self.function,
+            qualifier = %self.qualifier,
+            status,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            bytes_in = self.bytes_in,
+            bytes_out,
+            "request"
+        );
+    }
 }
 
 impl Handler {
     /// A handler for a configuration and invoker.
     pub fn new(config: ProxyConfig, invoker: Invoker) -> Arc<Self> {
-        Arc::new(Self { config, invoker })
+        let activity = Arc::new(Activity { base: Instant::now(), active: Default::default(), last_end_ms: Default::default() });
+        Arc::new(Self { config, invoker, metrics: Arc::new(Metrics::new()), draining: AtomicBool::new(false), activity })
+    }
+
+    /// How long no request has been in progress; `None` while one is.
+    pub fn idle_for(&self) -> Option<std::time::Duration> {
+        if self.activity.active.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let last = self.activity.last_end_ms.load(Ordering::SeqCst);
+        let now = self.activity.base.elapsed().as_millis() as u64;
+        Some(std::time::Duration::from_millis(now.saturating_sub(last)))
+    }
+
+    /// Turns health to 503 so that load balancers stop sending traffic;
+    /// requests are still served.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// The proxy's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Serves one request from `peer`.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        if let Some(resp) = self.internal(&req) {
+            return resp;
+        }
         let request_id = req
             .headers()
             .get(&REQUEST_ID)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 200)
+            .filter(|v| !v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let mut access = Access {
+            metrics: self.metrics.clone(),
+            _in_flight: self.metrics.in_flight(),
+            _active: self.activity.enter(),
+            started: Instant::now(),
+            request_id: request_id.clone(),
+            method: req.method().to_string(),
+            host: routing_host(&req).unwrap_or_default(),
+            path: req.uri().path().to_owned(),
+            function: String::new(),
+            qualifier: String::new(),
+            bytes_in: 0,
+        };
         let accept = req.headers().clone();
-        let mut resp = match self.serve(req, peer, &request_id).await {
-            Ok(r) => r,
+        let mut resp = match self.route_and_invoke(req, peer, &mut access).await {
+            Ok(Answer::Full(resp)) => {
+                let bytes_out = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
+                access.finish(resp.status().as_u16(), bytes_out);
+                resp
+            }
+            Ok(Answer::Stream(resp, pump)) => {
+                pump.start(access);
+                resp
+            }
             Err(f) => {
                 tracing::debug!(status = f.status.as_u16(), code = f.code, message = %f.message, %request_id, "request failed");
-                f.render(&accept, &request_id)
+                if f.code == "throttled" {
+                    self.metrics.throttled();
+                }
+                let resp = f.render(&accept, &request_id);
+                let bytes_out = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
+                access.finish(resp.status().as_u16(), bytes_out);
+                resp
             }
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -59,68 +180,109 @@ impl Handler {
         resp
     }
 
-    async fn serve(&self, req: Request<Incoming>, peer: SocketAddr, request_id: &str) -> Result<Response<ProxyBody>, ProxyFailure> {
+    /// `/__ownstak__/health` (any host) and, when enabled, `/__ownstak__/metrics`.
+    fn internal<B>(&self, req: &Request<B>) -> Option<Response<ProxyBody>> {
+        let path = req.uri().path();
+        if !path.starts_with(INTERNAL_PREFIX) {
+            return None;
+        }
+        let (status, body, content_type) = match path {
+            "/__ownstak__/health" if self.draining.load(Ordering::SeqCst) => (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned(), "text/plain"),
+            "/__ownstak__/health" => (StatusCode::OK, "ok\n".to_owned(), "text/plain"),
+            "/__ownstak__/metrics" if self.config.expose_metrics => {
+                (StatusCode::OK, self.metrics.encode(), "application/openmetrics-text; version=1.0.0; charset=utf-8")
+            }
+            _ => (StatusCode::NOT_FOUND, "not found\n".to_owned(), "text/plain"),
+        };
+        let mut resp = Response::new(ProxyBody::full(Bytes::from(body)));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        resp.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Some(resp)
+    }
+
+    async fn route_and_invoke(&self, req: Request<Incoming>, peer: SocketAddr, access: &mut Access) -> Result<Answer, ProxyFailure> {
         let host = routing_host(&req).ok_or_else(|| ProxyFailure::new(StatusCode::BAD_REQUEST, "missing_host", "the request has no Host header"))?;
         let route = self.config.suffix.route(&host).map_err(host_failure)?;
         let function = route.function(&self.config.prefix);
+        let qualifier = route.qualifier.alias();
+        access.function = function.clone();
+        access.qualifier = qualifier.clone();
         let (parts, body) = req.into_parts();
-        let body = Limited::new(body, self.config.limits.max_body_bytes).collect().await.map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                ProxyFailure::new(
+        let limit = self.config.limits.max_body_bytes;
+        let read = tokio::time::timeout(self.config.limits.body_read_timeout, Limited::new(body, limit).collect()).await;
+        let body = match read {
+            Err(_) => {
+                return Err(ProxyFailure::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("the request body did not arrive within {} s", self.config.limits.body_read_timeout.as_secs()),
+                ));
+            }
+            Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return Err(ProxyFailure::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "request_too_large",
-                    format!("the request body is larger than {} bytes, the most a function accepts", self.config.limits.max_body_bytes),
-                )
-            } else {
-                ProxyFailure::new(StatusCode::BAD_REQUEST, "bad_request_body", format!("the request body could not be read: {e}"))
+                    format!("the request body is larger than {limit} bytes, the most a function accepts"),
+                ));
             }
-        })?;
-        let body = body.to_bytes();
+            Ok(Err(e)) => return Err(ProxyFailure::new(StatusCode::BAD_REQUEST, "bad_request_body", format!("the request body could not be read: {e}"))),
+            Ok(Ok(c)) => c.to_bytes(),
+        };
+        access.bytes_in = body.len() as u64;
         let mut headers = parts.headers;
         strip_control_headers(&mut headers);
-        headers.insert(REQUEST_ID, HeaderValue::from_str(request_id).unwrap_or_else(|_| HeaderValue::from_static("invalid")));
+        headers.insert(REQUEST_ID, HeaderValue::from_str(&access.request_id).unwrap_or_else(|_| HeaderValue::from_static("invalid")));
         let now = time::OffsetDateTime::now_utc();
         let domain = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.as_str(), |(h, _)| h).to_ascii_lowercase();
         let meta = RequestMeta {
             account_id: self.config.account_id.clone(),
             api_id: self.config.api_id.clone(),
             domain_name: domain,
-            source_ip: peer.ip().to_string(),
-            request_id: request_id.to_owned(),
+            source_ip: self.config.trusted_proxies.client_ip(peer.ip(), &headers).to_string(),
+            request_id: access.request_id.clone(),
             time: format_time(now),
             time_epoch: (now.unix_timestamp_nanos() / 1_000_000) as i64,
         };
         let event = HttpEvent::from_request(&parts.method, &parts.uri, parts.version, &headers, &body, meta);
         let payload = serde_json::to_vec(&event).map_err(|e| ProxyFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "event_encoding", e.to_string()))?;
-        let qualifier = route.qualifier.alias();
+        let invoked_at = Instant::now();
         match self.config.invoke_mode {
             InvokeMode::Buffered => {
-                let invoked = self.invoker.invoke(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route))?;
+                let invoked = self.invoker.invoke(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route, &function))?;
+                self.metrics.invoke_latency(invoked_at.elapsed().as_secs_f64());
                 match invoked {
-                    Invoked::Payload(payload) => respond(&payload),
+                    Invoked::Payload(payload) => respond(&payload).map(Answer::Full),
                     Invoked::FunctionError { error_type, message } => Err(function_failure(error_type, message)),
                 }
             }
             InvokeMode::Streaming => {
-                let events = self.invoker.invoke_stream(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route))?;
-                self.stream(events).await
+                let events = self.invoker.invoke_stream(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route, &function))?;
+                let answer = self.stream(events, invoked_at + self.config.limits.invoke_timeout).await;
+                self.metrics.invoke_latency(invoked_at.elapsed().as_secs_f64());
+                answer
             }
         }
     }
 
-    /// Reads the response head from the event stream, then streams the body
-    /// to the client as it arrives.
-    async fn stream(&self, mut events: ResponseEvents) -> Result<Response<ProxyBody>, ProxyFailure> {
+    /// Reads the response head from the event stream; the body then
+    /// streams to the client as it arrives.
+    async fn stream(&self, mut events: ResponseEvents, deadline: Instant) -> Result<Answer, ProxyFailure> {
         let mut decoder = PreludeDecoder::new(self.config.max_response_head_bytes);
-        let (status, mut headers, first) = loop {
-            match events.next().await {
+        let (status, headers, first) = loop {
+            let next = tokio::time::timeout_at(deadline.into(), events.next()).await.map_err(|_| {
+                let mut f = ProxyFailure::new(StatusCode::GATEWAY_TIMEOUT, "function_timeout", "the function did not answer within the proxy's invoke limit");
+                f.function_error = Some("Proxy.InvokeTimeout".to_owned());
+                f
+            })?;
+            match next {
                 Ok(Some(StreamEvent::Chunk(c))) => match decoder.push(&c).map_err(malformed)? {
                     Decoded::NeedMore => {}
                     Decoded::Head { status, headers, body } => break (status, headers, body),
                 },
                 Ok(Some(StreamEvent::Complete(None))) => {
                     let (status, headers, body) = decoder.finish().map_err(malformed)?;
-                    return Ok(build(status, headers, ProxyBody::full(body)));
+                    return Ok(Answer::Full(build(status, headers, ProxyBody::full(body))));
                 }
                 Ok(Some(StreamEvent::Complete(Some(Invoked::FunctionError { error_type, message })))) => {
                     return Err(function_failure(error_type, message));
@@ -130,40 +292,68 @@ impl Handler {
                 Err(e) => return Err(cut_off(&e)),
             }
         };
-        for h in HOP_BY_HOP.iter().chain(&["content-length"]) {
-            headers.remove(*h);
-        }
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(pump(events, first, tx));
-        let mut resp = Response::new(ProxyBody::Stream(rx));
-        *resp.status_mut() = status;
-        *resp.headers_mut() = headers;
-        Ok(resp)
+        let status_code = status.as_u16();
+        let resp = build(status, headers, ProxyBody::Stream(rx));
+        Ok(Answer::Stream(resp, Pump { events, first, tx, deadline, status: status_code }))
     }
+}
+
+/// What a routed request produced.
+enum Answer {
+    /// A complete response.
+    Full(Response<ProxyBody>),
+    /// A response whose body the pump delivers.
+    Stream(Response<ProxyBody>, Pump),
 }
 
 /// Moves body chunks from the function to the client. A full channel (a
 /// slow client) stops the reading; a closed one (a client that left) ends
-/// it; a failure ends the body with an error, which aborts the response.
-async fn pump(mut events: ResponseEvents, first: Bytes, tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>) {
-    if !first.is_empty() && tx.send(Ok(first)).await.is_err() {
-        return;
+/// it; a failure or the invoke deadline ends the body with an error, which
+/// aborts the response.
+struct Pump {
+    events: ResponseEvents,
+    first: Bytes,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>,
+    deadline: Instant,
+    status: u16,
+}
+
+impl Pump {
+    /// Runs the pump in its own task; `access` is finished when it ends.
+    fn start(self, access: Access) {
+        tokio::spawn(self.run(access));
     }
-    loop {
-        let item = match events.next().await {
-            Ok(Some(StreamEvent::Chunk(c))) => Ok(c),
-            Ok(Some(StreamEvent::Complete(None))) => return,
-            Ok(Some(StreamEvent::Complete(Some(Invoked::FunctionError { error_type, message })))) => {
-                tracing::warn!(%error_type, message = message.as_deref().unwrap_or(""), "function failed mid-stream");
-                Err(BodyError(format!("{error_type}: {}", message.unwrap_or_default())))
+
+    async fn run(mut self, access: Access) {
+        let mut sent = 0u64;
+        let first = std::mem::take(&mut self.first);
+        if !first.is_empty() {
+            sent += first.len() as u64;
+            if self.tx.send(Ok(first)).await.is_err() {
+                return access.finish(self.status, sent);
             }
-            Ok(Some(StreamEvent::Complete(Some(Invoked::Payload(_))))) => continue,
-            Ok(None) => Err(BodyError("the stream ended without completion".to_owned())),
-            Err(e) => Err(BodyError(e)),
-        };
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() || failed {
-            return;
+        }
+        loop {
+            let item = match tokio::time::timeout_at(self.deadline.into(), self.events.next()).await {
+                Err(_) => Err(BodyError("the function exceeded the proxy's invoke limit".to_owned())),
+                Ok(Ok(Some(StreamEvent::Chunk(c)))) => Ok(c),
+                Ok(Ok(Some(StreamEvent::Complete(None)))) => return access.finish(self.status, sent),
+                Ok(Ok(Some(StreamEvent::Complete(Some(Invoked::FunctionError { error_type, message }))))) => {
+                    tracing::warn!(%error_type, message = message.as_deref().unwrap_or(""), request_id = %access.request_id, "function failed mid-stream");
+                    Err(BodyError(format!("{error_type}: {}", message.unwrap_or_default())))
+                }
+                Ok(Ok(Some(StreamEvent::Complete(Some(Invoked::Payload(_)))))) => continue,
+                Ok(Ok(None)) => Err(BodyError("the stream ended without completion".to_owned())),
+                Ok(Err(e)) => Err(BodyError(e)),
+            };
+            let failed = item.is_err();
+            if let Ok(c) = &item {
+                sent += c.len() as u64;
+            }
+            if self.tx.send(item).await.is_err() || failed {
+                return access.finish(self.status, sent);
+            }
         }
     }
 }
@@ -231,7 +421,7 @@ fn describe(route: &Route) -> String {
     }
 }
 
-fn invoke_failure(f: InvokeFailure, route: &Route) -> ProxyFailure {
+fn invoke_failure(f: InvokeFailure, route: &Route, function: &str) -> ProxyFailure {
     match f {
         InvokeFailure::NotFound => ProxyFailure::new(
             StatusCode::NOT_FOUND,
@@ -239,7 +429,13 @@ fn invoke_failure(f: InvokeFailure, route: &Route) -> ProxyFailure {
             format!("{} (project-environment `{}`); check the URL or list deployments with `ownstak deployments`", describe(route), route.label),
         ),
         InvokeFailure::Throttled => {
-            ProxyFailure::new(StatusCode::SERVICE_UNAVAILABLE, "throttled", "the function is at its concurrency limit; retry shortly")
+            let mut f = ProxyFailure::new(StatusCode::SERVICE_UNAVAILABLE, "throttled", "the function is at its concurrency limit; retry shortly");
+            f.retry_after = Some(1);
+            f
+        }
+        InvokeFailure::AccessDenied(message) => {
+            tracing::error!(%function, permission = "lambda:InvokeFunction", %message, "the proxy's role may not invoke this function; grant it lambda:InvokeFunction on the function (this action also covers streaming invokes)");
+            ProxyFailure::new(StatusCode::BAD_GATEWAY, "access_denied", "the proxy is not allowed to invoke this function")
         }
         InvokeFailure::TooLarge => ProxyFailure::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", "the request is too large for Lambda"),
         InvokeFailure::Api { code, message } => {

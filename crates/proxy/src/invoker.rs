@@ -29,6 +29,8 @@ pub enum InvokeFailure {
     Throttled,
     /// The request payload is too large for Lambda.
     TooLarge,
+    /// The proxy's role may not invoke the function.
+    AccessDenied(String),
     /// Lambda refused the call for another reason.
     Api {
         /// The error code.
@@ -57,10 +59,17 @@ impl Invoker {
                     .region(Region::new(config.region.clone()))
                     .credentials_provider(Credentials::new("ownstak-local", "ownstak-local", None, None, "ownstak-local"))
                     .endpoint_url(url.trim_end_matches('/'))
+                    .retry_config(retry_config())
+                    .timeout_config(timeout_config(config))
                     .build(),
             ),
             None => {
-                let shared = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.region.clone())).load().await;
+                let shared = aws_config::defaults(BehaviorVersion::latest())
+                    .region(Region::new(config.region.clone()))
+                    .retry_config(retry_config())
+                    .timeout_config(timeout_config(config))
+                    .load()
+                    .await;
                 aws_sdk_lambda::Client::new(&shared)
             }
         };
@@ -85,6 +94,23 @@ impl Invoker {
             Err(err) => Err(classify(err)),
         }
     }
+}
+
+/// Throttled and transient failures are retried a bounded number of times
+/// with exponential backoff and full jitter (the SDK's standard strategy).
+fn retry_config() -> aws_sdk_lambda::config::retry::RetryConfig {
+    aws_sdk_lambda::config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(50))
+        .with_max_backoff(std::time::Duration::from_secs(1))
+}
+
+/// Connecting is quick or fails; an invocation may take up to the invoke limit.
+fn timeout_config(config: &ProxyConfig) -> aws_sdk_lambda::config::timeout::TimeoutConfig {
+    aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(config.limits.invoke_timeout)
+        .build()
 }
 
 /// A piece of a streamed invocation.
@@ -167,6 +193,9 @@ where
                 Some("ResourceNotFoundException") => return InvokeFailure::NotFound,
                 Some("TooManyRequestsException") => return InvokeFailure::Throttled,
                 Some("RequestTooLargeException") => return InvokeFailure::TooLarge,
+                Some("AccessDeniedException") | Some("AccessDenied") => {
+                    return InvokeFailure::AccessDenied(err.message().unwrap_or("access denied").to_owned());
+                }
                 _ => {}
             }
             InvokeFailure::Api {

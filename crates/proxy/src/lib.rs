@@ -9,10 +9,13 @@
 
 pub mod body;
 pub mod config;
+pub mod conn_limits;
 pub mod error;
+pub mod forwarded;
 pub mod handler;
 pub mod invoker;
 pub mod limits;
+pub mod metrics;
 pub mod server;
 pub mod tls;
 

@@ -1,19 +1,35 @@
-//! Accepting connections (HTTP/1.1 and cleartext HTTP/2) and draining
-//! them on shutdown.
+//! Accepting connections — plain (HTTP/1.1 and cleartext HTTP/2) or TLS
+//! (HTTP/2 or HTTP/1.1 by ALPN) — enforcing the connection limits, shedding
+//! load beyond the in-flight limit, and draining on shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::{Semaphore, watch};
 
 use crate::config::ProxyConfig;
+use crate::conn_limits::{Activity, Expiry, Protocol, RequestGuard, Tracked, Watched};
+use crate::error::ProxyFailure;
 use crate::handler::Handler;
 use crate::invoker::Invoker;
+use crate::limits::Limits;
+use crate::tls::TlsError;
+
+/// hyper refuses a read buffer smaller than this.
+const HYPER_MIN_BUF: usize = 8192;
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Paths the proxy answers itself (`/__ownstak__/health`, `/__ownstak__/metrics`).
+const OWN_ENDPOINTS: &str = "/__ownstak__/";
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,21 +42,60 @@ pub enum ProxyError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be loaded or generated.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// The life of the server, as seen by its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// Finish what is in flight, then close.
+    Draining,
+    /// The drain deadline passed: close now.
+    Abort,
+}
+
+/// What every connection shares.
+struct Shared {
+    handler: Arc<Handler>,
+    limits: Limits,
+    in_flight: Arc<Semaphore>,
+    /// Plain listener: HTTP/1.1, h2c by prior knowledge, upgrades.
+    auto: auto::Builder<TokioExecutor>,
+    /// TLS with ALPN `h2`.
+    h2: auto::Builder<TokioExecutor>,
+    /// TLS with ALPN `http/1.1` or none.
+    h1: auto::Builder<TokioExecutor>,
 }
 
 /// A bound proxy, ready to serve.
 pub struct Proxy {
     listener: tokio::net::TcpListener,
-    handler: Arc<Handler>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
 }
 
 impl Proxy {
-    /// Binds the listener and builds the Lambda client.
+    /// Loads or generates the TLS certificate (if any), binds the listener
+    /// and builds the Lambda client.
     pub async fn bind(config: ProxyConfig) -> Result<Self, ProxyError> {
+        let tls = crate::tls::server_config(&config.tls, &config.suffix)?.map(tokio_rustls::TlsAcceptor::from);
         let addr = config.listen;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;
+        let limits = config.limits.clone();
+        let auto = builder(&limits);
         let invoker = Invoker::new(&config).await;
-        Ok(Self { listener, handler: Handler::new(config, invoker) })
+        let shared = Shared {
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.min(Semaphore::MAX_PERMITS))),
+            h2: auto.clone().http2_only(),
+            h1: auto.clone().http1_only(),
+            auto,
+            limits,
+            handler: Handler::new(config, invoker),
+        };
+        Ok(Self { listener, tls, shared: Arc::new(shared) })
     }
 
     /// The bound address (useful with port 0).
@@ -49,12 +104,33 @@ impl Proxy {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// The request handler shared by all connections (metrics, draining).
+    pub fn handler(&self) -> Arc<Handler> {
+        self.shared.handler.clone()
+    }
+
+    /// Whether connections are TLS (`https`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// `https` with TLS, `http` without.
+    pub fn scheme(&self) -> &'static str {
+        if self.is_tls() { "https" } else { "http" }
+    }
+
     /// Serves until `shutdown` resolves, then waits up to `drain` for open
-    /// requests to finish.
+    /// requests to finish; connections still open after that are closed.
     pub async fn serve(self, shutdown: impl Future<Output = ()>, drain: Duration) {
-        let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let (phase, _) = watch::channel(Phase::Open);
         tokio::pin!(shutdown);
+        let handler = self.shared.handler.clone();
+        // Once `shutdown` resolves the proxy drains: health says 503 so that
+        // load balancers stop sending, but connections are still accepted
+        // and served until no request has been in progress for a moment, or
+        // the drain deadline passes. Only then is the listener closed.
+        let mut draining_since: Option<tokio::time::Instant> = None;
+        let mut tick = tokio::time::interval(DRAIN_POLL);
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -65,25 +141,198 @@ impl Proxy {
                         continue;
                     }
                 },
-                _ = &mut shutdown => break,
+                () = &mut shutdown, if draining_since.is_none() => {
+                    tracing::info!(deadline_s = drain.as_secs(), "draining: health now answers 503; open and new requests are still served");
+                    handler.start_draining();
+                    draining_since = Some(tokio::time::Instant::now());
+                    continue;
+                }
+                _ = tick.tick(), if draining_since.is_some() => {
+                    let since = draining_since.map(|t| t.elapsed()).unwrap_or_default();
+                    let quiet = handler.idle_for().is_some_and(|idle| idle >= DRAIN_QUIET && since >= DRAIN_QUIET);
+                    if quiet || since >= drain {
+                        break;
+                    }
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
-            let handler = self.handler.clone();
-            let service = service_fn(move |req| {
-                let handler = handler.clone();
-                async move { Ok::<_, std::convert::Infallible>(handler.handle(req, peer).await) }
-            });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-            let conn = graceful.watch(conn);
+            let shared = self.shared.clone();
+            let tls = self.tls.clone();
+            let phase = phase.subscribe();
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                match tls {
+                    None => serve_plain(shared, stream, peer, phase).await,
+                    Some(acceptor) => serve_tls(shared, acceptor, stream, peer, phase).await,
                 }
             });
         }
         drop(self.listener);
-        if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
-            tracing::warn!("some connections were still open after the drain deadline");
+        let _ = phase.send(Phase::Draining);
+        let left = drain.saturating_sub(draining_since.map(|t| t.elapsed()).unwrap_or_default()).max(DRAIN_QUIET);
+        if tokio::time::timeout(left, phase.closed()).await.is_err() {
+            tracing::warn!("some connections were still open after the drain deadline; closing them");
+            let _ = phase.send(Phase::Abort);
+        }
+    }
+}
+
+/// How long no request must have been in progress before a drain ends early.
+const DRAIN_QUIET: Duration = Duration::from_millis(1000);
+/// How often a drain checks whether it may end.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
+
+/// The connection builder with the configured limits.
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        // The head limit (hyper reads the head into this buffer).
+        .max_buf_size(limits.max_header_bytes.max(HYPER_MIN_BUF))
+        // hyper's own header timer also closes idle keep-alive connections
+        // after the same time; heads are timed by `conn_limits` instead.
+        .header_read_timeout(None);
+    b.http2()
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .timer(TokioTimer::new());
+    b
+}
+
+async fn serve_plain(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr, phase: watch::Receiver<Phase>) {
+    let activity = Activity::new(Protocol::Unknown);
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let service = service(shared.clone(), activity.clone(), peer);
+    let conn = shared.auto.serve_connection_with_upgrades(io, service);
+    drive(conn, |c| c.graceful_shutdown(), &activity, &shared.limits, phase, peer).await;
+}
+
+async fn serve_tls(
+    shared: Arc<Shared>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    mut phase: watch::Receiver<Phase>,
+) {
+    // The handshake is part of the request head: same deadline.
+    let handshake = tokio::time::timeout(shared.limits.header_read_timeout, acceptor.accept(stream));
+    let stream = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        },
+        _ = phase.wait_for(|p| *p != Phase::Open) => return,
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let activity = Activity::new(if h2 { Protocol::Http2 } else { Protocol::Http1 });
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let service = service(shared.clone(), activity.clone(), peer);
+    let builder = if h2 { &shared.h2 } else { &shared.h1 };
+    // `serve_connection` (not `_with_upgrades`) so that the ALPN choice holds.
+    let conn = builder.serve_connection(io, service);
+    drive(conn, |c| c.graceful_shutdown(), &activity, &shared.limits, phase, peer).await;
+}
+
+/// The per-connection service: counts the request on its connection, sheds
+/// it with a 503 when the proxy is at its in-flight limit, else hands it to
+/// the handler.
+fn service(
+    shared: Arc<Shared>,
+    activity: Arc<Activity>,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<Request<Incoming>, Response = Response<Tracked>, Error = Infallible, Future = impl Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static> + Clone + Send + 'static
+{
+    service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        let guard = activity.begin();
+        async move { Ok::<_, Infallible>(shared.serve(req, peer, guard).await) }
+    })
+}
+
+impl Shared {
+    async fn serve(&self, req: Request<Incoming>, peer: SocketAddr, guard: RequestGuard) -> Response<Tracked> {
+        // The proxy's own endpoints (health, metrics) are answered locally
+        // and never shed: a load balancer must not see an overloaded proxy
+        // as a dead one.
+        if req.uri().path().starts_with(OWN_ENDPOINTS) {
+            return self.handler.handle(req, peer).await.map(|body| Tracked::new(body, guard, None));
+        }
+        match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => self.handler.handle(req, peer).await.map(|body| Tracked::new(body, guard, Some(permit))),
+            Err(_) => {
+                let resp = overloaded(&req, self.limits.max_in_flight);
+                let bytes_out = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
+                self.handler.metrics().response(resp.status().as_u16(), 0, bytes_out);
+                resp.map(|body| Tracked::new(body, guard, None))
+            }
+        }
+    }
+}
+
+/// The answer when every in-flight permit is taken: a fast 503, never a queue.
+fn overloaded<B>(req: &Request<B>, max: usize) -> Response<crate::body::ProxyBody> {
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    tracing::debug!(%request_id, max_in_flight = max, "shedding a request: at the in-flight limit");
+    let failure = ProxyFailure::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        format!("the proxy is already serving its limit of {max} requests at once; retry shortly"),
+    );
+    let mut resp = failure.render(req.headers(), &request_id);
+    resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
+/// Runs one connection to its end, closing it gracefully when it has been
+/// idle too long or the server drains, and at once when a request head
+/// stalls or the drain deadline passes.
+async fn drive<C, E>(conn: C, shutdown: impl Fn(Pin<&mut C>), activity: &Activity, limits: &Limits, mut phase: watch::Receiver<Phase>, peer: SocketAddr)
+where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                return;
+            }
+            changed = phase.changed() => {
+                let now = if changed.is_ok() { *phase.borrow_and_update() } else { Phase::Abort };
+                match now {
+                    Phase::Open => {}
+                    Phase::Draining => {
+                        if open {
+                            shutdown(conn.as_mut());
+                            open = false;
+                        }
+                    }
+                    Phase::Abort => return,
+                }
+            }
+            expiry = activity.expiry(open, limits.idle_timeout, limits.header_read_timeout) => match expiry {
+                Expiry::HeadTimeout => {
+                    tracing::debug!(%peer, timeout = ?limits.header_read_timeout, "closing a connection whose request head did not arrive in time");
+                    return;
+                }
+                Expiry::Idle => {
+                    tracing::trace!(%peer, "closing an idle connection");
+                    shutdown(conn.as_mut());
+                    open = false;
+                }
+            },
         }
     }
 }

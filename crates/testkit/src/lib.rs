@@ -69,10 +69,10 @@ impl ServerProcess {
         self.child.as_ref().expect("running").id()
     }
 
-    /// An address from the ready line (`"proxy": "http://127.0.0.1:1234"`).
+    /// An address from the ready line (`"proxy": "http://127.0.0.1:1234"`, or `https://`).
     pub fn addr(&self, key: &str) -> SocketAddr {
         let url = self.ready[key].as_str().unwrap_or_else(|| panic!("no {key} in {}", self.ready));
-        url.trim_start_matches("http://").parse().expect("socket address")
+        url.trim_start_matches("http://").trim_start_matches("https://").parse().expect("socket address")
     }
 
     /// Sends SIGTERM and waits for the exit.

@@ -39,6 +39,14 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let endpoint = Endpoint::Local(args.backend.lambda_endpoint.clone());
     let (info, env) = super::backend(&endpoint, &args.env).await?;
+    let mut args = args;
+    // A directory built with `ownstak build` (and without its own ownstak.toml)
+    // deploys its `.ownstak/compute`.
+    let built = ownstak_build::compute_dir(&args.dir);
+    if args.command.is_none() && built.join("ownstak.toml").is_file() && !args.dir.join("ownstak.toml").exists() {
+        tracing::info!(dir = %built.display(), "deploying the output of `ownstak build`");
+        args.dir = built;
+    }
     let project = ProjectConfig::load(&args.dir)?;
     let command = args.command.clone().or(project.command.clone()).ok_or_else(|| {
         anyhow::anyhow!(

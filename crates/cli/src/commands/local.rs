@@ -46,12 +46,15 @@ pub async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
     proxy_config.listen = args.proxy_addr;
     proxy_config.prefix = prefix.clone();
     proxy_config.api_id = args.backend.clone();
+    // The local backend serves one machine; its metrics are for its user.
+    proxy_config.expose_metrics = true;
     let proxy = Proxy::bind(proxy_config).await?;
     let proxy_addr = proxy.local_addr();
 
     let mut config = LocalConfig::new(data_dir.clone());
     config.lambda_addr = lambda_addr;
     config.max_environments = args.max_environments.max(1);
+    config.queue_timeout = Duration::from_millis(args.queue_timeout_ms);
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.backend_info = Some(BackendInfo {
         backend: args.backend.clone(),

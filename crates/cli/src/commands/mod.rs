@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod build;
 mod deploy;
 mod deployments;
 mod local;
@@ -16,6 +17,7 @@ use crate::cli::{Command, EnvArgs, LocalCommand};
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Local(LocalCommand::Up(args)) => local::up(args).await,
+        Command::Build(args) => build::run(args).await,
         Command::Deploy(args) => deploy::run(args).await,
         Command::Promote(args) => promote::run(args).await,
         Command::Deployments(args) => deployments::run(args).await,

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ownstak_core::{FunctionPrefix, HostSuffix};
-use ownstak_proxy::{InvokeMode, Proxy, ProxyConfig};
+use ownstak_proxy::forwarded::TrustedProxies;
+use ownstak_proxy::{InvokeMode, Limits, Proxy, ProxyConfig, TlsSetting};
 use serde_json::json;
 
 use crate::cli::ProxyArgs;
@@ -18,16 +19,43 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     config.prefix = FunctionPrefix::new(&args.function_prefix)?;
     config.region = args.region.clone();
     config.api_id = args.backend.clone();
+    config.trusted_proxies = TrustedProxies::parse(args.trusted_proxies.iter().map(String::as_str)).map_err(anyhow::Error::msg)?;
+    config.expose_metrics = args.expose_metrics;
     if args.buffered {
         config.invoke_mode = InvokeMode::Buffered;
     }
+    config.limits = limits(&args);
+    config.tls = tls(&args);
     let proxy = Proxy::bind(config).await?;
-    let addr = proxy.local_addr();
+    let url = format!("{}://{}", proxy.scheme(), proxy.local_addr());
     if args.json {
-        output::json(&json!({ "event": "ready", "proxy": format!("http://{addr}"), "domain": suffix.domain() }));
+        output::json(&json!({ "event": "ready", "proxy": url, "domain": suffix.domain() }));
     } else {
-        println!("ownstak proxy on http://{addr}, serving *.{}", suffix.domain());
+        println!("ownstak proxy on {url}, serving *.{}", suffix.domain());
     }
     proxy.serve(super::local::shutdown_signal(), Duration::from_secs(args.drain_timeout)).await;
     Ok(())
+}
+
+/// The limits from the flags (each defaults to `Limits::default()`).
+fn limits(args: &ProxyArgs) -> Limits {
+    Limits {
+        max_header_bytes: args.max_header_bytes,
+        max_body_bytes: args.max_body_bytes,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        body_read_timeout: Duration::from_secs(args.body_read_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        invoke_timeout: Duration::from_secs(args.invoke_timeout),
+        max_in_flight: args.max_in_flight,
+    }
+}
+
+/// TLS from the flags; clap guarantees the cert/key pair is complete and
+/// exclusive with --tls-self-signed.
+fn tls(args: &ProxyArgs) -> TlsSetting {
+    match (&args.tls_cert, &args.tls_key, &args.tls_self_signed) {
+        (Some(cert), Some(key), _) => TlsSetting::Files { cert: cert.clone(), key: key.clone() },
+        (_, _, Some(dir)) => TlsSetting::SelfSigned { dir: dir.clone() },
+        _ => TlsSetting::Off,
+    }
 }

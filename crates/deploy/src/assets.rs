@@ -1,0 +1,84 @@
+//! Uploading the static files of a build (`ownstak build`) to the
+//! backend's asset store once the deployment's version is published.
+
+use std::path::{Path, PathBuf};
+
+use ownstak_assets::{AssetStore, StoreConfig, UploadPlan, UploadProgress, UploadReport};
+use ownstak_build::layout::{ASSETS_DIR, BUILD_FILE, COMPUTE_DIR, PERMANENT_DIR};
+use ownstak_build::{BuildOutput, RouteMatch};
+use ownstak_core::BackendInfo;
+
+use crate::error::DeployError;
+
+/// The upload plan of a deployed directory that is the `compute/` of a
+/// build output (its parent holds `build.json`); `None` for any other directory.
+pub fn build_plan(deployed_dir: &Path) -> Result<Option<UploadPlan>, DeployError> {
+    let Ok(dir) = std::path::absolute(deployed_dir) else { return Ok(None) };
+    if dir.file_name().is_none_or(|n| n != COMPUTE_DIR) {
+        return Ok(None);
+    }
+    let Some(out_dir) = dir.parent() else { return Ok(None) };
+    let build_file = out_dir.join(BUILD_FILE);
+    let text = match std::fs::read(&build_file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(DeployError::Project { path: build_file.display().to_string(), message: e.to_string() }),
+    };
+    let build: BuildOutput = serde_json::from_slice(&text).map_err(|e| DeployError::Project { path: build_file.display().to_string(), message: e.to_string() })?;
+    Ok(Some(plan_for(out_dir, &build)))
+}
+
+/// The upload plan of a build whose `.ownstak` directory is `out_dir` (the
+/// directory on disk wins over the one recorded in `build.json`).
+pub fn plan_for(out_dir: &Path, build: &BuildOutput) -> UploadPlan {
+    let part = |dir: &str, files: u64| -> Option<PathBuf> { (files > 0).then(|| out_dir.join(dir)) };
+    let permanent_prefix = build.routes.iter().find_map(|r| match &r.matches {
+        RouteMatch::Prefix(p) if r.dir == PERMANENT_DIR => Some(p.clone()),
+        _ => None,
+    });
+    // Asset routes are `<base><top-level entry>` (a path, or a prefix ending in `/`).
+    let assets_base = build
+        .routes
+        .iter()
+        .filter(|r| r.dir == ASSETS_DIR)
+        .find_map(|r| {
+            let p = match &r.matches {
+                RouteMatch::Prefix(p) => p.trim_end_matches('/'),
+                RouteMatch::Path(p) => p.as_str(),
+            };
+            p.rfind('/').map(|i| p[..=i].to_owned())
+        })
+        .unwrap_or_else(|| "/".to_owned());
+    UploadPlan {
+        permanent_dir: part(&build.permanent.dir, build.permanent.size.files),
+        permanent_prefix,
+        assets_dir: part(&build.assets.dir, build.assets.size.files),
+        assets_base,
+    }
+}
+
+/// Uploads a plan for `version` of `function` to the backend's asset
+/// store; `None` when the backend has no store (the function then serves
+/// the files itself).
+pub async fn upload(info: &BackendInfo, function: &str, version: &str, plan: &UploadPlan, progress: impl FnMut(&UploadProgress)) -> Result<Option<UploadReport>, DeployError> {
+    let (Some(endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else {
+        tracing::info!("the backend has no asset store; the function serves the static files");
+        return Ok(None);
+    };
+    let store = AssetStore::new(StoreConfig::local(endpoint.clone(), bucket.clone())).await;
+    Ok(Some(store.upload(function, version, plan, progress).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_only_build_outputs() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(build_plan(tmp.path()).unwrap(), None);
+        let compute = tmp.path().join(".ownstak").join(COMPUTE_DIR);
+        std::fs::create_dir_all(&compute).unwrap();
+        assert_eq!(build_plan(&compute).unwrap(), None);
+    }
+}

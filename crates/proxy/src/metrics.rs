@@ -1,0 +1,119 @@
+//! Prometheus metrics of the proxy: requests by status class, invoke
+//! latency, requests in flight, throttles and bytes in and out.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Label of a response's status class (`2xx`, `4xx`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusClass {
+    /// The class.
+    pub class: String,
+}
+
+/// The proxy's metrics and their registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<StatusClass, Counter>,
+    invoke_seconds: Histogram,
+    in_flight: Gauge<i64, std::sync::atomic::AtomicI64>,
+    throttles: Counter,
+    bytes_in: Counter<u64, AtomicU64>,
+    bytes_out: Counter<u64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `ownstak_proxy` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ownstak_proxy");
+        let requests = Family::<StatusClass, Counter>::default();
+        // 100 µs to ~100 s in factors of 2.
+        let invoke_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 21));
+        let in_flight = Gauge::default();
+        let throttles = Counter::default();
+        let bytes_in = Counter::default();
+        let bytes_out = Counter::default();
+        registry.register("requests", "Requests answered, by status class", requests.clone());
+        registry.register("invoke_duration_seconds", "Time from invoke to the response head", invoke_seconds.clone());
+        registry.register("in_flight_requests", "Requests being served", in_flight.clone());
+        registry.register("throttles", "Invocations throttled by Lambda after retries", throttles.clone());
+        registry.register("request_bytes", "Request body bytes received", bytes_in.clone());
+        registry.register("response_bytes", "Response body bytes sent", bytes_out.clone());
+        Self { registry, requests, invoke_seconds, in_flight, throttles, bytes_in, bytes_out }
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Records a finished response.
+    pub fn response(&self, status: u16, bytes_in: u64, bytes_out: u64) {
+        let class = format!("{}xx", status / 100);
+        self.requests.get_or_create(&StatusClass { class }).inc();
+        self.bytes_in.inc_by(bytes_in);
+        self.bytes_out.inc_by(bytes_out);
+    }
+
+    /// Records how long an invocation took to produce its response head.
+    pub fn invoke_latency(&self, seconds: f64) {
+        self.invoke_seconds.observe(seconds);
+    }
+
+    /// Counts a throttled invocation.
+    pub fn throttled(&self) {
+        self.throttles.inc();
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Keeps a request counted as in flight.
+pub struct InFlight(Gauge<i64, std::sync::atomic::AtomicI64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_counters_and_gauges() {
+        let m = Metrics::new();
+        let guard = m.in_flight();
+        m.response(200, 10, 20);
+        m.response(503, 0, 5);
+        m.throttled();
+        m.invoke_latency(0.002);
+        let text = m.encode();
+        assert!(text.contains("ownstak_proxy_requests_total{class=\"2xx\"} 1"), "{text}");
+        assert!(text.contains("ownstak_proxy_requests_total{class=\"5xx\"} 1"), "{text}");
+        assert!(text.contains("ownstak_proxy_in_flight_requests 1"), "{text}");
+        assert!(text.contains("ownstak_proxy_response_bytes_total 25"), "{text}");
+        drop(guard);
+        assert!(m.encode().contains("ownstak_proxy_in_flight_requests 0"));
+    }
+}
