@@ -165,6 +165,10 @@ pub struct LocalUpArgs {
     /// Address of the LambdaProxy (where deployments are served).
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub proxy_addr: SocketAddr,
+    /// Address of the S3-compatible asset store [default: 127.0.0.1:9002,
+    /// or any free port when that one is taken].
+    #[arg(long)]
+    pub s3_addr: Option<SocketAddr>,
     /// Where state, code and logs are kept [default: ~/.ownstak/local].
     #[arg(long, env = "OWNSTAK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

@@ -48,6 +48,9 @@ pub struct ProxyConfig {
     pub trusted_proxies: TrustedProxies,
     /// Whether `/__ownstak__/metrics` is served on the public listener.
     pub expose_metrics: bool,
+    /// The asset store static files are served from; `None` sends every
+    /// request to the function.
+    pub assets: Option<crate::assets::AssetsConfig>,
 }
 
 impl ProxyConfig {
@@ -68,6 +71,7 @@ impl ProxyConfig {
             tls: TlsSetting::Off,
             trusted_proxies: TrustedProxies::default(),
             expose_metrics: false,
+            assets: None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub struct Handler {
     metrics: Arc<Metrics>,
     draining: AtomicBool,
     activity: Arc<Activity>,
+    assets: crate::assets::ProxyAssets,
 }
 
 /// Requests in progress and when the last one ended, for draining.
@@ -103,7 +104,8 @@ impl Handler {
     /// A handler for a configuration and invoker.
     pub fn new(config: ProxyConfig, invoker: Invoker) -> Arc<Self> {
         let activity = Arc::new(Activity { base: Instant::now(), active: Default::default(), last_end_ms: Default::default() });
-        Arc::new(Self { config, invoker, metrics: Arc::new(Metrics::new()), draining: AtomicBool::new(false), activity })
+        let assets = crate::assets::ProxyAssets::new(&config);
+        Arc::new(Self { config, invoker, metrics: Arc::new(Metrics::new()), draining: AtomicBool::new(false), activity, assets })
     }
 
     /// How long no request has been in progress; `None` while one is.
@@ -208,6 +210,9 @@ impl Handler {
         let qualifier = route.qualifier.alias();
         access.function = function.clone();
         access.qualifier = qualifier.clone();
+        if let Some(resp) = self.assets.answer(&self.invoker, req.method(), req.uri().path(), req.headers(), &function, &qualifier).await {
+            return Ok(Answer::Full(resp));
+        }
         let (parts, body) = req.into_parts();
         let limit = self.config.limits.max_body_bytes;
         let read = tokio::time::timeout(self.config.limits.body_read_timeout, Limited::new(body, limit).collect()).await;
@@ -295,7 +300,7 @@ impl Handler {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let status_code = status.as_u16();
         let resp = build(status, headers, ProxyBody::Stream(rx));
-        Ok(Answer::Stream(resp, Pump { events, first, tx, deadline, status: status_code }))
+        Ok(Answer::Stream(resp, Box::new(Pump { events, first, tx, deadline, status: status_code })))
     }
 }
 
@@ -304,7 +309,7 @@ enum Answer {
     /// A complete response.
     Full(Response<ProxyBody>),
     /// A response whose body the pump delivers.
-    Stream(Response<ProxyBody>, Pump),
+    Stream(Response<ProxyBody>, Box<Pump>),
 }
 
 /// Moves body chunks from the function to the client. A full channel (a
@@ -321,11 +326,11 @@ struct Pump {
 
 impl Pump {
     /// Runs the pump in its own task; `access` is finished when it ends.
-    fn start(self, access: Access) {
+    fn start(self: Box<Self>, access: Access) {
         tokio::spawn(self.run(access));
     }
 
-    async fn run(mut self, access: Access) {
+    async fn run(mut self: Box<Self>, access: Access) {
         let mut sent = 0u64;
         let first = std::mem::take(&mut self.first);
         if !first.is_empty() {

@@ -76,6 +76,18 @@ impl Invoker {
         Self { client }
     }
 
+    /// The version an alias of `function` points at; `Ok(None)` when the
+    /// function or alias does not exist.
+    pub async fn alias_version(&self, function: &str, alias: &str) -> Result<Option<String>, InvokeFailure> {
+        match self.client.get_alias().function_name(function).name(alias).send().await {
+            Ok(out) => Ok(out.function_version().map(str::to_owned)),
+            Err(err) => match classify(err) {
+                InvokeFailure::NotFound => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
     /// Invokes `function` at `qualifier` with a JSON payload.
     pub async fn invoke(&self, function: &str, qualifier: &str, payload: Vec<u8>) -> Result<Invoked, InvokeFailure> {
         let res = self.client.invoke().function_name(function).qualifier(qualifier).payload(Blob::new(payload)).send().await;

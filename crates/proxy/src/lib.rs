@@ -7,6 +7,7 @@
 //! Functions are invoked through the official AWS SDK, so the same proxy
 //! serves the local backend and AWS Lambda.
 
+pub mod assets;
 pub mod body;
 pub mod config;
 pub mod conn_limits;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod server;
 pub mod tls;
 
+pub use assets::AssetsConfig;
 pub use config::{InvokeMode, ProxyConfig};
 pub use limits::Limits;
 pub use tls::TlsSetting;

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use ownstak_core::{BundleManifest, DeploymentNumber, Qualifier};
 use ownstak_deploy::bundle::{self, BundleInput};
 use ownstak_deploy::deploy::LOCAL_ROLE;
-use ownstak_deploy::{deploy, lambda_client, DeployRequest, Endpoint, ProjectConfig};
+use ownstak_deploy::{deploy_with, lambda_client, DeployRequest, Endpoint, ProjectConfig};
 use serde_json::json;
 
 use crate::cli::DeployArgs;
@@ -78,8 +78,20 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
         role: LOCAL_ROLE.to_owned(),
         promote: !args.no_promote,
     };
+    // A build output's static files go to the backend's asset store.
+    let plan = ownstak_deploy::assets::build_plan(&args.dir)?;
     let client = lambda_client(&endpoint);
-    let outcome = deploy(&client, &endpoint, &req, |step| pb.set_message(step.describe().to_owned())).await?;
+    let upload_assets = async |function: &str, version: &str| match &plan {
+        Some(plan) => {
+            pb.set_message("uploading static assets");
+            ownstak_deploy::assets::upload(&info, function, version, plan, |p| {
+                pb.set_message(format!("uploading static assets {}/{}", p.done, p.total));
+            })
+            .await
+        }
+        None => Ok(None),
+    };
+    let (outcome, assets) = deploy_with(&client, &endpoint, &req, |step| pb.set_message(step.describe().to_owned()), upload_assets).await?;
     pb.finish_and_clear();
 
     // A published deployment number is never zero.
@@ -95,6 +107,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
             "createdFunction": outcome.created_function,
             "urls": { "deployment": deployment_url, "environment": environment_url },
             "bundle": { "files": bundle.files, "bytes": bundle.unpacked_bytes, "zipBytes": bundle.zip.len() },
+            "assets": assets,
             "seconds": started.elapsed().as_secs_f64(),
         }));
     } else {
@@ -109,6 +122,14 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
         );
         println!("  deployment   {deployment_url}");
         println!("  environment  {environment_url}");
+        if let Some(a) = &assets {
+            println!(
+                "  assets       uploaded {} files ({}), skipped {}",
+                a.uploaded_files,
+                output::bytes(a.uploaded_bytes),
+                a.skipped_files
+            );
+        }
     }
     Ok(())
 }

@@ -1,0 +1,73 @@
+//! `_index.json`: which request paths a deployment serves from the store.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// Format version of [`DeploymentIndex`].
+pub const INDEX_FORMAT_VERSION: u32 = 1;
+
+/// A deployment's asset index, stored at `deployments/<function>/<version>/_index.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentIndex {
+    /// Always [`INDEX_FORMAT_VERSION`].
+    pub version: u32,
+    /// The URL prefix per-deployment files are served under (`/`, or a
+    /// base path ending in `/`).
+    pub assets_base: String,
+    /// Per-deployment files, as paths relative to `assets/` (and to `assets_base`).
+    pub assets: BTreeSet<String>,
+    /// The URL prefix of permanent files (`/_next/static/`), when the
+    /// deployment has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permanent_prefix: Option<String>,
+}
+
+/// Where a request path is found in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// A permanent file, at this path relative to `permanent/`.
+    Permanent(String),
+    /// A per-deployment file, at this path relative to `assets/`.
+    Deployment(String),
+}
+
+impl DeploymentIndex {
+    /// Whether the deployment has permanent assets.
+    pub fn has_permanent(&self) -> bool {
+        self.permanent_prefix.is_some()
+    }
+
+    /// Where a normalized request path (see
+    /// [`crate::keys::normalize_request_path`]) is stored, if anywhere.
+    pub fn locate(&self, path: &str) -> Option<Located> {
+        if let Some(rest) = self.permanent_prefix.as_deref().and_then(|p| path.strip_prefix(p)).filter(|r| !r.is_empty()) {
+            return Some(Located::Permanent(rest.to_owned()));
+        }
+        let rel = path.strip_prefix(self.assets_base.as_str())?;
+        self.assets.contains(rel).then(|| Located::Deployment(rel.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_paths() {
+        let index = DeploymentIndex {
+            version: 1,
+            assets_base: "/".into(),
+            assets: ["robots.txt".to_owned(), "img/a.png".to_owned()].into(),
+            permanent_prefix: Some("/_next/static/".into()),
+        };
+        assert_eq!(index.locate("/robots.txt"), Some(Located::Deployment("robots.txt".into())));
+        assert_eq!(index.locate("/img/a.png"), Some(Located::Deployment("img/a.png".into())));
+        assert_eq!(index.locate("/_next/static/chunks/x.js"), Some(Located::Permanent("chunks/x.js".into())));
+        assert_eq!(index.locate("/_next/static/"), None);
+        assert_eq!(index.locate("/missing.txt"), None);
+        let json = serde_json::to_value(&index).unwrap();
+        assert_eq!(json["permanentPrefix"], "/_next/static/");
+    }
+}

@@ -1,0 +1,106 @@
+//! Object keys (see the crate docs for the layout), built only from a
+//! validated function name and version and a normalized path, so that no
+//! request can name an object outside its deployment's keys.
+
+use percent_encoding::percent_decode_str;
+
+use crate::error::AssetError;
+
+/// The name of the deployment index inside a deployment's prefix.
+pub const INDEX_FILE: &str = "_index.json";
+/// Longest Lambda function name.
+const MAX_FUNCTION: usize = 64;
+/// Longest accepted path (bytes, decoded).
+const MAX_PATH: usize = 1024;
+
+/// Checks a function name: `[a-z0-9-_]`, 1–64 bytes (Lambda's rule, lower case).
+pub fn check_function(function: &str) -> Result<(), AssetError> {
+    let ok = !function.is_empty()
+        && function.len() <= MAX_FUNCTION
+        && function.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(AssetError::InvalidName { what: "function name", value: function.to_owned() }) }
+}
+
+/// Checks a published version: 1–10 decimal digits.
+pub fn check_version(version: &str) -> Result<(), AssetError> {
+    let ok = !version.is_empty() && version.len() <= 10 && version.bytes().all(|b| b.is_ascii_digit());
+    if ok { Ok(()) } else { Err(AssetError::InvalidName { what: "function version", value: version.to_owned() }) }
+}
+
+/// Checks a relative file path as used in keys: `/`-separated non-empty
+/// segments, none `.` or `..`, no backslash, NUL or control characters.
+pub fn check_relative(path: &str) -> Result<(), AssetError> {
+    let bad = || AssetError::InvalidName { what: "asset path", value: path.to_owned() };
+    if path.is_empty() || path.len() > MAX_PATH || path.bytes().any(|b| b == b'\\' || b.is_ascii_control()) {
+        return Err(bad());
+    }
+    if path.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// The key of a permanent file at `rel` (relative to `permanent/`).
+pub fn permanent_key(function: &str, rel: &str) -> Result<String, AssetError> {
+    check_function(function)?;
+    check_relative(rel)?;
+    Ok(format!("permanent/{function}/{rel}"))
+}
+
+/// The key prefix of a deployment's files, ending in `/`.
+pub fn deployment_prefix(function: &str, version: &str) -> Result<String, AssetError> {
+    check_function(function)?;
+    check_version(version)?;
+    Ok(format!("deployments/{function}/{version}/"))
+}
+
+/// The key of a per-deployment file at `rel` (relative to `assets/`).
+pub fn deployment_key(function: &str, version: &str, rel: &str) -> Result<String, AssetError> {
+    check_relative(rel)?;
+    Ok(format!("{}{rel}", deployment_prefix(function, version)?))
+}
+
+/// The key of a deployment's index.
+pub fn index_key(function: &str, version: &str) -> Result<String, AssetError> {
+    Ok(format!("{}{INDEX_FILE}", deployment_prefix(function, version)?))
+}
+
+/// Normalizes a request path (as sent, percent-encoded) into the decoded
+/// absolute path used for lookups; `None` for anything that is not a plain
+/// file path: no leading `/`, invalid UTF-8, empty segments (`//`), `.` or
+/// `..` segments (also when percent-encoded), backslashes, control
+/// characters, or a trailing `/` (directories are the function's to answer).
+pub fn normalize_request_path(raw: &str) -> Option<String> {
+    let rest = raw.strip_prefix('/')?;
+    let decoded = percent_decode_str(rest).decode_utf8().ok()?;
+    if decoded.contains('%') && percent_decode_str(&decoded).decode_utf8().ok()?.split('/').any(|s| s == "." || s == "..") {
+        // Double-encoded traversal: never a legitimate asset name.
+        return None;
+    }
+    check_relative(&decoded).ok()?;
+    Some(format!("/{decoded}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_keys_from_checked_parts() {
+        assert_eq!(permanent_key("ownstak-a-b", "chunks/x.js").unwrap(), "permanent/ownstak-a-b/chunks/x.js");
+        assert_eq!(deployment_key("ownstak-a-b", "12", "robots.txt").unwrap(), "deployments/ownstak-a-b/12/robots.txt");
+        assert_eq!(index_key("f", "1").unwrap(), "deployments/f/1/_index.json");
+        assert!(permanent_key("../x", "a").is_err());
+        assert!(deployment_key("f", "$LATEST", "a").is_err());
+        assert!(deployment_key("f", "1", "a/../b").is_err());
+        assert!(deployment_key("f", "1", "/a").is_err());
+    }
+
+    #[test]
+    fn normalizes_request_paths() {
+        assert_eq!(normalize_request_path("/a%20b/c.txt").as_deref(), Some("/a b/c.txt"));
+        for bad in ["", "a", "/", "//a", "/a//b", "/a/", "/../x", "/%2e%2e/x", "/a/%2E%2E/b", "/%252e%252e/x", "/a\\b", "/%00", "/%ff", "/./a"] {
+            assert_eq!(normalize_request_path(bad), None, "{bad}");
+        }
+    }
+}

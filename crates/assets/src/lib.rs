@@ -1,0 +1,55 @@
+//! Static assets of deployments in an S3-compatible store.
+//!
+//! * [`server`]: the local backend's S3 endpoint (s3s over a directory).
+//! * [`store`]: uploads at deploy time through the official `aws-sdk-s3`.
+//! * [`serve`]: answers asset requests in the proxy from the store.
+//!
+//! # Key layout
+//!
+//! All keys live in one bucket (locally [`DEFAULT_BUCKET`]):
+//!
+//! ```text
+//! permanent/<function>/<path under .ownstak/permanent/>
+//!     content-hashed files (`/_next/static/…`), the same bytes for every
+//!     deployment of the function; uploaded once, skipped when a HEAD finds
+//!     the same size and sha256 metadata (or the MD5 ETag)
+//! deployments/<function>/<version>/<path under .ownstak/assets/>
+//!     per-deployment files (`public/`, a static site), keyed by the
+//!     published Lambda version, which never changes
+//! deployments/<function>/<version>/_index.json
+//!     the [`DeploymentIndex`]: which request paths the deployment serves
+//!     from the store; written last, so its presence means the upload is
+//!     complete
+//! ```
+
+pub mod client;
+pub mod conditional;
+pub mod error;
+pub mod index;
+pub mod keys;
+pub mod serve;
+pub mod server;
+pub mod store;
+
+pub use client::StoreConfig;
+pub use error::AssetError;
+pub use index::DeploymentIndex;
+pub use serve::{AssetBody, AssetResolver, AssetResponse};
+pub use server::AssetServer;
+pub use store::{AssetStore, UploadPlan, UploadProgress, UploadReport};
+
+/// The bucket the local backend creates for assets.
+pub const DEFAULT_BUCKET: &str = "ownstak-assets";
+/// The access key of the local S3 endpoint (fixed: the endpoint only
+/// listens on the user's machine and guards nothing secret).
+pub const LOCAL_ACCESS_KEY: &str = "ownstak-local";
+/// The secret key of the local S3 endpoint.
+pub const LOCAL_SECRET_KEY: &str = "ownstak-local";
+/// The region reported to S3 clients of the local endpoint.
+pub const LOCAL_REGION: &str = "us-east-1";
+/// `Cache-Control` of permanent (content-hashed) assets.
+pub const PERMANENT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+/// `Cache-Control` of per-deployment assets.
+pub const DEPLOYMENT_CACHE_CONTROL: &str = "public, max-age=0, must-revalidate";
+/// User metadata key (`x-amz-meta-sha256`) holding an object's hex SHA-256.
+pub const SHA256_METADATA: &str = "sha256";
