@@ -53,6 +53,29 @@ pub enum Command {
     Deployments(DeploymentsArgs),
     /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
     Proxy(ProxyArgs),
+    /// Provision and manage an AWS backend (CloudFormation stack, certificate, DNS).
+    #[command(subcommand)]
+    Backend(BackendCommand),
+    /// Run a built app (`.ownstak/`) locally exactly as it runs in Lambda,
+    /// at http://127.0.0.1:3000.
+    Start(StartArgs),
+}
+
+/// `ownstak start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The app directory holding `.ownstak/` (from `ownstak build`).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Address to serve the app on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// The ownstak-runtime executable to bundle [default: next to ownstak].
+    #[arg(long, env = "OWNSTAK_RUNTIME_BINARY")]
+    pub runtime_binary: Option<PathBuf>,
+    /// Print the address as one JSON object when ready.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ownstak proxy`.
@@ -295,6 +318,8 @@ impl Command {
             Command::Promote(a) => a.json,
             Command::Deployments(a) => a.json,
             Command::Proxy(a) => a.json,
+            Command::Backend(b) => b.json(),
+            Command::Start(a) => a.json,
         }
     }
 
@@ -302,8 +327,136 @@ impl Command {
     /// commands only problems.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Local(_) | Command::Proxy(_) => "info",
+            Command::Local(_) | Command::Proxy(_) | Command::Start(_) => "info",
             _ => "warn",
         }
     }
+}
+
+/// `ownstak backend …`.
+#[derive(Debug, Subcommand)]
+pub enum BackendCommand {
+    /// Create or update the backend's stack, certificate and DNS records (idempotent).
+    Create(BackendCreateArgs),
+    /// Show the changes `create` would make to the stack.
+    Plan(BackendCreateArgs),
+    /// Show the stack's status, outputs and resources.
+    Status(BackendRefArgs),
+    /// Print the CloudFormation template for review.
+    Template(BackendTemplateArgs),
+    /// Delete the backend; refuses while functions exist unless --force.
+    Destroy(BackendDestroyArgs),
+}
+
+impl BackendCommand {
+    /// Whether JSON output was asked for.
+    pub fn json(&self) -> bool {
+        match self {
+            BackendCommand::Create(a) | BackendCommand::Plan(a) => a.backend.aws.json,
+            BackendCommand::Status(a) => a.aws.json,
+            BackendCommand::Template(_) => true,
+            BackendCommand::Destroy(a) => a.target.aws.json,
+        }
+    }
+}
+
+/// The AWS account of a backend.
+#[derive(Debug, Args, Clone)]
+pub struct AwsAccountArgs {
+    /// Named AWS profile of the backend account.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region of the backend.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Endpoint for every AWS service (tests against moto).
+    #[arg(long, env = "OWNSTAK_AWS_ENDPOINT", hide = true)]
+    pub endpoint_url: Option<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which backend.
+#[derive(Debug, Args, Clone)]
+pub struct BackendRefArgs {
+    /// The backend slug.
+    pub name: String,
+    /// Organization slug.
+    #[arg(long, env = "OWNSTAK_ORG")]
+    pub org: String,
+    /// Prefix of the backend's functions.
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
+    pub function_prefix: String,
+    #[command(flatten)]
+    pub aws: AwsAccountArgs,
+}
+
+/// What a backend is made of.
+#[derive(Debug, Args, Clone)]
+pub struct BackendSpecArgs {
+    /// Root domain of host names.
+    #[arg(long, env = "OWNSTAK_ROOT_DOMAIN", default_value = "ownstak.link")]
+    pub root_domain: String,
+    /// Address block of a new VPC (/16 to /20).
+    #[arg(long, default_value = "10.0.0.0/16")]
+    pub vpc_cidr: String,
+    /// Use this existing VPC (needs --public-subnets, --private-subnets and --vpc-cidr set to its block).
+    #[arg(long, requires_all = ["public_subnets", "private_subnets"])]
+    pub vpc_id: Option<String>,
+    /// Public subnets of --vpc-id for the load balancer (comma-separated).
+    #[arg(long, value_delimiter = ',', requires = "vpc_id")]
+    pub public_subnets: Vec<String>,
+    /// Private subnets of --vpc-id for the proxy and functions (comma-separated).
+    #[arg(long, value_delimiter = ',', requires = "vpc_id")]
+    pub private_subnets: Vec<String>,
+    /// The LambdaProxy container image.
+    #[arg(long, env = "OWNSTAK_PROXY_IMAGE", default_value = concat!("public.ecr.aws/ownstak/ownstak:", env!("CARGO_PKG_VERSION")))]
+    pub proxy_image: String,
+}
+
+/// `ownstak backend create` and `plan`.
+#[derive(Debug, Args)]
+pub struct BackendCreateArgs {
+    #[command(flatten)]
+    pub backend: BackendRefArgs,
+    #[command(flatten)]
+    pub spec: BackendSpecArgs,
+    /// Route53 hosted zone of the root domain (platform side).
+    #[arg(long, env = "OWNSTAK_ZONE_ID")]
+    pub zone_id: Option<String>,
+    /// Named AWS profile with access to the zone.
+    #[arg(long)]
+    pub dns_profile: Option<String>,
+}
+
+/// `ownstak backend template`.
+#[derive(Debug, Args)]
+pub struct BackendTemplateArgs {
+    /// The backend slug.
+    pub name: String,
+    /// Organization slug.
+    #[arg(long, env = "OWNSTAK_ORG")]
+    pub org: String,
+    /// Prefix of the backend's functions.
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
+    pub function_prefix: String,
+    #[command(flatten)]
+    pub spec: BackendSpecArgs,
+}
+
+/// `ownstak backend destroy`.
+#[derive(Debug, Args)]
+pub struct BackendDestroyArgs {
+    #[command(flatten)]
+    pub target: BackendRefArgs,
+    /// Route53 hosted zone whose records of this backend are removed.
+    #[arg(long, env = "OWNSTAK_ZONE_ID")]
+    pub zone_id: Option<String>,
+    /// Named AWS profile with access to the zone.
+    #[arg(long)]
+    pub dns_profile: Option<String>,
+    /// Delete the backend's functions too instead of refusing.
+    #[arg(long)]
+    pub force: bool,
 }

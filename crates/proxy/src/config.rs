@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use ownstak_core::{FunctionPrefix, HostSuffix};
+use ownstak_core::{FunctionPrefix, HostSuffix, Route};
 
 use crate::forwarded::TrustedProxies;
 use crate::limits::Limits;
@@ -48,6 +48,9 @@ pub struct ProxyConfig {
     pub trusted_proxies: TrustedProxies,
     /// Whether `/__ownstak__/metrics` is served on the public listener.
     pub expose_metrics: bool,
+    /// Where requests for hosts outside the suffix go (`ownstak start`
+    /// maps `localhost` to its one app); `None` answers them 404.
+    pub fallback_route: Option<Route>,
     /// The asset store static files are served from; `None` sends every
     /// request to the function.
     pub assets: Option<crate::assets::AssetsConfig>,
@@ -71,6 +74,7 @@ impl ProxyConfig {
             tls: TlsSetting::Off,
             trusted_proxies: TrustedProxies::default(),
             expose_metrics: false,
+            fallback_route: None,
             assets: None,
         }
     }

@@ -205,7 +205,11 @@ impl Handler {
 
     async fn route_and_invoke(&self, req: Request<Incoming>, peer: SocketAddr, access: &mut Access) -> Result<Answer, ProxyFailure> {
         let host = routing_host(&req).ok_or_else(|| ProxyFailure::new(StatusCode::BAD_REQUEST, "missing_host", "the request has no Host header"))?;
-        let route = self.config.suffix.route(&host).map_err(host_failure)?;
+        let route = match (self.config.suffix.route(&host), &self.config.fallback_route) {
+            (Ok(route), _) => route,
+            (Err(HostError::Unknown { .. }), Some(fallback)) => fallback.clone(),
+            (Err(e), _) => return Err(host_failure(e)),
+        };
         let function = route.function(&self.config.prefix);
         let qualifier = route.qualifier.alias();
         access.function = function.clone();

@@ -48,7 +48,7 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Runs `ownstak ARGS` and waits for its JSON ready line on stdout.
+    /// Runs `ownstak ARGS` and waits for its JSON line `{"event": "ready", …}` on stdout.
     pub fn start(args: &[&std::ffi::OsStr]) -> ServerProcess {
         let mut child = Command::new(bin("ownstak"))
             .args(args)
@@ -58,9 +58,17 @@ impl ServerProcess {
             .spawn()
             .expect("start ownstak");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the ready line");
-        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+        let mut reader = BufReader::new(stdout);
+        // Other JSON lines (e.g. a deploy's result) may come before the ready line.
+        let ready = loop {
+            let mut line = String::new();
+            let n = reader.read_line(&mut line).expect("read the ready line");
+            assert!(n > 0, "the process exited before it was ready");
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+            if value["event"] == "ready" {
+                break value;
+            }
+        };
         ServerProcess { child: Some(child), ready }
     }
 

@@ -3,9 +3,12 @@
 mod build;
 mod deploy;
 mod deployments;
+mod embedded;
 mod local;
 mod promote;
+mod start;
 mod proxy;
+mod backend;
 
 use anyhow::Context as _;
 use ownstak_core::{EnvironmentName, FunctionPrefix};
@@ -22,6 +25,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Promote(args) => promote::run(args).await,
         Command::Deployments(args) => deployments::run(args).await,
         Command::Proxy(args) => proxy::run(args).await,
+        Command::Backend(cmd) => backend::run(cmd).await,
+        Command::Start(args) => start::run(args).await,
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     } else {
         println!("ownstak proxy on {url}, serving *.{}", suffix.domain());
     }
-    proxy.serve(super::local::shutdown_signal(), Duration::from_secs(args.drain_timeout)).await;
+    proxy.serve(super::embedded::shutdown_signal(), Duration::from_secs(args.drain_timeout)).await;
     Ok(())
 }
 

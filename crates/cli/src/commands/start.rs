@@ -1,0 +1,61 @@
+//! `ownstak start`: run a built app exactly as it runs in Lambda — same
+//! runtime, same proxy path — on an ephemeral local backend, with plain
+//! `localhost` mapped to it.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ownstak_core::{FunctionPrefix, Qualifier, Route};
+
+use super::embedded::{Embedded, EmbeddedOptions};
+use crate::cli::{BackendArgs, DeployArgs, EnvArgs, StartArgs};
+use crate::output;
+
+/// The project and environment the started app is deployed as.
+const PROJECT: &str = "app";
+const ENV: &str = "local";
+
+/// Runs `ownstak start`.
+pub async fn run(args: StartArgs) -> anyhow::Result<()> {
+    let build = args.dir.join(".ownstak");
+    if !build.join("compute").is_dir() {
+        anyhow::bail!("{} has no built app; run `ownstak build {}` first", args.dir.display(), args.dir.display());
+    }
+    let data = tempfile::Builder::new().prefix("ownstak-start-").tempdir().context("cannot create a temporary data directory")?;
+    let embedded = Embedded::start(EmbeddedOptions {
+        data_dir: data.path().to_path_buf(),
+        lambda_addr: "127.0.0.1:0".parse()?,
+        s3_addr: Some("127.0.0.1:0".parse()?),
+        proxy_addr: args.addr,
+        backend: "local".to_owned(),
+        org: "dev".to_owned(),
+        root_domain: "localhost".to_owned(),
+        prefix: FunctionPrefix::default(),
+        max_environments: 16,
+        queue_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(300),
+        fallback_route: Some(Route { label: format!("{PROJECT}-{ENV}"), qualifier: Qualifier::Current }),
+    })
+    .await?;
+    let deploy = DeployArgs {
+        dir: args.dir.clone(),
+        env: EnvArgs { project: PROJECT.to_owned(), env: ENV.to_owned() },
+        command: None,
+        backend: BackendArgs { lambda_endpoint: embedded.ready.lambda.clone() },
+        no_promote: false,
+        memory: None,
+        timeout: None,
+        runtime_binary: args.runtime_binary.clone(),
+        json: false,
+    };
+    if args.json {
+        super::deploy::run(DeployArgs { json: true, ..deploy }).await?;
+        output::json(&serde_json::json!({ "event": "ready", "proxy": embedded.ready.proxy }));
+    } else {
+        super::deploy::run(deploy).await?;
+        println!("Serving {} at {} (Ctrl-C to stop)", args.dir.display(), embedded.ready.proxy);
+    }
+    let result = embedded.run(Duration::from_secs(5)).await;
+    drop(data);
+    result
+}
