@@ -1,0 +1,184 @@
+//! The errors of backend provisioning; each says what to do about it.
+
+/// Why a backend operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// The backend's names are invalid.
+    #[error("invalid backend settings: {0}")]
+    Invalid(String),
+    /// No credentials were found for a profile.
+    #[error("no AWS credentials found for {what}: {detail}; configure them with `aws configure{profile_hint}`, set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile / --dns-profile")]
+    MissingCredentials {
+        /// Which credentials (`the backend account`, `the DNS zone`).
+        what: &'static str,
+        /// What the credential chain reported.
+        detail: String,
+        /// ` --profile NAME` when a profile was named.
+        profile_hint: String,
+    },
+    /// No region is configured.
+    #[error("no AWS region configured; pass --region or set AWS_REGION")]
+    MissingRegion,
+    /// The region name is not a known region.
+    #[error("`{0}` is not an AWS region name (like `us-east-1`); pass --region with a valid region")]
+    BadRegion(String),
+    /// The hosted zone does not exist or is not readable.
+    #[error("hosted zone `{zone_id}` cannot be read: {detail}; check --zone-id and that --dns-profile names credentials of the account holding the zone")]
+    ZoneNotFound {
+        /// The zone id given.
+        zone_id: String,
+        /// What Route53 said.
+        detail: String,
+    },
+    /// The hosted zone's domain does not contain the backend's domain.
+    #[error("hosted zone `{zone_id}` is for `{zone_name}`, which does not cover `{domain}`; pass the --zone-id of the zone for `{root_domain}` (or a parent of it)")]
+    ZoneMismatch {
+        /// The zone id given.
+        zone_id: String,
+        /// The zone's domain.
+        zone_name: String,
+        /// The backend's domain `<backend>.<org>.<root>`.
+        domain: String,
+        /// The root domain.
+        root_domain: String,
+    },
+    /// The certificate did not become valid in time.
+    #[error("the certificate {arn} for `{domain}` is still {status} after {waited_secs} s; check that the validation CNAME `{record}` is resolvable in public DNS (is the zone delegated?), then run the command again")]
+    CertificateNotIssued {
+        /// The certificate ARN.
+        arn: String,
+        /// The certificate's domain.
+        domain: String,
+        /// Its status.
+        status: String,
+        /// The validation record name.
+        record: String,
+        /// How long we waited.
+        waited_secs: u64,
+    },
+    /// A stack is in a state it cannot be updated from.
+    #[error("stack `{stack}` is in {status}: its first creation failed and CloudFormation cannot update it; look at its events (`aws cloudformation describe-stack-events --stack-name {stack}`), then run `ownstak backend destroy` and create it again")]
+    StackRolledBack {
+        /// The stack name.
+        stack: String,
+        /// Its status.
+        status: String,
+    },
+    /// A stack operation finished in a failed state.
+    #[error("stack `{stack}` ended in {status}{reason}; see `ownstak backend status` and the stack events in the CloudFormation console")]
+    StackFailed {
+        /// The stack name.
+        stack: String,
+        /// Its status.
+        status: String,
+        /// `: <reason>` when CloudFormation gave one.
+        reason: String,
+    },
+    /// A stack is busy with another operation.
+    #[error("stack `{stack}` is busy ({status}); wait for the running operation to finish and run the command again")]
+    StackBusy {
+        /// The stack name.
+        stack: String,
+        /// Its status.
+        status: String,
+    },
+    /// The stack does not exist.
+    #[error("backend stack `{0}` does not exist; create it with `ownstak backend create`")]
+    StackNotFound(String),
+    /// The stack lacks an output later commands need.
+    #[error("stack `{stack}` has no output `{output}`; was it created by this version of ownstak? run `ownstak backend create` again")]
+    MissingOutput {
+        /// The stack name.
+        stack: String,
+        /// The output key.
+        output: &'static str,
+    },
+    /// Functions still exist under the backend's prefix.
+    #[error("{count} function(s) with prefix `{prefix}-` still exist ({names}); delete them first or pass --force to destroy the backend anyway")]
+    FunctionsExist {
+        /// The prefix.
+        prefix: String,
+        /// How many.
+        count: usize,
+        /// Some of their names.
+        names: String,
+    },
+    /// The caller lacks a permission.
+    #[error("{operation} was denied: {detail}; the credentials in use need this permission (see `ownstak backend template` for what the backend needs)")]
+    AccessDenied {
+        /// The API operation.
+        operation: &'static str,
+        /// What AWS said.
+        detail: String,
+    },
+    /// Waiting for an operation took too long.
+    #[error("timed out after {secs} s waiting for {what}")]
+    Timeout {
+        /// What we waited for.
+        what: String,
+        /// How long.
+        secs: u64,
+    },
+    /// Any other AWS API error.
+    #[error("{operation} failed: {detail}")]
+    Api {
+        /// The API operation.
+        operation: &'static str,
+        /// The error with its code and message.
+        detail: String,
+    },
+}
+
+impl AwsError {
+    /// Maps an SDK call error (any service) to an [`AwsError`].
+    pub fn from_sdk<E>(operation: &'static str, err: &aws_sdk_cloudformation::error::SdkError<E>) -> Self
+    where
+        E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_sdk_cloudformation::error::SdkError;
+        let detail = match err {
+            SdkError::ServiceError(se) => {
+                let e = se.err();
+                let code = e.code().unwrap_or("Unknown");
+                let message = e.message().unwrap_or("");
+                if matches!(code, "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError") {
+                    return Self::AccessDenied { operation, detail: format!("{code}: {message}") };
+                }
+                format!("{code}: {message}")
+            }
+            SdkError::DispatchFailure(_) => {
+                format!("cannot reach the AWS endpoint: {}", aws_smithy_types::error::display::DisplayErrorContext(err))
+            }
+            other => {
+                let text = format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other));
+                if text.contains("credentials") {
+                    return Self::MissingCredentials { what: "this call", detail: text, profile_hint: String::new() };
+                }
+                text
+            }
+        };
+        Self::Api { operation, detail }
+    }
+}
+
+/// Error code of an SDK service error, if it is one.
+pub(crate) fn error_code<E>(err: &aws_sdk_cloudformation::error::SdkError<E>) -> Option<String>
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+{
+    match err {
+        aws_sdk_cloudformation::error::SdkError::ServiceError(se) => se.err().code().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Error message of an SDK service error, if it is one.
+pub(crate) fn error_message<E>(err: &aws_sdk_cloudformation::error::SdkError<E>) -> String
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+{
+    match err {
+        aws_sdk_cloudformation::error::SdkError::ServiceError(se) => se.err().message().unwrap_or_default().to_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,175 @@
+//! IAM: the proxy task role, the task execution role, the functions' role and
+//! the deployer's managed policy, each limited to what its user calls.
+
+use serde_json::{json, Value};
+
+use super::{get_att, outputs, r, storage, sub, Template};
+use crate::spec::BackendSpec;
+
+/// The role the proxy tasks run as.
+pub const PROXY_TASK_ROLE: &str = "ProxyTaskRole";
+/// The role ECS uses to pull the proxy image and write its logs.
+pub const TASK_EXECUTION_ROLE: &str = "TaskExecutionRole";
+/// The role functions run as.
+pub const FUNCTION_ROLE: &str = "FunctionRole";
+/// The managed policy for `ownstak deploy`.
+pub const DEPLOYER_POLICY: &str = "DeployerPolicy";
+/// The proxy's log group (defined here so the execution role can name it).
+pub const PROXY_LOG_GROUP: &str = "ProxyLogGroup";
+
+/// Actions AWS only authorizes on `Resource: "*"` (no resource-level
+/// permissions); the policy tests allow `*` resources for these alone.
+pub const RESOURCE_WILDCARD_ACTIONS: &[&str] = &["ecr:GetAuthorizationToken", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"];
+
+/// Everything `ownstak deploy` calls on Lambda.
+pub const DEPLOYER_LAMBDA_ACTIONS: &[&str] = &[
+    "lambda:CreateFunction",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:CreateAlias",
+    "lambda:UpdateAlias",
+    "lambda:GetAlias",
+    "lambda:ListAliases",
+    "lambda:ListVersionsByFunction",
+];
+
+/// ARN references to the roles, for the task definition.
+pub struct Roles {
+    /// The proxy task role ARN.
+    pub task_role: Value,
+    /// The task execution role ARN.
+    pub execution_role: Value,
+}
+
+/// The function ARNs under the prefix, unqualified and qualified.
+fn function_arns(spec: &BackendSpec) -> Value {
+    json!([
+        sub(&format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{}-*", spec.prefix)),
+        sub(&format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{}-*:*", spec.prefix)),
+    ])
+}
+
+/// `arn:…:s3:::<bucket>` and `arn:…:s3:::<bucket>/*` of a bucket resource.
+fn bucket_arn(bucket: &str, objects: bool) -> Value {
+    if objects {
+        sub(&format!("${{{bucket}.Arn}}/*"))
+    } else {
+        get_att(bucket, "Arn")
+    }
+}
+
+fn assume(service: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [ { "Effect": "Allow", "Principal": { "Service": service }, "Action": "sts:AssumeRole" } ]
+    })
+}
+
+/// Adds the roles and the deployer policy.
+pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
+    t.resource(
+        PROXY_TASK_ROLE,
+        "AWS::IAM::Role",
+        json!({
+            "Description": format!("ownstak {} LambdaProxy tasks: invoke {}-* functions, read assets", spec.domain(), spec.prefix),
+            "AssumeRolePolicyDocument": assume("ecs-tasks.amazonaws.com"),
+            "Policies": [ {
+                "PolicyName": "invoke-functions-read-assets",
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        { "Sid": "InvokeBackendFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": function_arns(spec) },
+                        { "Sid": "ReadAssets", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [bucket_arn(storage::ASSETS_BUCKET, true)] }
+                    ]
+                }
+            } ]
+        }),
+    );
+    t.resource(
+        TASK_EXECUTION_ROLE,
+        "AWS::IAM::Role",
+        json!({
+            "Description": format!("ownstak {} ECS task execution: pull the proxy image, write its logs", spec.domain()),
+            "AssumeRolePolicyDocument": assume("ecs-tasks.amazonaws.com"),
+            "Policies": [ {
+                "PolicyName": "pull-image-write-logs",
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        { "Sid": "EcrLogin", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" },
+                        {
+                            "Sid": "PullImage",
+                            "Effect": "Allow",
+                            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                            "Resource": [sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*")]
+                        },
+                        {
+                            "Sid": "WriteLogs",
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Resource": [sub(&format!("${{{PROXY_LOG_GROUP}.Arn}}")), sub(&format!("${{{PROXY_LOG_GROUP}.Arn}}:log-stream:*"))]
+                        }
+                    ]
+                }
+            } ]
+        }),
+    );
+    t.resource(
+        FUNCTION_ROLE,
+        "AWS::IAM::Role",
+        json!({
+            "Description": format!("ownstak {} functions: basic and VPC execution only", spec.domain()),
+            "AssumeRolePolicyDocument": assume("lambda.amazonaws.com"),
+            "ManagedPolicyArns": [
+                sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"),
+                sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")
+            ]
+        }),
+    );
+    t.resource(
+        DEPLOYER_POLICY,
+        "AWS::IAM::ManagedPolicy",
+        json!({
+            "Description": format!("ownstak {}: what `ownstak deploy`, `promote` and `deployments` call", spec.domain()),
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    { "Sid": "ManageBackendFunctions", "Effect": "Allow", "Action": DEPLOYER_LAMBDA_ACTIONS, "Resource": function_arns(spec) },
+                    {
+                        "Sid": "PassFunctionRole",
+                        "Effect": "Allow",
+                        "Action": ["iam:PassRole"],
+                        "Resource": [get_att(FUNCTION_ROLE, "Arn")],
+                        "Condition": { "StringEquals": { "iam:PassedToService": "lambda.amazonaws.com" } }
+                    },
+                    {
+                        "Sid": "WriteBundlesAndAssets",
+                        "Effect": "Allow",
+                        "Action": ["s3:PutObject", "s3:GetObject"],
+                        "Resource": [bucket_arn(storage::CODE_BUCKET, true), bucket_arn(storage::ASSETS_BUCKET, true)]
+                    },
+                    {
+                        "Sid": "ListBundlesAndAssets",
+                        "Effect": "Allow",
+                        "Action": ["s3:ListBucket"],
+                        "Resource": [bucket_arn(storage::CODE_BUCKET, false), bucket_arn(storage::ASSETS_BUCKET, false)]
+                    },
+                    {
+                        "Sid": "VpcConfigChecks",
+                        "Effect": "Allow",
+                        "Action": ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"],
+                        "Resource": "*"
+                    },
+                    { "Sid": "ReadBackendOutputs", "Effect": "Allow", "Action": ["cloudformation:DescribeStacks"], "Resource": [r("AWS::StackId")] }
+                ]
+            }
+        }),
+    );
+    t.output(outputs::FUNCTION_ROLE_ARN, "Role functions run as", get_att(FUNCTION_ROLE, "Arn"));
+    t.output(outputs::PROXY_TASK_ROLE_ARN, "Role of the proxy tasks", get_att(PROXY_TASK_ROLE, "Arn"));
+    t.output(outputs::DEPLOYER_POLICY_ARN, "Managed policy to attach to whoever runs `ownstak deploy`", r(DEPLOYER_POLICY));
+    Roles { task_role: get_att(PROXY_TASK_ROLE, "Arn"), execution_role: get_att(TASK_EXECUTION_ROLE, "Arn") }
+}

@@ -1,0 +1,265 @@
+//! `backend create/status/plan/destroy` against moto's server.
+//!
+//! Needs the project's Python virtualenv (`OWNSTAK_PYTHON`) with `moto[server]`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use ownstak_aws::spec::Ipv4Cidr;
+use ownstak_aws::template::outputs;
+use ownstak_aws::{backend, AwsError, AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec};
+
+/// A moto server on a free loopback port, killed on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn python() -> PathBuf {
+    let Some(path) = std::env::var_os("OWNSTAK_PYTHON").filter(|p| !p.is_empty()) else {
+        panic!(
+            "OWNSTAK_PYTHON is not set: these tests need the project's Python virtualenv with moto[server]. \
+             Run them through `scripts/test.sh`, or first `source scripts/env.sh && python_env` in this shell."
+        );
+    };
+    PathBuf::from(path)
+}
+
+/// Starts moto; `acm_wait` is how long its certificates stay pending.
+async fn moto(acm_wait: u32) -> Moto {
+    let server = python().with_file_name("moto_server");
+    assert!(server.exists(), "{} is missing: install moto[server] with `source scripts/env.sh && python_env`", server.display());
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(&server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_ACM_VALIDATION_WAIT", acm_wait.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+    let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
+    let start = Instant::now();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "moto did not start listening on port {port}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    moto
+}
+
+fn settings(moto: &Moto) -> AwsSettings {
+    AwsSettings {
+        profile: None,
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto.url.clone()),
+        credentials: Some(Credentials::new("testing", "testing", None, None, "test")),
+    }
+}
+
+fn timing() -> Timing {
+    Timing { poll: Duration::from_millis(200), stack_timeout: Duration::from_secs(60), certificate_timeout: Duration::from_secs(20) }
+}
+
+fn spec() -> BackendSpec {
+    BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", VpcSpec::New { cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap() }).unwrap()
+}
+
+/// A VPC with four subnets, made through a helper stack (the backend's own
+/// VPC cannot be deleted by moto's DeleteStack, see the report).
+async fn existing_vpc(moto: &Moto) -> VpcSpec {
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk(moto).await);
+    let mut resources = serde_json::Map::new();
+    resources.insert("Vpc".into(), serde_json::json!({ "Type": "AWS::EC2::VPC", "Properties": { "CidrBlock": "10.42.0.0/16" } }));
+    for (i, block) in ["10.42.0.0/18", "10.42.64.0/18", "10.42.128.0/18", "10.42.192.0/18"].iter().enumerate() {
+        resources.insert(format!("Subnet{i}"), serde_json::json!({ "Type": "AWS::EC2::Subnet", "Properties": { "VpcId": { "Ref": "Vpc" }, "CidrBlock": block } }));
+    }
+    let template = serde_json::json!({ "Resources": resources });
+    cfn.create_stack().stack_name("test-network").template_body(template.to_string()).send().await.unwrap();
+    let res = cfn.describe_stack_resources().stack_name("test-network").send().await.unwrap();
+    let id = |logical: &str| {
+        res.stack_resources().iter().find(|r| r.logical_resource_id() == Some(logical)).and_then(|r| r.physical_resource_id()).unwrap().to_owned()
+    };
+    VpcSpec::Existing {
+        vpc_id: id("Vpc"),
+        cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap(),
+        public_subnets: vec![id("Subnet0"), id("Subnet1")],
+        private_subnets: vec![id("Subnet2"), id("Subnet3")],
+    }
+}
+
+async fn sdk(moto: &Moto) -> aws_config::SdkConfig {
+    settings(moto).load("test").await.unwrap()
+}
+
+/// Creates the platform zone for `name`; returns its id.
+async fn zone(moto: &Moto, name: &str) -> String {
+    let r53 = aws_sdk_route53::Client::new(&sdk(moto).await);
+    let out = r53.create_hosted_zone().name(name).caller_reference(format!("ref-{name}")).send().await.unwrap();
+    out.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_owned()
+}
+
+async fn cnames(moto: &Moto, zone_id: &str) -> Vec<(String, String)> {
+    let r53 = aws_sdk_route53::Client::new(&sdk(moto).await);
+    let out = r53.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+    out.resource_record_sets()
+        .iter()
+        .filter(|s| s.r#type().as_str() == "CNAME")
+        .map(|s| (ownstak_aws::dns::canonical(s.name()), ownstak_aws::dns::canonical(s.resource_records()[0].value())))
+        .collect()
+}
+
+#[tokio::test]
+async fn new_vpc_stack_is_created() {
+    let moto = moto(0).await;
+    let zone_id = zone(&moto, "ownstak.link").await;
+    let dns = DnsTarget { zone_id, settings: settings(&moto) };
+    let created = backend::create(&spec(), &settings(&moto), &dns, "img:1", &timing()).await.unwrap();
+    assert!(created.created);
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk(&moto).await);
+    let res = cfn.describe_stack_resources().stack_name(&created.stack).send().await.unwrap();
+    let kinds: Vec<&str> = res.stack_resources().iter().filter_map(|r| r.resource_type()).collect();
+    for kind in ["AWS::EC2::VPC", "AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::Subnet", "AWS::EC2::RouteTable"] {
+        assert!(kinds.contains(&kind), "{kind} not created: {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn create_status_idempotent_dns_destroy() {
+    let moto = moto(0).await;
+    let zone_id = zone(&moto, "ownstak.link").await;
+    let dns = DnsTarget { zone_id: zone_id.clone(), settings: settings(&moto) };
+    let spec = BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", existing_vpc(&moto).await).unwrap();
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ownstak:test";
+
+    let first = backend::create(&spec, &settings(&moto), &dns, image, &timing()).await.unwrap();
+    assert!(first.created && first.certificate_requested && first.dns_changed, "{first:?}");
+    for key in outputs::ALL {
+        assert!(first.outputs.contains_key(*key), "output {key} missing: {:?}", first.outputs);
+    }
+    assert_eq!(first.outputs[outputs::FUNCTION_PREFIX], "ownstak");
+    assert_eq!(first.outputs[outputs::DOMAIN], "prod.acme.ownstak.link");
+
+    // The resources exist, seen through the services' own APIs.
+    let config = sdk(&moto).await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let res = cfn.describe_stack_resources().stack_name(&first.stack).send().await.unwrap();
+    let kinds: Vec<&str> = res.stack_resources().iter().filter_map(|r| r.resource_type()).collect();
+    for kind in ["AWS::EC2::SecurityGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ECS::Service", "AWS::S3::Bucket", "AWS::IAM::Role", "AWS::IAM::ManagedPolicy"] {
+        assert!(kinds.contains(&kind), "{kind} not created: {kinds:?}");
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+    s3.head_bucket().bucket(&first.outputs[outputs::CODE_BUCKET]).send().await.unwrap();
+    s3.head_bucket().bucket(&first.outputs[outputs::ASSETS_BUCKET]).send().await.unwrap();
+
+    // Status.
+    let status = backend::status("ownstak", "acme", "prod", &settings(&moto), &timing()).await.unwrap();
+    assert_eq!(status.stack.status, "CREATE_COMPLETE");
+    assert!(!status.resources.is_empty());
+
+    // DNS: the wildcard CNAME to the ALB and the validation record.
+    let records = cnames(&moto, &zone_id).await;
+    let alb = first.outputs[outputs::ALB_DNS_NAME].to_ascii_lowercase();
+    assert!(records.contains(&("*.prod.acme.ownstak.link".to_owned(), alb.clone())), "{records:?}");
+    assert_eq!(records.len(), 2, "{records:?}");
+
+    // A second create changes nothing; plan shows no changes.
+    let second = backend::create(&spec, &settings(&moto), &dns, image, &timing()).await.unwrap();
+    assert!(!second.changed(), "{second:?}");
+    assert_eq!(second.certificate_arn, first.certificate_arn);
+    assert_eq!(second.outputs, first.outputs);
+    assert_eq!(cnames(&moto, &zone_id).await, records);
+    let plan = backend::plan(&spec, &settings(&moto), image, &timing()).await.unwrap();
+    assert!(plan.exists && plan.changes.is_empty() && !plan.parameters_change, "{plan:?}");
+    // A new image is a parameter change.
+    let plan = backend::plan(&spec, &settings(&moto), "other:image", &timing()).await.unwrap();
+    assert!(plan.parameters_change, "{plan:?}");
+
+    // Destroy refuses while a function with the prefix exists.
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    lambda
+        .create_function()
+        .function_name("ownstak-hello-prod")
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(&first.outputs[outputs::FUNCTION_ROLE_ARN])
+        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_smithy_types::Blob::new(minimal_zip())).build())
+        .send()
+        .await
+        .unwrap();
+    let err = backend::destroy("ownstak", "acme", "prod", &settings(&moto), Some(&dns), false, &timing()).await.unwrap_err();
+    assert!(matches!(err, AwsError::FunctionsExist { count: 1, .. }), "{err}");
+    assert!(err.to_string().contains("--force"), "{err}");
+
+    let gone = backend::destroy("ownstak", "acme", "prod", &settings(&moto), Some(&dns), true, &timing()).await.unwrap();
+    assert_eq!(gone.deleted_functions, ["ownstak-hello-prod"]);
+    assert_eq!(gone.deleted_records, 2);
+    assert!(cnames(&moto, &zone_id).await.is_empty());
+    let err = backend::status("ownstak", "acme", "prod", &settings(&moto), &timing()).await.unwrap_err();
+    assert!(matches!(err, AwsError::StackNotFound(_)), "{err}");
+}
+
+/// An empty zip archive: just the end-of-central-directory record.
+fn minimal_zip() -> Vec<u8> {
+    let mut z = vec![0x50, 0x4b, 0x05, 0x06];
+    z.extend_from_slice(&[0u8; 18]);
+    z
+}
+
+#[tokio::test]
+async fn zone_that_does_not_cover_the_domain_is_refused() {
+    let moto = moto(0).await;
+    let zone_id = zone(&moto, "example.com").await;
+    let dns = DnsTarget { zone_id: zone_id.clone(), settings: settings(&moto) };
+    let err = backend::create(&spec(), &settings(&moto), &dns, "img", &timing()).await.unwrap_err();
+    assert!(matches!(err, AwsError::ZoneMismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("example.com") && text.contains("prod.acme.ownstak.link") && text.contains("--zone-id"), "{text}");
+    // Nothing was created.
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk(&moto).await);
+    assert!(cfn.list_stacks().send().await.unwrap().stack_summaries().is_empty());
+
+    let dns = DnsTarget { zone_id: "ZNOSUCHZONE".into(), settings: settings(&moto) };
+    let err = backend::create(&spec(), &settings(&moto), &dns, "img", &timing()).await.unwrap_err();
+    assert!(matches!(err, AwsError::ZoneNotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn certificate_stuck_in_validation_is_reported() {
+    let moto = moto(3600).await;
+    let zone_id = zone(&moto, "ownstak.link").await;
+    let dns = DnsTarget { zone_id: zone_id.clone(), settings: settings(&moto) };
+    let mut t = timing();
+    t.certificate_timeout = Duration::from_secs(1);
+    let err = backend::create(&spec(), &settings(&moto), &dns, "img", &t).await.unwrap_err();
+    assert!(matches!(err, AwsError::CertificateNotIssued { .. }), "{err}");
+    assert!(err.to_string().contains("PENDING_VALIDATION"), "{err}");
+    // The validation record was written, so a later run can succeed.
+    assert_eq!(cnames(&moto, &zone_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn missing_credentials_are_reported() {
+    let settings = AwsSettings {
+        profile: Some("ownstak-test-no-such-profile".into()),
+        region: Some("us-east-1".into()),
+        endpoint_url: Some("http://127.0.0.1:9".into()),
+        credentials: None,
+    };
+    let err = settings.load("the backend account").await.unwrap_err();
+    assert!(matches!(err, AwsError::MissingCredentials { .. }), "{err}");
+    assert!(err.to_string().contains("--profile ownstak-test-no-such-profile"), "{err}");
+    let bad_region = AwsSettings { region: Some("moon-1".into()), ..AwsSettings::default() };
+    assert!(matches!(bad_region.load("x").await.unwrap_err(), AwsError::BadRegion(_)));
+}
