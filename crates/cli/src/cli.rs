@@ -354,7 +354,7 @@ impl BackendCommand {
         match self {
             BackendCommand::Create(a) | BackendCommand::Plan(a) => a.backend.aws.json,
             BackendCommand::Status(a) => a.aws.json,
-            BackendCommand::Template(_) => true,
+            BackendCommand::Template(_) => false,
             BackendCommand::Destroy(a) => a.target.aws.json,
         }
     }

@@ -12,7 +12,12 @@ pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
     match command {
         BackendCommand::Template(a) => {
             let spec = spec(&a.org, &a.name, &a.function_prefix, &a.spec)?;
-            println!("{}", ownstak_aws::backend::template_text(&spec));
+            let text = ownstak_aws::backend::template_text(&spec) + "\n";
+            // A closed pipe (`| head`) is not an error.
+            match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
         }
         BackendCommand::Create(a) => {
             let spec = spec(&a.backend.org, &a.backend.name, &a.backend.function_prefix, &a.spec)?;
