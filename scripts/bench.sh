@@ -50,7 +50,8 @@ rss() { awk -v f="$2:" '$1==f {print $2}' "/proc/$1/status"; }
 
 load() { # load NAME URL HOST CONNS SECONDS
   local out rps lat
-  out=$(wrk -t2 -c"$4" -d"${5:-$SECS}s" --latency -H "Host: $3" "$2")
+  local threads=$(( $4 < 2 ? 1 : 2 ))
+  out=$(wrk -t"$threads" -c"$4" -d"${5:-$SECS}s" --latency -H "Host: $3" "$2")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")

@@ -33,6 +33,8 @@ struct AliasNote {
 /// The description of a new deployment alias: when it was made.
 pub(crate) fn alias_description() -> String {
     let now = time::OffsetDateTime::now_utc();
+    // Whole seconds: enough to tell deployments apart, and readable in listings.
+    let now = now.replace_nanosecond(0).unwrap_or(now);
     let at = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     serde_json::to_string(&AliasNote { deployed_at: at }).unwrap_or_default()
 }
