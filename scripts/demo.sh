@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded local backend: build ownstak, start the
-# backend, deploy examples/hello, print its URLs, and keep serving until
-# Ctrl-C.
+# backend, deploy examples/hello and the Next.js example next to it, print
+# their URLs, and keep serving until Ctrl-C. (DEMO_NEXTJS=0 skips Next.js.)
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 cargo build --release --bins -p ownstak-cli -p ownstak-runtime
@@ -19,6 +19,13 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 "$BIN/ownstak" deploy examples/hello --project hello --env prod --lambda-endpoint "http://$LAMBDA_ADDR"
+if [ "${DEMO_NEXTJS:-1}" != 0 ]; then
+  if [ ! -d examples/nextjs/node_modules ]; then
+    (cd examples/nextjs && npm ci --no-audit --no-fund)
+  fi
+  "$BIN/ownstak" build examples/nextjs
+  "$BIN/ownstak" deploy examples/nextjs --project web --env prod --lambda-endpoint "http://$LAMBDA_ADDR"
+fi
 echo
 echo "Try:  curl http://hello-prod.local.dev.localhost:${PROXY_ADDR##*:}/"
 "$BIN/ownstak" deployments --project hello --env prod --lambda-endpoint "http://$LAMBDA_ADDR"

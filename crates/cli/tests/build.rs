@@ -173,13 +173,21 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     let (fallback_at, slow_at) = (fallback_at.expect("the fallback was sent"), slow_at.expect("the slow part was sent"));
     assert!(fallback_at < slow_at, "fallback in chunk {fallback_at}, slow content in chunk {slow_at}: it was not streamed");
 
-    // The hashed files and the image the page refers to, all through the function.
+    // The hashed files come from the asset store with immutable caching,
+    // validators and ranges; the image goes to the function.
+    let log = backend.data_dir.join("logs/ownstak-web-prod.log");
+    let invocations = || std::fs::read_to_string(&log).unwrap_or_default().matches("REPORT RequestId").count();
+    let before = invocations();
+    let page = http.get("web-prod-1", "/").await;
+    assert_eq!(page.status(), 200);
+    let _ = page.text().await.unwrap();
     let subresources = page_subresources(&html);
     let statics: Vec<&String> = subresources.iter().filter(|u| u.starts_with("/_next/static/")).collect();
     assert!(!statics.is_empty(), "no /_next/static/ reference in {html}");
     for url in &statics {
         let r = http.get("web-prod-1", url).await;
         assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable", "{url}");
         let rel = url.trim_start_matches("/_next/static/").split('?').next().unwrap();
         assert!(out.join("permanent").join(rel).is_file(), "{url} is not in permanent/");
     }
@@ -188,13 +196,23 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     let content_type = image.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("image/"), "{content_type}");
     assert!(!image.bytes().await.unwrap().is_empty());
-    // The image's srcset offers 1x and 2x candidates; a browser loads one of them.
-    let images = subresources.len() - statics.len();
-    eprintln!(
-        "one load of / invokes the function {} times: the HTML, {} /_next/static files and 1 image (of {images} srcset candidates): {subresources:?}",
-        2 + statics.len(),
-        statics.len(),
-    );
+    let used = invocations() - before;
+    assert!(used < 2 + statics.len(), "static files must not invoke the function ({used} invocations)");
+    eprintln!("one load of / ({} requests: the page, {} /_next/static files, 1 image) invoked the function {used} times", 2 + statics.len(), statics.len());
+
+    // Validators and ranges on a permanent asset.
+    let first_static = statics[0].as_str();
+    let r = http.get("web-prod-1", first_static).await;
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let full = r.bytes().await.unwrap();
+    let not_modified = http.client.get(format!("http://{}{first_static}", http.proxy)).header("host", "web-prod-1.local.dev.localhost").header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(not_modified.status(), 304);
+    let partial = http.client.get(format!("http://{}{first_static}", http.proxy)).header("host", "web-prod-1.local.dev.localhost").header("range", "bytes=0-9").send().await.unwrap();
+    assert_eq!(partial.status(), 206);
+    assert_eq!(partial.headers()["content-range"].to_str().unwrap(), format!("bytes 0-9/{}", full.len()));
+    assert_eq!(partial.bytes().await.unwrap().as_ref(), &full[..10]);
+    let missing_asset = http.get("web-prod-1", "/_next/static/chunks/does-not-exist.js").await;
+    assert_eq!(missing_asset.status(), 404);
 
     // A visibly different second build: both deployments keep their own code.
     std::fs::write(dir.join("marker.txt"), "second build").unwrap();

@@ -10,7 +10,7 @@ use http::header::{HeaderName, HeaderValue, HOST};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use ownstak_core::apigw::{HttpEvent, HttpResponse, RequestMeta};
+use ownstak_core::apigw::{HttpEvent, RequestMeta};
 use ownstak_core::{HostError, Qualifier, Route};
 
 use crate::body::{BodyError, ProxyBody};
@@ -472,9 +472,14 @@ fn function_failure(error_type: String, message: Option<String>) -> ProxyFailure
 }
 
 /// Turns a function's buffered API Gateway v2 payload into the response.
+/// A buffered payload is either an API Gateway v2 response or, from a
+/// function that streams, a prelude and body received whole.
 fn respond(payload: &[u8]) -> Result<Response<ProxyBody>, ProxyFailure> {
-    let malformed = |e: ownstak_core::apigw::ConvertError| malformed(e.into());
-    let (status, headers, body) = HttpResponse::from_payload(payload).and_then(HttpResponse::into_http).map_err(malformed)?;
+    let mut decoder = PreludeDecoder::new(payload.len());
+    let (status, headers, body) = match decoder.push(payload).map_err(malformed)? {
+        Decoded::Head { status, headers, body } => (status, headers, body),
+        Decoded::NeedMore => decoder.finish().map_err(malformed)?,
+    };
     Ok(build(status, headers, ProxyBody::full(body)))
 }
 
@@ -492,6 +497,18 @@ mod tests {
         assert_eq!(h.len(), 1);
         let t = time::macros::datetime!(2026-11-07 03:04:05 UTC);
         assert_eq!(format_time(t), "07/Nov/2026:03:04:05 +0000");
+    }
+
+    #[test]
+    fn access_denied_is_a_502_naming_no_internals() {
+        let route = Route { label: "hello-prod".into(), qualifier: Qualifier::Current };
+        let f = invoke_failure(InvokeFailure::AccessDenied("User: arn:aws:sts::1:assumed-role/x is not authorized".into()), &route, "ownstak-hello-prod");
+        assert_eq!((f.status, f.code), (StatusCode::BAD_GATEWAY, "access_denied"));
+        assert!(!f.message.contains("arn:"), "the client must not see the role: {}", f.message);
+        let t = invoke_failure(InvokeFailure::Throttled, &route, "ownstak-hello-prod");
+        assert_eq!((t.status, t.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
+        let n = invoke_failure(InvokeFailure::NotFound, &route, "ownstak-hello-prod");
+        assert_eq!(n.status, StatusCode::NOT_FOUND);
     }
 
     #[test]

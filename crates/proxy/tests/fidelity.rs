@@ -221,3 +221,28 @@ async fn throttling_becomes_503_with_retry_after() {
     assert!(m.contains("ownstak_proxy_throttles_total 1"), "{m}");
     assert!(backend.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_over_the_buffered_limit_is_a_502() {
+    let data = tempdir();
+    let backend = Backend::start(data.path(), &[]);
+    backend.deploy(&ownstak_testkit::workspace_root().join("examples/streaming"), "big", "prod", &[]);
+    let mut config = ProxyConfig::new(HostSuffix::new("local", "dev", "localhost").unwrap(), Some(backend.lambda.clone()));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.invoke_mode = ownstak_proxy::InvokeMode::Buffered;
+    let proxy = Proxy::bind(config).await.unwrap();
+    let addr = proxy.local_addr();
+    tokio::spawn(proxy.serve(std::future::pending(), Duration::from_secs(1)));
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    // Buffered responses are limited to 6 MiB, as in Lambda.
+    let r = http.get(format!("http://{addr}/big?bytes={}", 7 * 1024 * 1024)).header("host", "big-prod.local.dev.localhost").send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["x-own-function-error"], "Function.ResponseSizeTooLarge");
+    // Under the limit the same route answers in full.
+    let ok = http.get(format!("http://{addr}/big?bytes=1000")).header("host", "big-prod.local.dev.localhost").send().await.unwrap();
+    let status = ok.status();
+    let body = ok.bytes().await.unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body.len(), 1000);
+    assert!(backend.stop().success());
+}
