@@ -5,9 +5,8 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
-use ownstak_testkit::{bin, proc_status_kib, tempdir, workspace_root, zip, Backend, ServerProcess};
+use ownstak_testkit::{proc_status_kib, tempdir, workspace_root, Backend, ServerProcess};
 use sha2::{Digest, Sha256};
 
 /// The bytes the streaming example's `/big` route sends.
@@ -112,27 +111,9 @@ async fn a_64_mib_stream_is_byte_exact_with_bounded_proxy_memory() {
 async fn a_lambda_runtime_streaming_function_is_served_through_the_proxy() {
     let data = tempdir();
     let backend = Backend::start(data.path(), &[]);
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(&backend.lambda)
-        .build();
-    let lambda = aws_sdk_lambda::Client::from_conf(conf);
-    let bootstrap = std::fs::read(bin("fixture-lambda-rs-stream")).unwrap();
+    let lambda = ownstak_testkit::lambda_client(&backend.lambda);
     let function = "ownstak-rsstream-prod";
-    lambda
-        .create_function()
-        .function_name(function)
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .role("arn:aws:iam::000000000000:role/test")
-        .handler("bootstrap")
-        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(zip(&[("bootstrap", &bootstrap, 0o755)]))).build())
-        .send()
-        .await
-        .unwrap();
-    let v = lambda.publish_version().function_name(function).send().await.unwrap();
-    lambda.create_alias().function_name(function).name("current").function_version(v.version().unwrap()).send().await.unwrap();
+    ownstak_testkit::deploy_binary(&lambda, function, "fixture-lambda-rs-stream", "current").await;
 
     let resp = client().get(format!("http://{}/anything", backend.proxy)).header("host", host("rsstream-prod")).send().await.unwrap();
     assert_eq!(resp.status(), 200);

@@ -4,38 +4,18 @@
 
 use std::time::Duration;
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_lambda::primitives::Blob;
 use base64::Engine as _;
 use ownstak_core::HostSuffix;
 use ownstak_proxy::forwarded::TrustedProxies;
 use ownstak_proxy::{Proxy, ProxyConfig};
-use ownstak_testkit::{bin, tempdir, zip, Backend};
+use ownstak_testkit::{tempdir, Backend};
 use serde_json::Value;
 
 const HOST: &str = "echo-prod.local.dev.localhost";
 
 /// Deploys the echoing fixture as `ownstak-echo-prod` with a `current` alias.
 async fn deploy_echo(backend: &Backend) {
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(&backend.lambda)
-        .build();
-    let lambda = aws_sdk_lambda::Client::from_conf(conf);
-    let bootstrap = std::fs::read(bin("fixture-lambda-rs")).unwrap();
-    lambda
-        .create_function()
-        .function_name("ownstak-echo-prod")
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .role("arn:aws:iam::000000000000:role/test")
-        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(zip(&[("bootstrap", &bootstrap, 0o755)]))).build())
-        .send()
-        .await
-        .unwrap();
-    let v = lambda.publish_version().function_name("ownstak-echo-prod").send().await.unwrap();
-    lambda.create_alias().function_name("ownstak-echo-prod").name("current").function_version(v.version().unwrap()).send().await.unwrap();
+    ownstak_testkit::deploy_binary(&ownstak_testkit::lambda_client(&backend.lambda), "ownstak-echo-prod", "fixture-lambda-rs", "current").await;
 }
 
 /// An in-process proxy in front of the backend, trusting `127.0.0.1` as a load balancer.

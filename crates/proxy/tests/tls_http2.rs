@@ -13,7 +13,7 @@ use http::Version;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use ownstak_proxy::TlsSetting;
-use ownstak_testkit::{Backend, ServerProcess, bin, ownstak, tempdir, workspace_root, zip};
+use ownstak_testkit::{Backend, ServerProcess, ownstak, tempdir, workspace_root};
 
 fn hello_backend(data: &std::path::Path) -> Backend {
     let backend = Backend::start(data, &[]);
@@ -24,28 +24,7 @@ fn hello_backend(data: &std::path::Path) -> Backend {
 /// Deploys the fixture built on the official `lambda_runtime` crate, which
 /// answers with the event it received, as `ownstak-echo-prod` (`current`).
 async fn deploy_echo(backend: &Backend) {
-    use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
-    use aws_sdk_lambda::types::{FunctionCode, Runtime};
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(&backend.lambda)
-        .build();
-    let lambda = aws_sdk_lambda::Client::from_conf(conf);
-    let bootstrap = std::fs::read(bin("fixture-lambda-rs")).unwrap();
-    let code = zip(&[("bootstrap", &bootstrap, 0o755)]);
-    lambda
-        .create_function()
-        .function_name("ownstak-echo-prod")
-        .runtime(Runtime::Providedal2023)
-        .role("arn:aws:iam::000000000000:role/test")
-        .code(FunctionCode::builder().zip_file(aws_sdk_lambda::primitives::Blob::new(code)).build())
-        .send()
-        .await
-        .unwrap();
-    let v = lambda.publish_version().function_name("ownstak-echo-prod").send().await.unwrap();
-    lambda.create_alias().function_name("ownstak-echo-prod").name("current").function_version(v.version().unwrap()).send().await.unwrap();
+    ownstak_testkit::deploy_binary(&ownstak_testkit::lambda_client(&backend.lambda), "ownstak-echo-prod", "fixture-lambda-rs", "current").await;
 }
 
 /// `requestContext.http.protocol` of the event the echo function received.

@@ -194,3 +194,41 @@ pub fn workspace_root() -> PathBuf {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
+
+/// An official aws-sdk-lambda client for a local Lambda endpoint.
+pub fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
+
+/// Creates `function` with a workspace binary as its `bootstrap`, publishes
+/// it and points `alias` at the version, through the Lambda API.
+pub async fn deploy_binary(lambda: &aws_sdk_lambda::Client, function: &str, binary: &str, alias: &str) {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    let bootstrap = std::fs::read(bin(binary)).expect("read the bootstrap binary");
+    lambda
+        .create_function()
+        .function_name(function)
+        .runtime(Runtime::Providedal2023)
+        .role("arn:aws:iam::000000000000:role/test")
+        .code(FunctionCode::builder().zip_file(Blob::new(zip(&[("bootstrap", &bootstrap, 0o755)]))).build())
+        .send()
+        .await
+        .expect("CreateFunction");
+    let v = lambda.publish_version().function_name(function).send().await.expect("PublishVersion");
+    lambda
+        .create_alias()
+        .function_name(function)
+        .name(alias)
+        .function_version(v.version().expect("a version"))
+        .send()
+        .await
+        .expect("CreateAlias");
+}

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -38,13 +37,7 @@ impl Server {
     }
 
     pub fn client(&self) -> Client {
-        let config = aws_sdk_lambda::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(self.endpoint())
-            .build();
-        Client::from_conf(config)
+        ownstak_testkit::lambda_client(&self.endpoint())
     }
 
     pub async fn stop(self) {
