@@ -6,16 +6,19 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ownstak/target}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOT
 
+apt_install() { # apt_install PACKAGE...
+  echo "installing $* with apt" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
 need_apt() { # need_apt COMMAND PACKAGE
-  if ! command -v "$1" >/dev/null 2>&1; then
-    echo "installing $2 (for $1)" >&2
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$2" >/dev/null
-  fi
+  command -v "$1" >/dev/null 2>&1 || apt_install "$2"
 }
 
 need_apt cargo cargo
 need_apt node nodejs
+need_apt npm npm
 need_apt cc gcc
 need_apt curl curl
 
@@ -25,7 +28,7 @@ python_env() {
   local req="$ROOT/tests/python-requirements.txt"
   if [ ! -x "$venv/bin/python" ]; then
     need_apt python3 python3
-    python3 -m venv "$venv" 2>/dev/null || { need_apt true python3-venv; python3 -m venv "$venv"; }
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
   fi
   if ! cmp -s "$req" "$venv/.installed" 2>/dev/null; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
