@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AwsJson;
+use super::{AwsJson, ListQuery};
 use crate::arn::{check_name, FunctionRef};
 use crate::clock::last_modified_now;
 use crate::code::{CodeError, StoredCode};
@@ -113,13 +113,6 @@ pub(super) struct QualifierQuery {
     pub qualifier: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-pub(super) struct ListQuery {
-    #[serde(rename = "Marker")]
-    marker: Option<String>,
-    #[serde(rename = "MaxItems")]
-    max_items: Option<usize>,
-}
 
 fn check_runtime(runtime: &str) -> Result<(), ApiError> {
     if SUPPORTED_RUNTIMES.contains(&runtime) {

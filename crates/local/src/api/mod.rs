@@ -39,6 +39,15 @@ pub fn router(service: Arc<Service>) -> Router {
         .with_state(service)
 }
 
+/// `Marker` and `MaxItems` of the list operations.
+#[derive(serde::Deserialize, Default)]
+pub(super) struct ListQuery {
+    #[serde(rename = "Marker")]
+    marker: Option<String>,
+    #[serde(rename = "MaxItems")]
+    max_items: Option<usize>,
+}
+
 /// Pagination of list operations: `Marker` is an offset, `MaxItems` a count.
 fn page<T>(items: Vec<T>, marker: Option<&str>, max_items: Option<usize>) -> Result<(Vec<T>, Option<String>), ApiError> {
     let start = match marker {

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AwsJson;
+use super::{AwsJson, ListQuery};
 use crate::arn::FunctionRef;
 use crate::error::ApiError;
 use crate::model::{new_revision_id, FunctionRecord, VersionRecord};
@@ -26,13 +26,6 @@ pub(super) struct Publish {
     revision_id: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-pub(super) struct ListQuery {
-    #[serde(rename = "Marker")]
-    marker: Option<String>,
-    #[serde(rename = "MaxItems")]
-    max_items: Option<usize>,
-}
 
 /// Publishes `$LATEST` inside a store update, honouring the preconditions.
 /// If the newest version already has the same code and configuration, it
