@@ -28,6 +28,12 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Connection-level headers that describe one hop, not the message; never forwarded.
 const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
 
+/// How long past the invocation's deadline the runtime's own guard waits.
+/// The platform ends a late invocation at the deadline and reports it as
+/// `Sandbox.Timedout`; the runtime's guard is only a backstop and must not
+/// win that race with a less precise error.
+pub const PLATFORM_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How a function response reaches the Runtime API.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ResponseMode {
@@ -104,14 +110,15 @@ impl Bridge {
 
     /// Runs an invocation in `mode` and returns what to post as its response.
     ///
-    /// The exchange is bounded by the invocation's deadline as seen at `now`:
-    /// all of it when buffered; up to the response head when streaming, and
-    /// the returned stream ends with error trailers if the body outlasts it.
+    /// The exchange is bounded by the invocation's deadline as seen at `now`
+    /// plus [`PLATFORM_GRACE`]: all of it when buffered; up to the response
+    /// head when streaming, and the returned stream ends with error trailers
+    /// if the body outlasts it.
     pub async fn handle(&mut self, invocation: &Invocation, mode: ResponseMode, now: SystemTime) -> Result<Reply, InvokeError> {
         let event = parse_event(&invocation.payload)?;
         let request = build_request(&event, &invocation.request_id)?;
         let budget = invocation.time_left(now);
-        let deadline = budget.map(|budget| Instant::now() + budget);
+        let deadline = budget.map(|budget| Instant::now() + budget + PLATFORM_GRACE);
         let port = self.port;
         let exchange = async {
             let response = self.call(request).await?;
