@@ -92,6 +92,12 @@ impl AssetStore {
         Self { client: config.client().await, config }
     }
 
+    /// A store reached through an S3 client built elsewhere (an AWS
+    /// backend's account configuration).
+    pub fn with_client(client: aws_sdk_s3::Client, config: StoreConfig) -> Self {
+        Self { client, config }
+    }
+
     /// The S3 client.
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client

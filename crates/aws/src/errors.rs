@@ -85,6 +85,26 @@ pub enum AwsError {
     /// The stack does not exist.
     #[error("backend stack `{0}` does not exist; create it with `ownstak backend create`")]
     StackNotFound(String),
+    /// The backend a deploy names has no stack in the account and region.
+    #[error("backend `{backend}` of `{org}` does not exist in {region} (no stack `{stack}`); create it with `ownstak backend create {backend} --org {org} --zone-id …`, or check --backend, --org, --function-prefix, --profile and --region")]
+    BackendNotFound {
+        /// The backend slug.
+        backend: String,
+        /// The organization slug.
+        org: String,
+        /// The stack name looked up.
+        stack: String,
+        /// The region looked in.
+        region: String,
+    },
+    /// The backend's stack has not finished being created.
+    #[error("stack `{stack}` is in {status}: the backend was planned but never created; run `ownstak backend create` to create it")]
+    StackNotCreated {
+        /// The stack name.
+        stack: String,
+        /// Its status.
+        status: String,
+    },
     /// The stack lacks an output later commands need.
     #[error("stack `{stack}` has no output `{output}`; was it created by this version of ownstak? run `ownstak backend create` again")]
     MissingOutput {

@@ -9,7 +9,9 @@
 //! * [`template`] builds the stack's template from a [`BackendSpec`] (pure);
 //! * [`config`] builds SDK configurations (profile, region, endpoint);
 //! * [`stack`], [`dns`] and [`cert`] wrap the CloudFormation, Route53 and ACM calls;
-//! * [`backend`] composes them into `create`, `plan`, `status` and `destroy`.
+//! * [`backend`] composes them into `create`, `plan`, `status` and `destroy`;
+//! * [`target`] reads a backend's stack outputs for `deploy`, `promote` and
+//!   `deployments`, and uploads bundles to its code bucket.
 
 pub mod backend;
 pub mod cert;
@@ -18,12 +20,12 @@ pub mod dns;
 pub mod errors;
 pub mod spec;
 pub mod stack;
+pub mod target;
 pub mod template;
-
-
 
 pub use errors::AwsError;
 pub use backend::{BackendStatus, CreateOutcome, DestroyOutcome, DnsTarget, Plan, PlannedChange, Timing};
 pub use config::AwsSettings;
 pub use spec::{BackendSpec, VpcSpec};
+pub use target::{BundleObject, DeployTarget};
 pub use template::backend_template;

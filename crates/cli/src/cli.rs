@@ -81,6 +81,9 @@ pub struct StartArgs {
 /// `ownstak proxy`.
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "OWNSTAK_PROXY_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "OWNSTAK_PROXY_ADDR")]
     pub proxy_addr: SocketAddr,
@@ -160,12 +163,46 @@ pub enum LocalCommand {
     Up(LocalUpArgs),
 }
 
-/// The backend a command talks to.
+/// The backend a command talks to: a local one by its Lambda endpoint, or
+/// an AWS one (`ownstak backend create`) by name.
 #[derive(Debug, Args, Clone)]
 pub struct BackendArgs {
-    /// Lambda API endpoint of the backend.
+    /// Lambda API endpoint of a local backend (ignored with --backend).
     #[arg(long, env = "OWNSTAK_LAMBDA_ENDPOINT", default_value = "http://127.0.0.1:9001")]
     pub lambda_endpoint: String,
+    /// Use this AWS backend (made by `ownstak backend create`), found by its stack outputs.
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+    /// Organization slug of --backend.
+    #[arg(long, env = "OWNSTAK_ORG")]
+    pub org: Option<String>,
+    /// Function prefix of --backend.
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
+    pub function_prefix: String,
+    /// Named AWS profile of --backend's account.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region of --backend.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Endpoint for every AWS service (tests against moto).
+    #[arg(long = "endpoint-url", env = "OWNSTAK_AWS_ENDPOINT", hide = true)]
+    pub aws_endpoint_url: Option<String>,
+}
+
+impl BackendArgs {
+    /// A local backend at `lambda_endpoint`.
+    pub fn local(lambda_endpoint: String) -> Self {
+        Self {
+            lambda_endpoint,
+            backend: None,
+            org: None,
+            function_prefix: "ownstak".to_owned(),
+            profile: None,
+            region: None,
+            aws_endpoint_url: None,
+        }
+    }
 }
 
 /// A project environment.
@@ -213,6 +250,14 @@ pub struct LocalUpArgs {
     /// Milliseconds an invoke waits for a free environment before it is throttled.
     #[arg(long, default_value_t = 5000)]
     pub queue_timeout_ms: u64,
+    /// Worker threads of the backend's own process (its functions run in
+    /// processes of their own).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: u16,
+    /// Milliseconds an invoke that finds every environment busy waits for
+    /// one to come free before starting another (0: start one at once, as AWS does).
+    #[arg(long, default_value_t = 20)]
+    pub warm_wait_ms: u64,
     /// Seconds before an idle environment is stopped.
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
@@ -320,6 +365,19 @@ impl Command {
             Command::Proxy(a) => a.json,
             Command::Backend(b) => b.json(),
             Command::Start(a) => a.json,
+        }
+    }
+
+    /// Worker threads of the async runtime. The local backend's process
+    /// mostly relays I/O and shares the machine with its functions' processes,
+    /// so one thread serves it with the least overhead; the standalone proxy
+    /// (on ECS) uses every core unless told otherwise.
+    pub fn worker_threads(&self) -> Option<usize> {
+        match self {
+            Command::Local(LocalCommand::Up(a)) => Some(usize::from(a.threads)),
+            Command::Proxy(a) => a.threads.map(usize::from),
+            Command::Start(_) => Some(1),
+            _ => None,
         }
     }
 

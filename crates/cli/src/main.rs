@@ -14,7 +14,11 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(&cli.global, cli.command.default_log_level());
     let json = cli.command.json();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.command.worker_threads() {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -50,10 +50,17 @@ async fn deploys_promotes_survives_restart_and_numbers_concurrent_deploys() {
         assert_eq!(out["deployment"], i as u64 + 1, "{out}");
         assert_eq!(out["function"], "ownstak-hello-prod");
         assert_eq!(out["promoted"], true);
+        assert_eq!(out["runtime"], "nodejs22.x", "{out}");
         let port = backend.proxy.port();
         assert_eq!(out["urls"]["deployment"], format!("http://hello-prod-{}.local.dev.localhost:{port}/", i + 1));
         assert_eq!(out["urls"]["environment"], format!("http://hello-prod.local.dev.localhost:{port}/"));
     }
+    // `node server.js` gets the managed Node.js runtime, with our bootstrap as
+    // the exec wrapper; the local backend runs it that way, as Lambda does.
+    let conf = ownstak_testkit::lambda_client(&backend.lambda).get_function_configuration().function_name("ownstak-hello-prod").send().await.unwrap();
+    assert_eq!((conf.runtime().map(|r| r.as_str()), conf.handler()), (Some("nodejs22.x"), Some("bootstrap.handler")));
+    let wrapper = conf.environment().and_then(|e| e.variables()).and_then(|v| v.get("AWS_LAMBDA_EXEC_WRAPPER"));
+    assert_eq!(wrapper.map(String::as_str), Some("/var/task/bootstrap"));
     for (n, msg) in [(1, "first"), (2, "second"), (3, "third")] {
         let (status, body) = http.text(&host(&format!("hello-prod-{n}")), "/").await;
         assert_eq!(status, 200);

@@ -7,6 +7,7 @@
 pub mod apigw;
 pub mod backend;
 pub mod host;
+pub mod lambda;
 pub mod manifest;
 pub mod names;
 pub mod slug;

@@ -13,6 +13,12 @@ use crate::error::DeployError;
 /// The upload plan of a deployed directory that is the `compute/` of a
 /// build output (its parent holds `build.json`); `None` for any other directory.
 pub fn build_plan(deployed_dir: &Path) -> Result<Option<UploadPlan>, DeployError> {
+    Ok(build_output(deployed_dir)?.map(|(out_dir, build)| plan_for(&out_dir, &build)))
+}
+
+/// The build output a deployed directory is the `compute/` of, with its
+/// `.ownstak` directory; `None` when the directory is not one.
+pub fn build_output(deployed_dir: &Path) -> Result<Option<(PathBuf, BuildOutput)>, DeployError> {
     let Ok(dir) = std::path::absolute(deployed_dir) else { return Ok(None) };
     if dir.file_name().is_none_or(|n| n != COMPUTE_DIR) {
         return Ok(None);
@@ -25,7 +31,7 @@ pub fn build_plan(deployed_dir: &Path) -> Result<Option<UploadPlan>, DeployError
         Err(e) => return Err(DeployError::Project { path: build_file.display().to_string(), message: e.to_string() }),
     };
     let build: BuildOutput = serde_json::from_slice(&text).map_err(|e| DeployError::Project { path: build_file.display().to_string(), message: e.to_string() })?;
-    Ok(Some(plan_for(out_dir, &build)))
+    Ok(Some((out_dir.to_owned(), build)))
 }
 
 /// The upload plan of a build whose `.ownstak` directory is `out_dir` (the
@@ -66,7 +72,13 @@ pub async fn upload(info: &BackendInfo, function: &str, version: &str, plan: &Up
         return Ok(None);
     };
     let store = AssetStore::new(StoreConfig::local(endpoint.clone(), bucket.clone())).await;
-    Ok(Some(store.upload(function, version, plan, progress).await?))
+    Ok(Some(upload_to(&store, function, version, plan, progress).await?))
+}
+
+/// Uploads a plan for `version` of `function` to a given store (an AWS
+/// backend's assets bucket).
+pub async fn upload_to(store: &AssetStore, function: &str, version: &str, plan: &UploadPlan, progress: impl FnMut(&UploadProgress)) -> Result<UploadReport, DeployError> {
+    Ok(store.upload(function, version, plan, progress).await?)
 }
 
 #[cfg(test)]

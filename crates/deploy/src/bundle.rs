@@ -37,6 +37,75 @@ pub struct Bundle {
     pub files: usize,
     /// Total size of the files before compression.
     pub unpacked_bytes: u64,
+    /// The instruction set of the bundled runtime, when it is a Linux executable.
+    pub architecture: Option<Arch>,
+}
+
+impl Bundle {
+    /// The SHA-256 of the zip in lower-case hex (names the bundle in the code bucket).
+    pub fn sha256_hex(&self) -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&self.zip).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The instruction sets Lambda runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Arch {
+    /// 64-bit x86.
+    #[serde(rename = "x86_64")]
+    X86_64,
+    /// 64-bit ARM (Graviton).
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Arch {
+    /// The instruction set of a Linux ELF executable, from its header;
+    /// `None` for anything else (or another instruction set).
+    pub fn of_executable(bytes: &[u8]) -> Option<Arch> {
+        const EM_X86_64: u16 = 62;
+        const EM_AARCH64: u16 = 183;
+        // ELF magic, 64-bit class, then e_machine at offset 18 in the data encoding of byte 5.
+        if bytes.len() < 20 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
+            return None;
+        }
+        let machine = match bytes[5] {
+            1 => u16::from_le_bytes([bytes[18], bytes[19]]),
+            2 => u16::from_be_bytes([bytes[18], bytes[19]]),
+            _ => return None,
+        };
+        match machine {
+            EM_X86_64 => Some(Arch::X86_64),
+            EM_AARCH64 => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+
+    /// The instruction set of this machine, when Lambda has it.
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+
+    /// Lambda's name for it (`x86_64`, `arm64`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The SDK's value.
+    pub(crate) fn lambda(self) -> aws_sdk_lambda::types::Architecture {
+        match self {
+            Arch::X86_64 => aws_sdk_lambda::types::Architecture::X8664,
+            Arch::Arm64 => aws_sdk_lambda::types::Architecture::Arm64,
+        }
+    }
 }
 
 /// Builds the bundle zip; `progress` is told each file's path as it is added.
@@ -59,6 +128,7 @@ pub fn build(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Result<Bun
             input.runtime_binary.display()
         ))
     })?;
+    let architecture = Arch::of_executable(&runtime);
     let mut files = Vec::new();
     collect(dir, Path::new(""), &mut files)?;
     files.sort();
@@ -99,7 +169,7 @@ pub fn build(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Result<Bun
         progress(rel);
     }
     let zip = zip.finish().map_err(zerr)?.into_inner();
-    Ok(Bundle { zip, files: files.len() + 2, unpacked_bytes: unpacked })
+    Ok(Bundle { zip, files: files.len() + 2, unpacked_bytes: unpacked, architecture })
 }
 
 fn collect(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), DeployError> {
@@ -150,6 +220,19 @@ mod tests {
         let names: Vec<_> = (0..z.len()).map(|i| z.by_index(i).unwrap().name().unwrap().into_owned()).collect();
         assert_eq!(names, ["bootstrap", "ownstak.json", "lib/a.js", "server.js"]);
         assert_eq!(z.by_name("bootstrap").unwrap().unix_mode().unwrap() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn reads_the_architecture_of_elf_executables() {
+        let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+        elf.resize(18, 0);
+        assert_eq!(Arch::of_executable(&[elf.as_slice(), &62u16.to_le_bytes()].concat()), Some(Arch::X86_64));
+        assert_eq!(Arch::of_executable(&[elf.as_slice(), &183u16.to_le_bytes()].concat()), Some(Arch::Arm64));
+        assert_eq!(Arch::of_executable(&[elf.as_slice(), &3u16.to_le_bytes()].concat()), None);
+        assert_eq!(Arch::of_executable(b"#!/bin/sh\n"), None);
+        assert_eq!(Arch::of_executable(b""), None);
+        let own = fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(Arch::of_executable(&own), Arch::host());
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub(crate) fn alias_description() -> String {
 
 /// All `deployment-<N>` aliases of a function, with their versions and
 /// descriptions, following pagination.
-pub(crate) async fn deployment_aliases(client: &aws_sdk_lambda::Client, ep: &str, function: &str) -> Result<Vec<(DeploymentNumber, aws_sdk_lambda::types::AliasConfiguration)>, DeployError> {
+pub(crate) async fn deployment_aliases(client: &aws_sdk_lambda::Client, ep: &Endpoint, function: &str) -> Result<Vec<(DeploymentNumber, aws_sdk_lambda::types::AliasConfiguration)>, DeployError> {
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -80,7 +80,7 @@ fn missing_env(env: &EnvironmentName) -> DeployError {
 
 /// Lists an environment's deployments, oldest first.
 pub async fn list_deployments(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, env: &EnvironmentName) -> Result<Vec<Deployment>, DeployError> {
-    let ep = endpoint.url();
+    let ep = endpoint;
     let current = match client.get_alias().function_name(env.function()).name(CURRENT_ALIAS).send().await {
         Ok(a) => a.function_version().map(str::to_owned),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
@@ -129,7 +129,7 @@ fn note(a: &aws_sdk_lambda::types::AliasConfiguration) -> Option<String> {
 
 /// Moves `current` to deployment `n`; returns the version now live.
 pub async fn promote(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, env: &EnvironmentName, n: DeploymentNumber) -> Result<String, DeployError> {
-    let ep = endpoint.url();
+    let ep = endpoint;
     let alias = match client.get_alias().function_name(env.function()).name(n.alias()).send().await {
         Ok(a) => a,
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {

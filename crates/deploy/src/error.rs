@@ -15,12 +15,32 @@ pub enum DeployError {
         message: String,
     },
     /// The Lambda endpoint did not answer.
-    #[error("cannot reach the Lambda API at {endpoint}: {detail}. Is the backend running? Start one with `ownstak local up`, or pass --lambda-endpoint")]
+    #[error("cannot reach the Lambda API at {endpoint}: {detail}. {hint}")]
     Unreachable {
         /// The endpoint.
         endpoint: String,
         /// The transport error.
         detail: String,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// The credentials in use may not make a call.
+    #[error("{operation} was denied: {message}; the credentials in use need the backend's deployer policy (the stack output `DeployerPolicyArn`, see `ownstak backend status`)")]
+    AccessDenied {
+        /// The operation, e.g. `CreateFunction`.
+        operation: &'static str,
+        /// What AWS said.
+        message: String,
+    },
+    /// The function did not become ready for the next step.
+    #[error("function `{function}` {state}{reason}; look at it in the Lambda console, fix the cause and deploy again")]
+    NotReady {
+        /// The function.
+        function: String,
+        /// Its state, e.g. `failed to update`.
+        state: String,
+        /// `: <reason>` when Lambda gave one.
+        reason: String,
     },
     /// The Lambda API refused a call.
     #[error("{operation} failed: {code}: {message}")]
@@ -63,20 +83,26 @@ impl DeployError {
 
 /// Converts an SDK error into a [`DeployError`], telling transport
 /// failures apart from API refusals.
-pub(crate) fn sdk<E, R>(operation: &'static str, endpoint: &str) -> impl FnOnce(aws_sdk_lambda::error::SdkError<E, R>) -> DeployError
+pub(crate) fn sdk<E, R>(operation: &'static str, endpoint: &crate::client::Endpoint) -> impl FnOnce(aws_sdk_lambda::error::SdkError<E, R>) -> DeployError
 where
     E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    let endpoint = endpoint.to_owned();
+    let hint = endpoint.unreachable_hint();
+    let endpoint = endpoint.url().to_owned();
     move |err| {
         use aws_sdk_lambda::error::{ProvideErrorMetadata as _, SdkError};
         match &err {
-            SdkError::DispatchFailure(d) => DeployError::Unreachable { endpoint, detail: format!("{:?}", d.as_connector_error().map(|c| c.to_string())) },
-            SdkError::TimeoutError(_) => DeployError::Unreachable { endpoint, detail: "timed out".to_owned() },
+            SdkError::DispatchFailure(d) => {
+                DeployError::Unreachable { endpoint, detail: d.as_connector_error().map(|c| c.to_string()).unwrap_or_else(|| "connection failed".to_owned()), hint }
+            }
+            SdkError::TimeoutError(_) => DeployError::Unreachable { endpoint, detail: "timed out".to_owned(), hint },
             _ => {
                 let code = err.code().unwrap_or("Unknown").to_owned();
                 let message = err.message().map(str::to_owned).unwrap_or_else(|| format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)));
+                if matches!(code.as_str(), "AccessDeniedException" | "AccessDenied") {
+                    return DeployError::AccessDenied { operation, message: format!("{code}: {message}") };
+                }
                 DeployError::Api { operation, code, message }
             }
         }

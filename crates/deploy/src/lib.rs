@@ -12,10 +12,12 @@ pub mod deploy;
 pub mod deployments;
 pub mod error;
 pub mod project;
+pub mod runtime;
 
-pub use bundle::{Bundle, BundleInput};
+pub use bundle::{Arch, Bundle, BundleInput};
 pub use client::{fetch_backend_info, lambda_client, Endpoint};
-pub use deploy::{deploy, deploy_with, DeployOutcome, DeployRequest, DeployStep};
+pub use deploy::{deploy, deploy_with, Code, DeployOutcome, DeployRequest, DeployStep, VpcPlacement};
 pub use deployments::{list_deployments, promote, Deployment};
 pub use error::DeployError;
 pub use project::ProjectConfig;
+pub use runtime::FunctionRuntime;

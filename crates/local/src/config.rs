@@ -20,6 +20,9 @@ pub struct LocalConfig {
     /// How long an invoke waits for a free environment before it is
     /// throttled with `TooManyRequestsException`.
     pub queue_timeout: Duration,
+    /// How long an invoke that finds every environment busy waits for one
+    /// to come free before starting another (zero: start one at once).
+    pub warm_wait: Duration,
     /// How long a sandbox may take to ask for its first invocation.
     pub init_timeout: Duration,
     /// Idle environments older than this are stopped.
@@ -42,6 +45,7 @@ impl LocalConfig {
             account_id: "000000000000".to_owned(),
             max_environments: 16,
             queue_timeout: Duration::from_secs(5),
+            warm_wait: Duration::from_millis(20),
             init_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             max_zip_bytes: 250 * 1024 * 1024,

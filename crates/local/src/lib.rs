@@ -12,6 +12,7 @@ pub mod clock;
 pub mod code;
 pub mod config;
 pub mod error;
+pub mod in_process;
 pub mod model;
 pub mod sandbox;
 pub mod server;
@@ -19,5 +20,6 @@ pub mod service;
 pub mod store;
 
 pub use config::LocalConfig;
+pub use in_process::in_process_client;
 pub use server::{LocalLambda, ServerError};
 pub use service::Service;

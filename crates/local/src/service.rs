@@ -35,6 +35,7 @@ impl Service {
             init_timeout: config.init_timeout,
             idle_timeout: config.idle_timeout,
             max_response: config.max_payload_bytes,
+            warm_wait: config.warm_wait,
         });
         pool.spawn_reaper();
         let arns = ArnBuilder::new(&config.region, &config.account_id);

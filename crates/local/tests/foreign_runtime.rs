@@ -236,3 +236,29 @@ async fn concurrent_invokes_run_in_separate_environments() {
     assert_eq!(log_of(&dir.path().join("data"), "par").matches("Init: cold").count(), 2);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_waits_for_the_warm_environment_instead_of_starting_new_ones() {
+    let dir = ownstak_testkit::tempdir();
+    // A warm wait far longer than the burst takes: every invocation of the
+    // burst is handed the one warm environment in turn.
+    let server = Server::start_with(dir.path(), |c| c.warm_wait = std::time::Duration::from_secs(30)).await;
+    let client = server.client();
+    let exe = std::fs::read(ownstak_testkit::bin("fixture-lambda-rs")).expect("read fixture-lambda-rs");
+    create(&client, "burst", ownstak_testkit::zip(&[("bootstrap", &exe, 0o755)]), 5, 128, &[]).await;
+    let first = invoke(&client, "burst", None, &json!({"rawPath": "/warm"})).await;
+    assert_eq!((first.status, first.function_error.as_deref()), (200, None), "{first:?}");
+
+    let burst: Vec<_> = (0..8).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move { invoke(&client, "burst", None, &json!({"rawPath": format!("/burst/{i}")})).await })
+    }).collect();
+    for task in burst {
+        let a = task.await.expect("invoke task");
+        assert_eq!((a.status, a.function_error.as_deref()), (200, None), "{a:?}");
+    }
+    let log = log_of(dir.path(), "burst");
+    assert_eq!(log.matches("Init: cold").count(), 1, "the burst reused the warm environment: {log}");
+    assert_eq!(log.matches("REPORT RequestId").count(), 9, "{log}");
+    server.stop().await;
+}

@@ -154,7 +154,7 @@ impl Handler {
             qualifier: String::new(),
             bytes_in: 0,
         };
-        let accept = req.headers().clone();
+        let accept = error_page_headers(req.headers());
         let mut resp = match self.route_and_invoke(req, peer, &mut access).await {
             Ok(Answer::Full(resp)) => {
                 let bytes_out = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
@@ -301,10 +301,43 @@ impl Handler {
                 Err(e) => return Err(cut_off(&e)),
             }
         };
+        // A small response has usually arrived whole by now. What is already
+        // here is taken without waiting, so a complete response is answered
+        // in one write with a Content-Length (and a failure before the
+        // first byte is a clean error page), while a response still being
+        // produced streams exactly as before.
+        let mut ready = bytes::BytesMut::new();
+        ready.extend_from_slice(&first);
+        while ready.len() < COALESCE_LIMIT {
+            let Some(next) = ready_now(events.next()) else { break };
+            match next {
+                Ok(Some(StreamEvent::Chunk(c))) => ready.extend_from_slice(&c),
+                Ok(Some(StreamEvent::Complete(None))) => return Ok(Answer::Full(build(status, headers, ProxyBody::full(ready.freeze())))),
+                Ok(Some(StreamEvent::Complete(Some(Invoked::FunctionError { error_type, message })))) => {
+                    return Err(function_failure(error_type, message));
+                }
+                Ok(Some(StreamEvent::Complete(Some(Invoked::Payload(_))))) => {}
+                Ok(None) => return Err(cut_off("the stream ended without completion")),
+                Err(e) => return Err(cut_off(&e)),
+            }
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let status_code = status.as_u16();
         let resp = build(status, headers, ProxyBody::Stream(rx));
-        Ok(Answer::Stream(resp, Box::new(Pump { events, first, tx, deadline, status: status_code })))
+        Ok(Answer::Stream(resp, Box::new(Pump { events, first: ready.freeze(), tx, deadline, status: status_code })))
+    }
+}
+
+/// Most body bytes gathered from already-arrived events before streaming.
+const COALESCE_LIMIT: usize = 256 * 1024;
+
+/// The future's output if it is ready at the first poll; it is dropped
+/// otherwise (the event receiver keeps what it has read, so nothing is lost).
+fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
     }
 }
 
@@ -383,6 +416,16 @@ fn build(status: StatusCode, mut headers: HeaderMap, body: ProxyBody) -> Respons
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
+}
+
+/// The request headers an error page depends on (only `Accept`), kept
+/// instead of a copy of them all.
+fn error_page_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    if let Some(accept) = headers.get(http::header::ACCEPT) {
+        kept.insert(http::header::ACCEPT, accept.clone());
+    }
+    kept
 }
 
 /// The host to route by: `X-Own-Host`, else `Host`, else the URI authority (HTTP/2).

@@ -1,6 +1,6 @@
 //! Invoking functions through aws-sdk-lambda.
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_lambda::primitives::Blob;
 use bytes::Bytes;
 
@@ -50,19 +50,21 @@ pub struct Invoker {
 
 impl Invoker {
     /// Builds the client: fixed local credentials for a local endpoint, the
-    /// default AWS chain otherwise.
-    pub async fn new(config: &ProxyConfig) -> Self {
+    /// default AWS chain otherwise. `http_client` replaces the SDK's own
+    /// HTTP client (the embedded backend passes one that stays in process).
+    pub async fn new(config: &ProxyConfig, http_client: Option<SharedHttpClient>) -> Self {
         let client = match &config.lambda_endpoint {
-            Some(url) => aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::Config::builder()
+            Some(url) => {
+                let mut builder = aws_sdk_lambda::Config::builder()
                     .behavior_version(BehaviorVersion::latest())
                     .region(Region::new(config.region.clone()))
                     .credentials_provider(Credentials::new("ownstak-local", "ownstak-local", None, None, "ownstak-local"))
                     .endpoint_url(url.trim_end_matches('/'))
                     .retry_config(retry_config())
-                    .timeout_config(timeout_config(config))
-                    .build(),
-            ),
+                    .timeout_config(timeout_config(config));
+                builder.set_http_client(http_client);
+                aws_sdk_lambda::Client::from_conf(builder.build())
+            }
             None => {
                 let shared = aws_config::defaults(BehaviorVersion::latest())
                     .region(Region::new(config.region.clone()))

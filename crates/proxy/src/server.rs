@@ -81,12 +81,22 @@ impl Proxy {
     /// Loads or generates the TLS certificate (if any), binds the listener
     /// and builds the Lambda client.
     pub async fn bind(config: ProxyConfig) -> Result<Self, ProxyError> {
-        let tls = crate::tls::server_config(&config.tls, &config.suffix)?.map(tokio_rustls::TlsAcceptor::from);
         let addr = config.listen;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;
+        Self::with_listener(config, listener, None).await
+    }
+
+    /// Like [`Proxy::bind`] on an already bound listener, invoking through
+    /// `http_client` instead of the SDK's own HTTP client when given.
+    pub async fn with_listener(
+        config: ProxyConfig,
+        listener: tokio::net::TcpListener,
+        http_client: Option<aws_sdk_lambda::config::SharedHttpClient>,
+    ) -> Result<Self, ProxyError> {
+        let tls = crate::tls::server_config(&config.tls, &config.suffix)?.map(tokio_rustls::TlsAcceptor::from);
         let limits = config.limits.clone();
         let auto = builder(&limits);
-        let invoker = Invoker::new(&config).await;
+        let invoker = Invoker::new(&config, http_client).await;
         let shared = Shared {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.min(Semaphore::MAX_PERMITS))),
             h2: auto.clone().http2_only(),

@@ -14,7 +14,11 @@ use crate::runtime_api::RuntimeApi;
 use crate::stream::StreamOutcome;
 
 /// How long to wait for the app to be reaped after its connection failed.
-const EXIT_GRACE: Duration = Duration::from_millis(50);
+/// A crashing app is usually gone at once; on a busy machine its exit can
+/// lag, and meanwhile its listening socket may still accept a probe. The
+/// wait ends as soon as it exits, so only an app that dropped a connection
+/// and lives on pays it.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// How long to wait for the exit of an app whose port refuses connections.
 const DEAD_APP_GRACE: Duration = Duration::from_secs(5);
 

@@ -72,6 +72,8 @@ pub fn error_trailers(report: &ErrorReport) -> HeaderMap {
 pub struct ResponseStream<B = Incoming> {
     /// The prelude and delimiter, until sent.
     prelude: Option<Bytes>,
+    /// A frame read together with the prelude but sent after it (the error trailers).
+    held: Option<Frame<Bytes>>,
     /// The app's body, until it ends or fails.
     body: Option<B>,
     deadline: Option<Pin<Box<Sleep>>>,
@@ -97,6 +99,7 @@ where
         let (tx, rx) = oneshot::channel();
         let stream = Self {
             prelude: Some(prelude.encode()),
+            held: None,
             body: Some(body),
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
             port,
@@ -132,8 +135,51 @@ where
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         if let Some(prelude) = this.prelude.take() {
-            return Poll::Ready(Some(Ok(Frame::data(prelude))));
+            // The body's first bytes travel with the prelude when they are
+            // already here: one frame (one chunk, one event downstream)
+            // for a response that is ready at once. Nothing waits for them.
+            let first = match this.poll_body(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(trailers) => {
+                        this.held = Some(trailers);
+                        Bytes::new()
+                    }
+                },
+                Poll::Ready(None) | Poll::Pending => Bytes::new(),
+            };
+            if first.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(prelude))));
+            }
+            let mut joined = bytes::BytesMut::with_capacity(prelude.len() + first.len());
+            joined.extend_from_slice(&prelude);
+            joined.extend_from_slice(&first);
+            return Poll::Ready(Some(Ok(Frame::data(joined.freeze()))));
         }
+        if let Some(frame) = this.held.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        this.poll_body(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prelude.is_none() && self.held.is_none() && self.body.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+impl<B> ResponseStream<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// The next frame of the app's body: data, the error trailers when it
+    /// broke off or outlived the deadline, or the end.
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::convert::Infallible>>> {
+        let this = self;
         loop {
             let Some(body) = this.body.as_mut() else { return Poll::Ready(None) };
             if let Some(deadline) = this.deadline.as_mut()
@@ -160,14 +206,6 @@ where
                 },
             }
         }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.prelude.is_none() && self.body.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }
 
@@ -225,9 +263,12 @@ mod tests {
         trailers.insert("x-app-trailer", HeaderValue::from_static("ignored"));
         let body = scripted(vec![data("first"), data(""), data("second"), Ok(Frame::trailers(trailers))], true);
         let (mut stream, outcome) = ResponseStream::new(&prelude(), body, 3000, None);
+        // Body bytes already there travel in the prelude's frame.
         let first = next(&mut stream).await.unwrap().into_data().unwrap();
-        assert!(first.ends_with(&ownstak_core::stream::DELIMITER) && first.starts_with(b"{\"statusCode\":200"));
-        assert_eq!(next(&mut stream).await.unwrap().into_data().unwrap(), "first");
+        let mut expected = prelude().encode().to_vec();
+        expected.extend_from_slice(b"first");
+        assert_eq!(first, expected);
+        assert!(expected.starts_with(b"{\"statusCode\":200"));
         assert_eq!(next(&mut stream).await.unwrap().into_data().unwrap(), "second");
         assert!(next(&mut stream).await.is_none());
         assert!(stream.is_end_stream());
@@ -238,8 +279,7 @@ mod tests {
     async fn a_broken_body_ends_with_error_trailers() {
         let body = scripted(vec![data("part"), Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))], true);
         let (mut stream, outcome) = ResponseStream::new(&prelude(), body, 3000, None);
-        next(&mut stream).await;
-        next(&mut stream).await;
+        assert!(next(&mut stream).await.unwrap().into_data().unwrap().ends_with(b"part"));
         let trailers = next(&mut stream).await.unwrap().into_trailers().unwrap();
         assert!(next(&mut stream).await.is_none());
         assert_eq!(trailers[ERROR_TYPE_TRAILER], "Runtime.AppError");
@@ -258,14 +298,27 @@ mod tests {
         let body = scripted(vec![data("slow")], false);
         let deadline = Instant::now() + Duration::from_millis(20);
         let (mut stream, outcome) = ResponseStream::new(&prelude(), body, 3000, Some(deadline));
-        next(&mut stream).await;
-        assert_eq!(next(&mut stream).await.unwrap().into_data().unwrap(), "slow");
+        assert!(next(&mut stream).await.unwrap().into_data().unwrap().ends_with(b"slow"));
         let trailers = next(&mut stream).await.unwrap().into_trailers().unwrap();
         assert_eq!(trailers[ERROR_TYPE_TRAILER], "Runtime.AppTimeout");
         match outcome.outcome() {
             Some(StreamOutcome::Failed(err @ StreamError::Deadline { bytes: 4, .. })) => assert!(!err.is_app_failure()),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_not_ready_yet_leaves_the_prelude_alone_and_a_failure_follows_it() {
+        let (mut stream, _) = ResponseStream::new(&prelude(), scripted(vec![], false), 3000, None);
+        assert_eq!(next(&mut stream).await.unwrap().into_data().unwrap(), prelude().encode());
+        let body = scripted(vec![Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))], true);
+        let (mut stream, outcome) = ResponseStream::new(&prelude(), body, 3000, None);
+        assert_eq!(next(&mut stream).await.unwrap().into_data().unwrap(), prelude().encode());
+        assert!(!stream.is_end_stream(), "the held trailers are still to come");
+        let trailers = next(&mut stream).await.unwrap().into_trailers().unwrap();
+        assert_eq!(trailers[ERROR_TYPE_TRAILER], "Runtime.AppError");
+        assert!(next(&mut stream).await.is_none());
+        assert!(matches!(outcome.outcome(), Some(StreamOutcome::Failed(_))));
     }
 
     #[test]

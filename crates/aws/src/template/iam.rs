@@ -34,6 +34,7 @@ pub const DEPLOYER_LAMBDA_ACTIONS: &[&str] = &[
     "lambda:GetAlias",
     "lambda:ListAliases",
     "lambda:ListVersionsByFunction",
+    "lambda:TagResource",
 ];
 
 /// ARN references to the roles, for the task definition.

@@ -7,9 +7,10 @@ use anyhow::Context as _;
 use ownstak_core::{BundleManifest, DeploymentNumber, Qualifier};
 use ownstak_deploy::bundle::{self, BundleInput};
 use ownstak_deploy::deploy::LOCAL_ROLE;
-use ownstak_deploy::{deploy_with, lambda_client, DeployRequest, Endpoint, ProjectConfig};
+use ownstak_deploy::{deploy_with, lambda_client, Arch, Code, DeployRequest, FunctionRuntime, ProjectConfig};
 use serde_json::json;
 
+use super::Target;
 use crate::cli::DeployArgs;
 use crate::output;
 
@@ -37,8 +38,9 @@ fn runtime_binary(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 /// Runs `ownstak deploy`.
 pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let endpoint = Endpoint::Local(args.backend.lambda_endpoint.clone());
-    let (info, env) = super::backend(&endpoint, &args.env).await?;
+    let (target, env) = super::target(&args.backend, &args.env).await?;
+    let endpoint = target.endpoint();
+    let info = target.info();
     let mut args = args;
     // A directory built with `ownstak build` (and without its own ownstak.toml)
     // deploys its `.ownstak/compute`.
@@ -55,9 +57,14 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
             args.dir.display()
         )
     })?;
+    // A build output's framework, and its static files for the backend's asset store.
+    let build = ownstak_deploy::assets::build_output(&args.dir)?;
+    let runtime = FunctionRuntime::choose(&command, build.as_ref().map(|(_, b)| b.framework));
+    let plan = build.as_ref().map(|(out_dir, b)| ownstak_deploy::assets::plan_for(out_dir, b));
     let mut manifest = BundleManifest::for_command(command);
     manifest.env = project.env.clone();
-    let input = BundleInput { app_dir: args.dir.clone(), runtime_binary: runtime_binary(args.runtime_binary.clone())?, manifest };
+    let input_runtime = runtime_binary(args.runtime_binary.clone())?;
+    let input = BundleInput { app_dir: args.dir.clone(), runtime_binary: input_runtime.clone(), manifest };
 
     let pb = output::spinner(args.json);
     pb.set_message(format!("packaging {}", args.dir.display()));
@@ -69,27 +76,47 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
     };
     pb.set_message(format!("bundle ready: {} files, {} zipped", bundle.files, output::bytes(bundle.zip.len() as u64)));
 
+    let architecture = match (&target, bundle.architecture) {
+        (_, Some(arch)) => arch,
+        (Target::Local { .. }, None) => Arch::host().unwrap_or(Arch::X86_64),
+        (Target::Aws(_), None) => anyhow::bail!(
+            "the runtime binary {} is not a Linux x86_64 or arm64 executable, so Lambda cannot run it as the bundle's `bootstrap`; \
+             build ownstak-runtime for Lambda (see \"Deploying to AWS\" in the README) and pass it with --runtime-binary",
+            input_runtime.display()
+        ),
+    };
+    // Where the code comes from: the zip itself for a local backend, the
+    // backend's code bucket on AWS.
+    let (code, role, vpc, bundle_object) = match &target {
+        Target::Local { .. } => (Code::Zip(bundle.zip.clone()), LOCAL_ROLE.to_owned(), None, None),
+        Target::Aws(t) => {
+            pb.set_message(format!("uploading the bundle to s3://{}", t.code_bucket));
+            let object = t.upload_bundle(env.function(), &bundle).await?;
+            let code = Code::S3 { bucket: object.bucket.clone(), key: object.key.clone() };
+            (code, t.function_role.clone(), Some(t.vpc.clone()), Some(object))
+        }
+    };
     let req = DeployRequest {
         env: env.clone(),
-        zip: bundle.zip.clone(),
+        code,
+        architecture,
+        runtime,
         memory: args.memory.or(project.function.memory).unwrap_or(DEFAULT_MEMORY),
         timeout: args.timeout.or(project.function.timeout).unwrap_or(DEFAULT_TIMEOUT),
         variables: Default::default(),
-        role: LOCAL_ROLE.to_owned(),
+        role,
+        vpc,
         promote: !args.no_promote,
     };
-    // A build output's static files go to the backend's asset store.
-    let plan = ownstak_deploy::assets::build_plan(&args.dir)?;
     let client = lambda_client(&endpoint);
-    let upload_assets = async |function: &str, version: &str| match &plan {
-        Some(plan) => {
-            pb.set_message("uploading static assets");
-            ownstak_deploy::assets::upload(&info, function, version, plan, |p| {
-                pb.set_message(format!("uploading static assets {}/{}", p.done, p.total));
-            })
-            .await
+    let upload_assets = async |function: &str, version: &str| {
+        let Some(plan) = &plan else { return Ok(None) };
+        pb.set_message("uploading static assets");
+        let progress = |p: &ownstak_assets::UploadProgress| pb.set_message(format!("uploading static assets {}/{}", p.done, p.total));
+        match &target {
+            Target::Local { info, .. } => ownstak_deploy::assets::upload(info, function, version, plan, progress).await,
+            Target::Aws(t) => ownstak_deploy::assets::upload_to(&t.asset_store(), function, version, plan, progress).await.map(Some),
         }
-        None => Ok(None),
     };
     let (outcome, assets) = deploy_with(&client, &endpoint, &req, |step| pb.set_message(step.describe().to_owned()), upload_assets).await?;
     pb.finish_and_clear();
@@ -106,7 +133,10 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
             "promoted": outcome.promoted,
             "createdFunction": outcome.created_function,
             "urls": { "deployment": deployment_url, "environment": environment_url },
-            "bundle": { "files": bundle.files, "bytes": bundle.unpacked_bytes, "zipBytes": bundle.zip.len() },
+            "bundle": { "files": bundle.files, "bytes": bundle.unpacked_bytes, "zipBytes": bundle.zip.len(), "sha256": bundle.sha256_hex(), "object": bundle_object },
+            "architecture": architecture,
+            "runtime": runtime.name(),
+            "domain": info.suffix()?.domain(),
             "assets": assets,
             "seconds": started.elapsed().as_secs_f64(),
         }));

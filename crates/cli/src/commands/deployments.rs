@@ -1,7 +1,7 @@
 //! `ownstak deployments`: list an environment's deployments.
 
 use ownstak_core::{DeploymentNumber, Qualifier};
-use ownstak_deploy::{lambda_client, list_deployments, Endpoint};
+use ownstak_deploy::{lambda_client, list_deployments};
 use serde_json::json;
 
 use crate::cli::DeploymentsArgs;
@@ -9,8 +9,9 @@ use crate::output;
 
 /// Runs `ownstak deployments`.
 pub async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
-    let endpoint = Endpoint::Local(args.backend.lambda_endpoint.clone());
-    let (info, env) = super::backend(&endpoint, &args.env).await?;
+    let (target, env) = super::target(&args.backend, &args.env).await?;
+    let endpoint = target.endpoint();
+    let info = target.info();
     let list = list_deployments(&lambda_client(&endpoint), &endpoint, &env).await?;
     let url = |n: u32| DeploymentNumber::new(n).and_then(|n| info.url(&env, Qualifier::Deployment(n)).ok()).unwrap_or_default();
     if args.json {

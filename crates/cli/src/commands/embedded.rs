@@ -37,6 +37,8 @@ pub struct EmbeddedOptions {
     pub max_environments: usize,
     /// How long an invoke waits for an environment.
     pub queue_timeout: Duration,
+    /// How long an invoke waits for a busy environment before starting one.
+    pub warm_wait: Duration,
     /// Idle environment lifetime.
     pub idle_timeout: Duration,
     /// Where requests for hosts outside the suffix go (`ownstak start`).
@@ -120,13 +122,16 @@ impl Embedded {
         proxy_config.expose_metrics = true;
         proxy_config.assets = Some(AssetsConfig { endpoint: Some(s3_url.clone()), bucket: DEFAULT_BUCKET.to_owned() });
         proxy_config.fallback_route = opts.fallback_route;
-        let proxy = Proxy::bind(proxy_config).await?;
-        let proxy_addr = proxy.local_addr();
+        let proxy_listener = tokio::net::TcpListener::bind(opts.proxy_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} for the proxy; pick another address with --proxy-addr", opts.proxy_addr))?;
+        let proxy_addr = proxy_listener.local_addr()?;
 
         let mut config = LocalConfig::new(data_dir.clone());
         config.lambda_addr = lambda_addr;
         config.max_environments = opts.max_environments.max(1);
         config.queue_timeout = opts.queue_timeout;
+        config.warm_wait = opts.warm_wait;
         config.idle_timeout = opts.idle_timeout;
         config.backend_info = Some(BackendInfo {
             backend: opts.backend.clone(),
@@ -139,6 +144,9 @@ impl Embedded {
             assets_bucket: Some(DEFAULT_BUCKET.to_owned()),
         });
         let lambda = LocalLambda::with_listener(config, lambda_listener).with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+        // The proxy invokes through the SDK as against AWS, but in process:
+        // no socket between the proxy and the Lambda service it shares a process with.
+        let proxy = Proxy::with_listener(proxy_config, proxy_listener, Some(ownstak_local::in_process_client(lambda.service()))).await?;
         let (stop_lambda, lambda_stopped) = tokio::sync::oneshot::channel::<()>();
         let lambda_task = tokio::spawn(lambda.serve(async move {
             let _ = lambda_stopped.await;

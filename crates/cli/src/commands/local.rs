@@ -32,6 +32,7 @@ pub async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
         prefix: ownstak_core::FunctionPrefix::new(&args.function_prefix)?,
         max_environments: args.max_environments,
         queue_timeout: Duration::from_millis(args.queue_timeout_ms),
+        warm_wait: Duration::from_millis(args.warm_wait_ms),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         fallback_route: None,
     })

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use ownstak_core::{EnvironmentName, FunctionPrefix};
 use ownstak_deploy::{fetch_backend_info, Endpoint};
 
-use crate::cli::{Command, EnvArgs, LocalCommand};
+use crate::cli::{BackendArgs, Command, EnvArgs, LocalCommand};
 
 /// Runs a parsed command.
 pub async fn run(command: Command) -> anyhow::Result<()> {
@@ -35,12 +35,61 @@ fn environment(args: &EnvArgs, prefix: &FunctionPrefix) -> anyhow::Result<Enviro
     EnvironmentName::new(prefix, &args.project, &args.env).context("invalid project or environment")
 }
 
-/// The backend's URL facts and the environment under its prefix.
-async fn backend(endpoint: &Endpoint, args: &EnvArgs) -> anyhow::Result<(ownstak_core::BackendInfo, EnvironmentName)> {
+/// Where `deploy`, `promote` and `deployments` go.
+pub(crate) enum Target {
+    /// A local backend (`ownstak local up`) at a Lambda endpoint.
+    Local {
+        /// Its Lambda endpoint.
+        endpoint: Endpoint,
+        /// Its URL facts.
+        info: ownstak_core::BackendInfo,
+    },
+    /// An AWS backend, read from its stack.
+    Aws(Box<ownstak_aws::DeployTarget>),
+}
+
+impl Target {
+    /// The Lambda endpoint.
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        match self {
+            Target::Local { endpoint, .. } => endpoint.clone(),
+            Target::Aws(t) => t.endpoint(),
+        }
+    }
+
+    /// The URL facts.
+    pub(crate) fn info(&self) -> &ownstak_core::BackendInfo {
+        match self {
+            Target::Local { info, .. } => info,
+            Target::Aws(t) => &t.info,
+        }
+    }
+}
+
+/// Opens the backend the arguments name and validates the environment
+/// under its function prefix.
+async fn target(backend: &BackendArgs, args: &EnvArgs) -> anyhow::Result<(Target, EnvironmentName)> {
     // Check the slugs with the default prefix first, so bad input fails
     // before any network call.
     environment(args, &FunctionPrefix::default())?;
-    let info = fetch_backend_info(endpoint).await?;
-    let prefix = info.prefix().context("the backend reported an invalid function prefix")?;
-    Ok((info, environment(args, &prefix)?))
+    let target = match &backend.backend {
+        None => {
+            let endpoint = Endpoint::Local(backend.lambda_endpoint.clone());
+            let info = fetch_backend_info(&endpoint).await?;
+            Target::Local { endpoint, info }
+        }
+        Some(name) => {
+            let org = backend.org.as_deref().context("--backend needs the backend's organization: pass --org (or set OWNSTAK_ORG)")?;
+            let settings = ownstak_aws::AwsSettings {
+                profile: backend.profile.clone(),
+                region: backend.region.clone(),
+                endpoint_url: backend.aws_endpoint_url.clone(),
+                credentials: None,
+            };
+            Target::Aws(Box::new(ownstak_aws::DeployTarget::open(&backend.function_prefix, org, name, &settings).await?))
+        }
+    };
+    let prefix = target.info().prefix().context("the backend reported an invalid function prefix")?;
+    let env = environment(args, &prefix)?;
+    Ok((target, env))
 }

@@ -33,6 +33,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         prefix: FunctionPrefix::default(),
         max_environments: 16,
         queue_timeout: Duration::from_secs(5),
+        warm_wait: Duration::from_millis(20),
         idle_timeout: Duration::from_secs(300),
         fallback_route: Some(Route { label: format!("{PROJECT}-{ENV}"), qualifier: Qualifier::Current }),
     })
@@ -41,7 +42,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         dir: args.dir.clone(),
         env: EnvArgs { project: PROJECT.to_owned(), env: ENV.to_owned() },
         command: None,
-        backend: BackendArgs { lambda_endpoint: embedded.ready.lambda.clone() },
+        backend: BackendArgs::local(embedded.ready.lambda.clone()),
         no_promote: false,
         memory: None,
         timeout: None,

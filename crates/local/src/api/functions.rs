@@ -21,8 +21,11 @@ use crate::model::{new_revision_id, FunctionRecord, VersionRecord, LATEST};
 use crate::service::Service;
 use crate::store::not_found;
 
-/// Runtimes the local backend can run: custom runtimes with a `bootstrap`.
-const SUPPORTED_RUNTIMES: &[&str] = &["provided", "provided.al2", "provided.al2023"];
+/// Runtimes the local backend can run: custom runtimes with a `bootstrap`,
+/// and the managed Node.js runtime ownstak deploys Node.js apps on (emulated
+/// by the machine's `node`; the package's `bootstrap` still starts, through
+/// `AWS_LAMBDA_EXEC_WRAPPER` when it is set).
+const SUPPORTED_RUNTIMES: &[&str] = &["provided", "provided.al2", "provided.al2023", ownstak_core::lambda::NODE_RUNTIME];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]

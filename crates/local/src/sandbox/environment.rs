@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ownstak_core::lambda::{EXEC_WRAPPER_VAR, TASK_ROOT};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -140,10 +141,9 @@ impl Environment {
             }
         };
         let ms = started_at.elapsed().as_secs_f64() * 1000.0;
-        self.platform_log(format_args!("END RequestId: {request_id}"));
         let status = error_type.map(|t| format!("\tStatus: error\tErrorType: {t}")).unwrap_or_default();
         self.platform_log(format_args!(
-            "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tMemory Size: {} MB{}{status}",
+            "END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tMemory Size: {} MB{}{status}",
             spec.memory_size,
             if self.fresh { "\tInit: cold" } else { "" }
         ));
@@ -225,9 +225,14 @@ impl Environment {
         Ok(t)
     }
 
+    /// Appends one platform line to the function's log in a single write,
+    /// so that lines never interleave with the function's own output and
+    /// an invocation costs one system call per line.
     fn platform_log(&mut self, line: std::fmt::Arguments<'_>) {
         if let Some(f) = self.log.as_mut() {
-            let _ = writeln!(f, "{line}");
+            let mut text = line.to_string();
+            text.push('\n');
+            let _ = f.write_all(text.as_bytes());
         }
     }
 
@@ -338,7 +343,8 @@ impl Entrypoint {
 }
 
 /// Finds the executable: the bundle's `bootstrap`, optionally run through
-/// `AWS_LAMBDA_EXEC_WRAPPER`.
+/// `AWS_LAMBDA_EXEC_WRAPPER` (a path under Lambda's `/var/task` names the
+/// same file in this environment's code directory).
 fn entrypoint(spec: &FunctionSpec) -> Result<Entrypoint, FunctionFailure> {
     let bootstrap = spec.code_dir.join("bootstrap");
     let executable = std::fs::metadata(&bootstrap).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
@@ -348,12 +354,20 @@ fn entrypoint(spec: &FunctionSpec) -> Result<Entrypoint, FunctionFailure> {
             "Couldn't find valid bootstrap(s): the package has no executable `bootstrap` at its root".to_owned(),
         ));
     }
-    match spec.environment.get("AWS_LAMBDA_EXEC_WRAPPER") {
-        Some(w) => {
-            let wrapper = if w.starts_with('/') { PathBuf::from(w) } else { spec.code_dir.join(w) };
-            Ok(Entrypoint::Wrapped { wrapper, bootstrap })
-        }
+    match spec.environment.get(EXEC_WRAPPER_VAR) {
+        Some(w) => Ok(Entrypoint::Wrapped { wrapper: wrapper_path(&spec.code_dir, w), bootstrap }),
         None => Ok(Entrypoint::Direct(bootstrap)),
+    }
+}
+
+/// The file an `AWS_LAMBDA_EXEC_WRAPPER` value names: relative to the code
+/// directory, or absolute, with Lambda's `/var/task` standing for the code
+/// directory.
+fn wrapper_path(code_dir: &std::path::Path, wrapper: &str) -> PathBuf {
+    match wrapper.strip_prefix(TASK_ROOT).and_then(|rest| rest.strip_prefix('/')) {
+        Some(rest) => code_dir.join(rest),
+        None if wrapper.starts_with('/') => PathBuf::from(wrapper),
+        None => code_dir.join(wrapper),
     }
 }
 
@@ -375,4 +389,19 @@ fn lambda_env(spec: &FunctionSpec, api: &str, id: u64) -> Vec<(&'static str, Str
         ("LAMBDA_RUNTIME_DIR", spec.code_dir.display().to_string()),
         ("TZ", ":UTC".to_owned()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrappers_under_the_task_root_are_in_the_code_directory() {
+        let code = std::path::Path::new("/data/code/abc");
+        assert_eq!(wrapper_path(code, "/var/task/bootstrap"), code.join("bootstrap"));
+        assert_eq!(wrapper_path(code, "/var/task/bin/wrap"), code.join("bin/wrap"));
+        assert_eq!(wrapper_path(code, "wrap.sh"), code.join("wrap.sh"));
+        assert_eq!(wrapper_path(code, "/opt/wrap"), PathBuf::from("/opt/wrap"));
+        assert_eq!(wrapper_path(code, "/var/taskother"), PathBuf::from("/var/taskother"));
+    }
 }

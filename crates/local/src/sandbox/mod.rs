@@ -1,6 +1,7 @@
 //! Execution environments: one process per environment, each with its own
 //! Runtime API endpoint, pooled per function version.
 
+mod cpu;
 mod environment;
 mod pool;
 mod runtime_api;

@@ -1,7 +1,7 @@
 //! The pool of environments: reuse of warm ones, a per-function limit on
 //! concurrent environments, and reaping of idle ones.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +25,18 @@ pub struct PoolConfig {
     pub idle_timeout: Duration,
     /// Largest response a runtime may post.
     pub max_response: usize,
+    /// How long an invocation that finds every environment of its version
+    /// busy waits for one to come free before starting another. Starting
+    /// an environment costs a cold start and a process; on one machine a
+    /// warm one is nearly always free sooner. Zero starts one at once (as
+    /// AWS does).
+    pub warm_wait: Duration,
 }
+
+/// The longest an invocation waits for a busy environment (while others
+/// start or the processors are saturated) before it starts one anyway: a
+/// function may be waiting for another invocation of itself.
+const WAIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// No environment became free within the queue timeout.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -34,10 +45,20 @@ pub struct Throttled;
 
 type EnvKey = (String, String, String);
 
+/// Passes a busy slot to a waiting invocation: with a warm environment, or
+/// `None` to start a fresh one.
+type Handoff = tokio::sync::oneshot::Sender<Option<Environment>>;
+
 #[derive(Default)]
 struct Inner {
     idle: HashMap<EnvKey, Vec<Environment>>,
     limits: HashMap<String, Arc<Semaphore>>,
+    /// Environments of each version that are running an invocation.
+    busy: HashMap<EnvKey, usize>,
+    /// Environments of the version being started (until their first invocation ends).
+    starting: HashMap<EnvKey, usize>,
+    /// Invocations waiting for a busy environment of the version, oldest first.
+    waiters: HashMap<EnvKey, VecDeque<Handoff>>,
 }
 
 /// Environments of all functions.
@@ -46,12 +67,19 @@ pub struct Pool {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
+    cpu: Arc<super::cpu::CpuLoad>,
 }
 
 impl Pool {
-    /// An empty pool.
+    /// An empty pool; it samples processor load in a task of the current Tokio runtime.
     pub fn new(config: PoolConfig) -> Arc<Self> {
-        Arc::new(Self { config, inner: Mutex::new(Inner::default()), next_id: AtomicU64::new(1), closed: Default::default() })
+        Arc::new(Self {
+            config,
+            inner: Mutex::new(Inner::default()),
+            next_id: AtomicU64::new(1),
+            closed: Default::default(),
+            cpu: super::cpu::CpuLoad::start(),
+        })
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -76,7 +104,9 @@ impl Pool {
         tokio::spawn(async move {
             let key: EnvKey = (spec.function.clone(), spec.version.clone(), spec.revision_id.clone());
             let mut deliver = Delivery::new(deliver);
-            let mut warm = pool.take_idle(&key);
+            let mut warm = pool.take_warm(&key).await;
+            // This invocation starts an environment (counted as starting).
+            let starts = warm.is_none();
             // At most one retry: a warm environment that turned out dead is
             // replaced by a fresh one, which never hands the invocation back.
             let env = loop {
@@ -87,6 +117,10 @@ impl Pool {
                         match Environment::spawn(id, &spec, pool.config.max_response).await {
                             Ok(env) => env,
                             Err(failure) => {
+                                pool.not_busy(&key);
+                                if starts {
+                                    pool.started(&key);
+                                }
                                 deliver.give(Outcome::Failure(failure));
                                 deliver.release();
                                 return;
@@ -101,12 +135,10 @@ impl Pool {
                     }
                 }
             };
-            if env.reusable() && !pool.closed.load(Ordering::SeqCst) {
-                pool.inner().idle.entry(key).or_default().push(env);
-            } else {
-                tracing::debug!(env = env.id, function = %spec.function, "environment discarded");
-                drop(env);
+            if starts {
+                pool.started(&key);
             }
+            pool.give_back(key, env, &spec.function);
             drop(permit);
             deliver.release();
         });
@@ -115,15 +147,98 @@ impl Pool {
         }))
     }
 
-    fn take_idle(&self, key: &EnvKey) -> Option<Environment> {
-        let mut inner = self.inner();
-        let list = inner.idle.get_mut(key)?;
-        while let Some(env) = list.pop() {
-            if env.reusable() {
+    /// A warm environment of `key`, waiting up to the warm wait for a busy
+    /// one to come free; `None` means a new one must start. Either way the
+    /// caller now holds one of the version's busy slots until
+    /// [`Pool::give_back`] (or [`Pool::not_busy`] if the start fails).
+    async fn take_warm(&self, key: &EnvKey) -> Option<Environment> {
+        let mut handoff = {
+            let mut inner = self.inner();
+            if let Some(env) = take_idle(&mut inner, key) {
+                *inner.busy.entry(key.clone()).or_default() += 1;
                 return Some(env);
             }
+            if inner.busy.get(key).copied().unwrap_or(0) == 0 || self.config.warm_wait.is_zero() {
+                *inner.busy.entry(key.clone()).or_default() += 1;
+                *inner.starting.entry(key.clone()).or_default() += 1;
+                return None;
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            inner.waiters.entry(key.clone()).or_default().push_back(tx);
+            rx
+        };
+        // Waiters are served in arrival order; a handed-over slot comes with
+        // its environment, or with `None` when that one could not be reused.
+        // The wait goes on (up to a bound) while another environment of the
+        // version is starting — it will serve the queue soon, and a burst
+        // must not start one environment per waiting invocation at once —
+        // or while the processors are saturated, when another environment
+        // would only take turns with the busy ones.
+        let waiting_since = tokio::time::Instant::now();
+        loop {
+            match tokio::time::timeout(self.config.warm_wait, &mut handoff).await {
+                Ok(Ok(env)) => return env,
+                Ok(Err(_)) => break,
+                Err(_) if waiting_since.elapsed() >= WAIT_LIMIT => break,
+                Err(_) if self.inner().starting.contains_key(key) || self.cpu.saturated() => {}
+                Err(_) => break,
+            }
         }
+        let mut inner = self.inner();
+        // A handoff may have landed after the timeout; under the lock no more can.
+        if let Ok(env) = handoff.try_recv() {
+            return env;
+        }
+        handoff.close();
+        *inner.busy.entry(key.clone()).or_default() += 1;
+        *inner.starting.entry(key.clone()).or_default() += 1;
+        tracing::debug!(function = %key.0, waited_ms = waiting_since.elapsed().as_millis() as u64, busy = inner.busy.get(key).copied().unwrap_or(0), "no environment came free; starting another");
         None
+    }
+
+    /// Ends an invocation's use of `env`: the slot passes to the longest
+    /// waiting invocation if any (with the environment when it can run
+    /// another); otherwise the environment goes back to the idle list, or
+    /// is stopped when it cannot be reused.
+    fn give_back(&self, key: EnvKey, env: Environment, function: &str) {
+        let mut inner = self.inner();
+        let mut env = if env.reusable() && !self.closed.load(Ordering::SeqCst) {
+            Some(env)
+        } else {
+            tracing::debug!(env = env.id, %function, "environment discarded");
+            drop(env);
+            None
+        };
+        if let Some(waiters) = inner.waiters.get_mut(&key) {
+            while let Some(waiter) = waiters.pop_front() {
+                match waiter.send(env) {
+                    Ok(()) => return,
+                    // That invocation stopped waiting; try the next one.
+                    Err(back) => env = back,
+                }
+            }
+            inner.waiters.remove(&key);
+        }
+        decrement_busy(&mut inner, &key);
+        if let Some(env) = env {
+            inner.idle.entry(key).or_default().push(env);
+        }
+    }
+
+    /// Ends the count of an environment that was starting.
+    fn started(&self, key: &EnvKey) {
+        let mut inner = self.inner();
+        if let Some(n) = inner.starting.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                inner.starting.remove(key);
+            }
+        }
+    }
+
+    /// Ends a busy count whose environment never started.
+    fn not_busy(&self, key: &EnvKey) {
+        decrement_busy(&mut self.inner(), key);
     }
 
     /// Stops idle environments of a function (after it is deleted or changed).
@@ -180,5 +295,25 @@ impl Pool {
         self.closed.store(true, Ordering::SeqCst);
         let all: Vec<_> = self.inner().idle.drain().collect();
         drop(all);
+    }
+}
+
+/// Pops the most recently used environment of `key` that can still run.
+fn take_idle(inner: &mut Inner, key: &EnvKey) -> Option<Environment> {
+    let list = inner.idle.get_mut(key)?;
+    while let Some(env) = list.pop() {
+        if env.reusable() {
+            return Some(env);
+        }
+    }
+    None
+}
+
+fn decrement_busy(inner: &mut Inner, key: &EnvKey) {
+    if let Some(n) = inner.busy.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            inner.busy.remove(key);
+        }
     }
 }

@@ -21,8 +21,14 @@ pub struct Server {
 
 impl Server {
     pub async fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, |_| {}).await
+    }
+
+    /// A server whose defaults `tweak` changes first.
+    pub async fn start_with(data_dir: &Path, tweak: impl FnOnce(&mut ownstak_local::LocalConfig)) -> Server {
         let mut config = ownstak_local::LocalConfig::new(data_dir.to_path_buf());
         config.lambda_addr = "127.0.0.1:0".parse().unwrap();
+        tweak(&mut config);
         let lambda = ownstak_local::LocalLambda::bind(config).await.expect("bind the local Lambda service");
         let addr = lambda.local_addr();
         let (stop, rx) = oneshot::channel::<()>();

@@ -1,0 +1,476 @@
+//! AWS backends end to end against moto's server: the real `ownstak` binary
+//! runs `backend create`, `deploy --backend` (Node.js and native apps), `promote`,
+//! `deployments` and `backend destroy`, and the official SDK's describe
+//! calls check what each step left in the (moto) account.
+//!
+//! Needs the project's Python virtualenv (`OWNSTAK_PYTHON`) with `moto[server]`.
+//! Functions are created, published and aliased but never invoked (moto
+//! would need docker for that).
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use ownstak_testkit::{bin, tempdir};
+use serde_json::Value;
+
+/// A moto server on a free loopback port, killed on drop.
+struct Moto {
+    child: Child,
+    url: String,
+    /// Empty shared AWS config and credentials files, so the machine's own are never read.
+    aws_home: tempfile::TempDir,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn python() -> PathBuf {
+    let Some(path) = std::env::var_os("OWNSTAK_PYTHON").filter(|p| !p.is_empty()) else {
+        panic!(
+            "OWNSTAK_PYTHON is not set: these tests need the project's Python virtualenv with moto[server]. \
+             Run them through `scripts/test.sh`, or first `source scripts/env.sh && python_env` in this shell."
+        );
+    };
+    PathBuf::from(path)
+}
+
+async fn moto() -> Moto {
+    let server = python().with_file_name("moto_server");
+    assert!(server.exists(), "{} is missing: install moto[server] with `source scripts/env.sh && python_env`", server.display());
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(&server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_ACM_VALIDATION_WAIT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+    let aws_home = tempdir();
+    std::fs::write(aws_home.path().join("config"), "").unwrap();
+    std::fs::write(aws_home.path().join("credentials"), "").unwrap();
+    let moto = Moto { child, url: format!("http://127.0.0.1:{port}"), aws_home };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "moto did not start listening on port {port}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    moto
+}
+
+impl Moto {
+    async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await
+    }
+
+    async fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk().await).force_path_style(true).build())
+    }
+
+    /// Runs `ownstak ARGS` against moto, with test credentials and no
+    /// shared AWS config of the machine.
+    fn cli(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().expect("run ownstak");
+        eprintln!("$ ownstak {}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("ownstak"));
+        c.args(args)
+            .stdin(Stdio::null())
+            .env("OWNSTAK_AWS_ENDPOINT", &self.url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", self.aws_home.path().join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.aws_home.path().join("credentials"))
+            .env("OWNSTAK_RUNTIME_BINARY", bin("ownstak-runtime"))
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("OWNSTAK_ORG")
+            .env_remove("OWNSTAK_FUNCTION_PREFIX")
+            .env_remove("OWNSTAK_ZONE_ID");
+        c
+    }
+
+    /// Runs a command that must succeed with `--json`; returns its JSON.
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.cli(args);
+        assert!(out.status.success(), "ownstak {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ownstak {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        self.fails_with(args, self.command(args))
+    }
+
+    /// Runs a command that must fail without any AWS credentials; returns its stderr.
+    fn fails_without_credentials(&self, args: &[&str]) -> String {
+        let mut c = self.command(args);
+        c.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+        self.fails_with(args, c)
+    }
+
+    fn fails_with(&self, args: &[&str], mut command: Command) -> String {
+        let out = command.output().expect("run ownstak");
+        eprintln!("$ ownstak {}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "ownstak {args:?} should fail: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Creates the platform zone for `name`; returns its id.
+    async fn zone(&self, name: &str) -> String {
+        let r53 = aws_sdk_route53::Client::new(&self.sdk().await);
+        let out = r53.create_hosted_zone().name(name).caller_reference(format!("ref-{name}")).send().await.unwrap();
+        out.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_owned()
+    }
+
+    /// The CNAME records of a zone, canonical names to targets.
+    async fn cnames(&self, zone_id: &str) -> BTreeMap<String, String> {
+        let r53 = aws_sdk_route53::Client::new(&self.sdk().await);
+        let out = r53.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+        let canonical = |s: &str| s.replace("\\052", "*").trim_end_matches('.').to_ascii_lowercase();
+        out.resource_record_sets()
+            .iter()
+            .filter(|s| s.r#type().as_str() == "CNAME")
+            .map(|s| (canonical(s.name()), canonical(s.resource_records()[0].value())))
+            .collect()
+    }
+
+    /// A VPC with four subnets, made through a helper stack (moto cannot
+    /// delete a stack's own VPC, see `new_vpc_backend_is_destroyed`);
+    /// returns the `backend create` flags that use it.
+    async fn existing_vpc(&self) -> Vec<String> {
+        let cfn = aws_sdk_cloudformation::Client::new(&self.sdk().await);
+        let mut resources = serde_json::Map::new();
+        resources.insert("Vpc".into(), serde_json::json!({ "Type": "AWS::EC2::VPC", "Properties": { "CidrBlock": "10.42.0.0/16" } }));
+        for (i, block) in ["10.42.0.0/18", "10.42.64.0/18", "10.42.128.0/18", "10.42.192.0/18"].iter().enumerate() {
+            resources.insert(format!("Subnet{i}"), serde_json::json!({ "Type": "AWS::EC2::Subnet", "Properties": { "VpcId": { "Ref": "Vpc" }, "CidrBlock": block } }));
+        }
+        let template = serde_json::json!({ "Resources": resources });
+        cfn.create_stack().stack_name("test-network").template_body(template.to_string()).send().await.unwrap();
+        let res = cfn.describe_stack_resources().stack_name("test-network").send().await.unwrap();
+        let id = |logical: &str| {
+            res.stack_resources().iter().find(|r| r.logical_resource_id() == Some(logical)).and_then(|r| r.physical_resource_id()).unwrap().to_owned()
+        };
+        vec![
+            "--vpc-id".into(),
+            id("Vpc"),
+            "--vpc-cidr".into(),
+            "10.42.0.0/16".into(),
+            "--public-subnets".into(),
+            format!("{},{}", id("Subnet0"), id("Subnet1")),
+            "--private-subnets".into(),
+            format!("{},{}", id("Subnet2"), id("Subnet3")),
+        ]
+    }
+}
+
+/// A static site built with `ownstak build` whose home page says `message`.
+fn static_site(root: &Path, moto: &Moto, message: &str) -> PathBuf {
+    let dir = root.join(message);
+    std::fs::create_dir_all(dir.join("img")).unwrap();
+    std::fs::write(dir.join("index.html"), format!("<!doctype html><h1>{message}</h1>")).unwrap();
+    std::fs::write(dir.join("404.html"), "<!doctype html><h1>missing</h1>").unwrap();
+    std::fs::write(dir.join("img/logo.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    moto.json(&["build", dir.to_str().unwrap(), "--framework", "static", "--json"]);
+    dir
+}
+
+const BACKEND: &[&str] = &["--backend", "prod", "--org", "acme"];
+
+/// A function's environment variables (none when it has no environment).
+fn variables(conf: &aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput) -> BTreeMap<String, String> {
+    conf.environment().and_then(|e| e.variables()).map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+}
+
+fn with<'a>(args: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    args.iter().chain(extra).copied().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_deploy_promote_list_destroy() {
+    let moto = moto().await;
+    let zone_id = moto.zone("ownstak.link").await;
+    let vpc = moto.existing_vpc().await;
+    let mut create: Vec<&str> = vec!["backend", "create", "prod", "--org", "acme", "--root-domain", "ownstak.link", "--zone-id", &zone_id, "--proxy-image", "img:test", "--json"];
+    create.extend(vpc.iter().map(String::as_str));
+
+    // Before the backend exists, deploys say how to create it.
+    let apps = tempdir();
+    let first = static_site(apps.path(), &moto, "first");
+    let deploy_args = |dir: &Path| -> Vec<String> {
+        ["deploy", dir.to_str().unwrap(), "--project", "web", "--env", "prod", "--memory", "512", "--timeout", "20", "--json"]
+            .iter()
+            .chain(BACKEND)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let args = deploy_args(&first);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = moto.fails(&args);
+    assert!(err.contains("does not exist in us-east-1") && err.contains("ownstak backend create prod --org acme"), "{err}");
+
+    // Create, then create again: the second changes nothing.
+    let created = moto.json(&create);
+    assert_eq!(created["created"], true, "{created}");
+    let outputs: BTreeMap<String, String> = serde_json::from_value(created["outputs"].clone()).unwrap();
+    let again = moto.json(&create);
+    for key in ["created", "updated", "certificateRequested", "dnsChanged"] {
+        assert_eq!(again[key], false, "second create changed {key}: {again}");
+    }
+    assert_eq!(again["outputs"], created["outputs"]);
+
+    // The stack's resources, through CloudFormation.
+    let config = moto.sdk().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let res = cfn.describe_stack_resources().stack_name("ownstak-backend-acme-prod").send().await.unwrap();
+    let kinds: Vec<&str> = res.stack_resources().iter().filter_map(|r| r.resource_type()).collect();
+    for kind in ["AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::Listener", "AWS::ECS::Service", "AWS::S3::Bucket", "AWS::IAM::Role", "AWS::EC2::SecurityGroup"] {
+        assert!(kinds.contains(&kind), "{kind} not created: {kinds:?}");
+    }
+
+    // The platform zone: the certificate's validation record and the wildcard CNAME.
+    let records = moto.cnames(&zone_id).await;
+    assert_eq!(records.get("*.prod.acme.ownstak.link"), Some(&outputs["AlbDnsName"].to_ascii_lowercase()), "{records:?}");
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(records.keys().any(|k| k.starts_with('_') && k.ends_with(".prod.acme.ownstak.link")), "no validation record: {records:?}");
+
+    // A runtime Lambda cannot run is refused before anything is uploaded.
+    let script = apps.path().join("not-elf");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    let err = moto.fails(&with(&args, &["--runtime-binary", script.to_str().unwrap()]));
+    assert!(err.contains("not a Linux x86_64 or arm64 executable") && err.contains("--runtime-binary"), "{err}");
+
+    // Three deploys.
+    let mut deployed = Vec::new();
+    for (i, msg) in ["first", "second", "third"].iter().enumerate() {
+        let dir = if i == 0 { first.clone() } else { static_site(apps.path(), &moto, msg) };
+        let args = deploy_args(&dir);
+        let out = moto.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let n = i as u64 + 1;
+        assert_eq!(out["deployment"], n, "{out}");
+        assert_eq!(out["version"], n.to_string(), "{out}");
+        assert_eq!(out["function"], "ownstak-web-prod");
+        assert_eq!(out["promoted"], true);
+        assert_eq!(out["createdFunction"], i == 0);
+        assert_eq!(out["urls"]["deployment"], format!("https://web-prod-{n}.prod.acme.ownstak.link/"));
+        assert_eq!(out["urls"]["environment"], "https://web-prod.prod.acme.ownstak.link/");
+        assert_eq!(out["bundle"]["object"]["bucket"], outputs["CodeBucket"].as_str());
+        assert!(out["assets"]["uploadedFiles"].as_u64().unwrap() >= 1, "{out}");
+        assert_eq!(out["runtime"], "nodejs22.x", "{out}");
+        deployed.push(out);
+    }
+
+    // The function as Lambda describes it.
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let conf = lambda.get_function_configuration().function_name("ownstak-web-prod").send().await.unwrap();
+    assert_eq!(conf.role(), Some(outputs["FunctionRoleArn"].as_str()));
+    // A static site is served by Node.js: the managed Node.js runtime, with
+    // the bundle's bootstrap started in place of its runtime client.
+    assert_eq!(conf.runtime().map(|r| r.as_str()), Some("nodejs22.x"));
+    assert_eq!(conf.handler(), Some("bootstrap.handler"));
+    assert_eq!(conf.memory_size(), Some(512));
+    assert_eq!(conf.timeout(), Some(20));
+    let arch = if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" };
+    assert_eq!(conf.architectures().iter().map(|a| a.as_str()).collect::<Vec<_>>(), [arch]);
+    let vpc_config = conf.vpc_config().expect("the function runs in the backend's VPC");
+    let private: Vec<&str> = outputs["FunctionSubnetIds"].split(',').collect();
+    assert_eq!(vpc_config.subnet_ids(), private.as_slice());
+    assert_eq!(vpc_config.security_group_ids(), [outputs["FunctionSecurityGroupId"].as_str()]);
+    assert_eq!(variables(&conf), BTreeMap::from([("AWS_LAMBDA_EXEC_WRAPPER".to_owned(), "/var/task/bootstrap".to_owned())]), "only the exec wrapper is set");
+    let function = lambda.get_function().function_name("ownstak-web-prod").send().await.unwrap();
+    let tags = function.tags().cloned().unwrap_or_default();
+    assert_eq!(tags.get("ownstak:project").map(String::as_str), Some("web"), "{tags:?}");
+
+    // Promote deployment 1, then list.
+    let promoted = moto.json(&with(&["promote", "1", "--project", "web", "--env", "prod", "--json"], BACKEND));
+    assert_eq!(promoted["version"], "1");
+    assert_eq!(promoted["url"], "https://web-prod.prod.acme.ownstak.link/");
+    let list = moto.json(&with(&["deployments", "--project", "web", "--env", "prod", "--json"], BACKEND));
+    let items = list["deployments"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{list}");
+    let live: Vec<u64> = items.iter().filter(|d| d["live"] == true).map(|d| d["deployment"].as_u64().unwrap()).collect();
+    assert_eq!(live, [1]);
+    assert_eq!(items[2]["url"], "https://web-prod-3.prod.acme.ownstak.link/");
+
+    // Versions and aliases.
+    let versions = lambda.list_versions_by_function().function_name("ownstak-web-prod").send().await.unwrap();
+    let mut numbers: Vec<&str> = versions.versions().iter().filter_map(|v| v.version()).collect();
+    numbers.sort();
+    assert_eq!(numbers, ["$LATEST", "1", "2", "3"]);
+    let aliases = lambda.list_aliases().function_name("ownstak-web-prod").send().await.unwrap();
+    let aliases: BTreeMap<&str, &str> = aliases.aliases().iter().map(|a| (a.name().unwrap(), a.function_version().unwrap())).collect();
+    assert_eq!(aliases, BTreeMap::from([("current", "1"), ("deployment-1", "1"), ("deployment-2", "2"), ("deployment-3", "3")]));
+
+    // The bundles in the code bucket (one per distinct bundle), the assets in the assets bucket.
+    let s3 = moto.s3().await;
+    let code = s3.list_objects_v2().bucket(&outputs["CodeBucket"]).send().await.unwrap();
+    let mut keys: Vec<&str> = code.contents().iter().filter_map(|o| o.key()).collect();
+    keys.sort();
+    let mut expected: Vec<&str> = deployed.iter().map(|d| d["bundle"]["object"]["key"].as_str().unwrap()).collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+    for d in &deployed {
+        let key = d["bundle"]["object"]["key"].as_str().unwrap();
+        assert_eq!(key, format!("bundles/ownstak-web-prod/{}.zip", d["bundle"]["sha256"].as_str().unwrap()));
+    }
+    for v in 1..=3 {
+        let prefix = format!("deployments/ownstak-web-prod/{v}/");
+        let listed = s3.list_objects_v2().bucket(&outputs["AssetsBucket"]).prefix(&prefix).send().await.unwrap();
+        let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+        assert!(keys.iter().any(|k| k.ends_with("index.html")), "{prefix}: {keys:?}");
+        assert!(keys.iter().any(|k| k.ends_with("img/logo.svg")), "{prefix}: {keys:?}");
+    }
+    let home = s3.get_object().bucket(&outputs["AssetsBucket"]).key("deployments/ownstak-web-prod/2/index.html").send().await.unwrap();
+    let body = home.body.collect().await.unwrap().into_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("second"), "{}", String::from_utf8_lossy(&body));
+
+    // The same bundle again is not uploaded again.
+    let args = deploy_args(&apps.path().join("third"));
+    let again = moto.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(again["bundle"]["object"]["uploaded"], false, "{again}");
+    assert_eq!(again["deployment"], 4);
+
+    // An app started by a native executable stays on `provided.al2023`,
+    // without the wrapper; switching the same function to a Node.js command
+    // and back sets and then removes it.
+    let native = apps.path().join("native");
+    std::fs::create_dir_all(&native).unwrap();
+    std::fs::write(native.join("server"), b"\x7fELF not really").unwrap();
+    std::fs::write(native.join("server.js"), "require('http').createServer((_, r) => r.end('hi')).listen(process.env.PORT)").unwrap();
+    let deploy_native = |command: &str| -> Value {
+        let args = with(&["deploy", native.to_str().unwrap(), "--project", "web", "--env", "api", "--command", command, "--json"], BACKEND);
+        moto.json(&args)
+    };
+    let api_conf = async || lambda.get_function_configuration().function_name("ownstak-web-api").send().await.unwrap();
+    let out = deploy_native("./server --port $PORT");
+    assert_eq!((out["runtime"].as_str(), out["createdFunction"].as_bool()), (Some("provided.al2023"), Some(true)), "{out}");
+    let conf = api_conf().await;
+    assert_eq!(conf.runtime().map(|r| r.as_str()), Some("provided.al2023"));
+    assert_eq!(conf.handler(), Some("bootstrap"));
+    assert!(variables(&conf).is_empty(), "a native app needs no variables: {:?}", conf.environment());
+    let out = deploy_native("node server.js");
+    assert_eq!(out["runtime"], "nodejs22.x", "{out}");
+    let conf = api_conf().await;
+    assert_eq!((conf.runtime().map(|r| r.as_str()), conf.handler()), (Some("nodejs22.x"), Some("bootstrap.handler")));
+    assert_eq!(variables(&conf).get("AWS_LAMBDA_EXEC_WRAPPER").map(String::as_str), Some("/var/task/bootstrap"));
+    let out = deploy_native("./server --port $PORT");
+    assert_eq!(out["deployment"], 3, "{out}");
+    let conf = api_conf().await;
+    assert_eq!((conf.runtime().map(|r| r.as_str()), conf.handler()), (Some("provided.al2023"), Some("bootstrap")));
+    assert!(variables(&conf).is_empty(), "the wrapper is removed with the Node.js runtime: {:?}", conf.environment());
+
+    // Destroy: refused while the function exists, then forced.
+    let destroy = ["backend", "destroy", "prod", "--org", "acme", "--zone-id", &zone_id, "--json"];
+    let err = moto.fails(&destroy);
+    assert!(err.contains("--force"), "{err}");
+    let gone = moto.json(&with(&destroy, &["--force"]));
+    let mut functions: Vec<&str> = gone["deletedFunctions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    functions.sort();
+    assert_eq!(functions, ["ownstak-web-api", "ownstak-web-prod"], "{gone}");
+    assert!(moto.cnames(&zone_id).await.is_empty());
+    assert!(lambda.get_function().function_name("ownstak-web-prod").send().await.is_err());
+    let err = moto.fails(&with(&["deployments", "--project", "web", "--env", "prod"], BACKEND));
+    assert!(err.contains("ownstak backend create"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_errors_say_what_to_do() {
+    let moto = moto().await;
+    let apps = tempdir();
+    let site = static_site(apps.path(), &moto, "site");
+    let deploy = |extra: &[&str]| -> String {
+        let mut args = vec!["deploy", site.to_str().unwrap(), "--project", "web", "--env", "prod"];
+        args.extend(extra);
+        moto.fails(&args)
+    };
+
+    // No organization.
+    let err = deploy(&["--backend", "prod"]);
+    assert!(err.contains("--org"), "{err}");
+    // A backend that does not exist, and the right one in the wrong region.
+    let err = deploy(&["--backend", "nope", "--org", "acme"]);
+    assert!(err.contains("backend `nope` of `acme` does not exist in us-east-1") && err.contains("ownstak backend create nope --org acme"), "{err}");
+    let err = deploy(&["--backend", "nope", "--org", "acme", "--region", "eu-west-3"]);
+    assert!(err.contains("does not exist in eu-west-3") && err.contains("--region"), "{err}");
+    // Not a region at all.
+    let err = deploy(&["--backend", "nope", "--org", "acme", "--region", "moon"]);
+    assert!(err.contains("--region"), "{err}");
+    // No credentials at all, or none for the named profile.
+    let base = ["deploy", site.to_str().unwrap(), "--project", "web", "--env", "prod", "--backend", "prod", "--org", "acme"];
+    let err = moto.fails_without_credentials(&base);
+    assert!(err.contains("no AWS credentials found for the backend account") && err.contains("aws configure"), "{err}");
+    let err = moto.fails_without_credentials(&with(&base, &["--profile", "ownstak-test-no-such-profile"]));
+    assert!(err.contains("no AWS credentials found") && err.contains("--profile ownstak-test-no-such-profile"), "{err}");
+
+    // A stack whose creation was planned (a change set) but never executed.
+    let cfn = aws_sdk_cloudformation::Client::new(&moto.sdk().await);
+    let template = serde_json::json!({ "Resources": { "Bucket": { "Type": "AWS::S3::Bucket" } } });
+    cfn.create_change_set()
+        .stack_name("ownstak-backend-acme-planned")
+        .change_set_name("plan")
+        .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let err = deploy(&["--backend", "planned", "--org", "acme"]);
+    assert!(err.contains("REVIEW_IN_PROGRESS") && err.contains("ownstak backend create"), "{err}");
+
+    // A stack that is not an ownstak backend (no outputs).
+    cfn.create_stack().stack_name("ownstak-backend-acme-other").template_body(template.to_string()).send().await.unwrap();
+    let err = deploy(&["--backend", "other", "--org", "acme"]);
+    assert!(err.contains("has no output") && err.contains("ownstak backend create"), "{err}");
+
+    // A zone that does not cover the root domain.
+    let zone_id = moto.zone("example.com").await;
+    let err = moto.fails(&["backend", "create", "prod", "--org", "acme", "--root-domain", "ownstak.link", "--zone-id", &zone_id, "--proxy-image", "img"]);
+    assert!(err.contains("does not cover `prod.acme.ownstak.link`") && err.contains("--zone-id"), "{err}");
+}
+
+/// moto cannot delete a stack's own VPC: it has no CloudFormation delete
+/// for `AWS::EC2::RouteTable`, and its DeleteVpc refuses while those route
+/// tables remain. The test removes them through EC2's own API (with boto3,
+/// the one EC2 client at hand) and checks that `backend destroy` then
+/// removes everything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_vpc_backend_is_destroyed() {
+    let moto = moto().await;
+    let zone_id = moto.zone("ownstak.link").await;
+    let created = moto.json(&["backend", "create", "edge", "--org", "acme", "--root-domain", "ownstak.link", "--zone-id", &zone_id, "--proxy-image", "img", "--json"]);
+    assert_eq!(created["created"], true);
+    let cfn = aws_sdk_cloudformation::Client::new(&moto.sdk().await);
+    let res = cfn.describe_stack_resources().stack_name("ownstak-backend-acme-edge").send().await.unwrap();
+    let tables: Vec<&str> = res.stack_resources().iter().filter(|r| r.resource_type() == Some("AWS::EC2::RouteTable")).filter_map(|r| r.physical_resource_id()).collect();
+    assert_eq!(tables.len(), 2);
+    let script = r#"
+import sys, boto3
+ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+for table in ec2.describe_route_tables(RouteTableIds=sys.argv[2:])["RouteTables"]:
+    for a in table["Associations"]:
+        ec2.disassociate_route_table(AssociationId=a["RouteTableAssociationId"])
+    ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+"#;
+    let out = Command::new(python()).arg("-c").arg(script).arg(&moto.url).args(&tables).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gone = moto.json(&["backend", "destroy", "edge", "--org", "acme", "--zone-id", &zone_id, "--json"]);
+    assert_eq!(gone["deletedRecords"], 2, "{gone}");
+    let status = moto.fails(&["backend", "status", "edge", "--org", "acme"]);
+    assert!(status.contains("ownstak backend create"), "{status}");
+}
