@@ -2,61 +2,18 @@
 //!
 //! Needs the project's Python virtualenv (`OWNSTAK_PYTHON`) with `moto[server]`.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ownstak_testkit::moto::Moto;
 
 use aws_credential_types::Credentials;
 use ownstak_aws::spec::Ipv4Cidr;
 use ownstak_aws::template::outputs;
 use ownstak_aws::{backend, AwsError, AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec};
 
-/// A moto server on a free loopback port, killed on drop.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn python() -> PathBuf {
-    let Some(path) = std::env::var_os("OWNSTAK_PYTHON").filter(|p| !p.is_empty()) else {
-        panic!(
-            "OWNSTAK_PYTHON is not set: these tests need the project's Python virtualenv with moto[server]. \
-             Run them through `scripts/test.sh`, or first `source scripts/env.sh && python_env` in this shell."
-        );
-    };
-    PathBuf::from(path)
-}
-
 /// Starts moto; `acm_wait` is how long its certificates stay pending.
 async fn moto(acm_wait: u32) -> Moto {
-    let server = python().with_file_name("moto_server");
-    assert!(server.exists(), "{} is missing: install moto[server] with `source scripts/env.sh && python_env`", server.display());
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(&server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("MOTO_ACM_VALIDATION_WAIT", acm_wait.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
-    let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
-    let start = Instant::now();
-    loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "moto did not start listening on port {port}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    moto
+    Moto::start(acm_wait)
 }
 
 fn settings(moto: &Moto) -> AwsSettings {

@@ -8,68 +8,26 @@
 //! would need docker for that).
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use aws_credential_types::Credentials;
+use ownstak_testkit::moto::{Moto, python};
 use ownstak_testkit::{bin, tempdir};
 use serde_json::Value;
 
-/// A moto server on a free loopback port, killed on drop.
-struct Moto {
-    child: Child,
-    url: String,
-    /// Empty shared AWS config and credentials files, so the machine's own are never read.
-    aws_home: tempfile::TempDir,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn python() -> PathBuf {
-    let Some(path) = std::env::var_os("OWNSTAK_PYTHON").filter(|p| !p.is_empty()) else {
-        panic!(
-            "OWNSTAK_PYTHON is not set: these tests need the project's Python virtualenv with moto[server]. \
-             Run them through `scripts/test.sh`, or first `source scripts/env.sh && python_env` in this shell."
-        );
-    };
-    PathBuf::from(path)
-}
-
 async fn moto() -> Moto {
-    let server = python().with_file_name("moto_server");
-    assert!(server.exists(), "{} is missing: install moto[server] with `source scripts/env.sh && python_env`", server.display());
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(&server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("MOTO_ACM_VALIDATION_WAIT", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
-    let aws_home = tempdir();
-    std::fs::write(aws_home.path().join("config"), "").unwrap();
-    std::fs::write(aws_home.path().join("credentials"), "").unwrap();
-    let moto = Moto { child, url: format!("http://127.0.0.1:{port}"), aws_home };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "moto did not start listening on port {port}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    moto
+    Moto::start(0)
 }
 
-impl Moto {
+/// The SDK clients and the `ownstak` CLI of the test account in moto.
+trait Account {
+    fn moto(&self) -> &Moto;
+
     async fn sdk(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&self.url)
+            .endpoint_url(&self.moto().url)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .load()
             .await
@@ -91,13 +49,13 @@ impl Moto {
         let mut c = Command::new(bin("ownstak"));
         c.args(args)
             .stdin(Stdio::null())
-            .env("OWNSTAK_AWS_ENDPOINT", &self.url)
+            .env("OWNSTAK_AWS_ENDPOINT", &self.moto().url)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", self.aws_home.path().join("config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.aws_home.path().join("credentials"))
+            .env("AWS_CONFIG_FILE", self.moto().config_file())
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.moto().credentials_file())
             .env("OWNSTAK_RUNTIME_BINARY", bin("ownstak-runtime"))
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
@@ -178,6 +136,12 @@ impl Moto {
             "--private-subnets".into(),
             format!("{},{}", id("Subnet2"), id("Subnet3")),
         ]
+    }
+}
+
+impl Account for Moto {
+    fn moto(&self) -> &Moto {
+        self
     }
 }
 

@@ -2,6 +2,8 @@
 //! the built binaries, running `ownstak local up` and the CLI as real
 //! processes, and packaging zips. Nothing here fakes a component.
 
+pub mod moto;
+
 use std::io::{BufRead, BufReader, Cursor, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
