@@ -1,0 +1,474 @@
+"""The parts of bench/run.sh that are easier in Python (standard library,
+plus boto3 from the project's virtualenv for the Lambda API).
+
+  helper.py lwa-zip COMPUTE_DIR ADAPTER BOOTSTRAP OUT.zip
+      packages a Next.js standalone build with Lambda Web Adapter
+  helper.py create ENDPOINT FUNCTION ZIP
+      creates FUNCTION (provided.al2023, handler `bootstrap`), publishes
+      version 1 and points the aliases `current` and `deployment-1` at it
+  helper.py cold ENDPOINT PROXY ROUNDS FIRST SPEC...
+      ROUNDS rounds of one cold start per SPEC, interleaved; prints
+      `NAME MILLISECONDS` per cold start. A SPEC is
+        fn:NAME:FUNCTION:HOST_PREFIX:LOG  a function of the local backend:
+            $LATEST gets a new environment variable (so the next version has
+            no environment yet), is published, gets the alias
+            `deployment-<FIRST+round>`, then one GET of http://PROXY/ with
+            Host `HOST_PREFIX-<FIRST+round>.local.dev.localhost` is timed from
+            the request to the last byte; the answer must be 200 and the
+            function log must gain an `Init: cold` report
+        direct:NAME:DIR  `node server.js` started in DIR: timed from the
+            spawn to the last byte of the first 200 answer to GET /
+  helper.py deploy-note DEPLOY.json | json-field FILE.json KEY
+      a summary of `ownstak deploy --json` output | one field of a JSON object
+  helper.py report RESULTS META COMMANDS OUT
+      writes the Markdown report from the JSON lines in RESULTS
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import stat
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+
+ROLE = "arn:aws:iam::000000000000:role/ownstak-bench"
+
+
+def die(msg):
+    print(f"bench: error: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+# --- Lambda API -------------------------------------------------------------
+
+
+def client(endpoint):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(retries={"max_attempts": 1}, read_timeout=120, connect_timeout=5),
+    )
+
+
+def add(zf, path, name, mode):
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with open(path, "rb") as f:
+        zf.writestr(info, f.read(), compresslevel=1)
+
+
+def lwa_zip(compute, adapter, bootstrap, out):
+    files = 2
+    with zipfile.ZipFile(out, "w") as zf:
+        add(zf, bootstrap, "bootstrap", 0o755)
+        add(zf, adapter, "lambda-adapter", 0o755)
+        for root, dirs, names in os.walk(compute, followlinks=True):
+            dirs.sort()
+            for n in sorted(names):
+                p = os.path.join(root, n)
+                rel = os.path.relpath(p, compute)
+                if rel in ("bootstrap", "lambda-adapter", "ownstak.json"):
+                    continue
+                add(zf, p, rel, 0o755 if os.access(p, os.X_OK) else 0o644)
+                files += 1
+    print(f"{files} files, {os.path.getsize(out)} bytes zipped")
+
+
+def wait_updated(lam, function, deadline_s=60):
+    end = time.monotonic() + deadline_s
+    while True:
+        c = lam.get_function_configuration(FunctionName=function)
+        if c.get("LastUpdateStatus", "Successful") != "InProgress" and c.get("State", "Active") != "Pending":
+            return c
+        if time.monotonic() > end:
+            die(f"{function} did not finish updating within {deadline_s} s")
+        time.sleep(0.05)
+
+
+def create(endpoint, function, zip_path):
+    lam = client(endpoint)
+    with open(zip_path, "rb") as f:
+        code = f.read()
+    lam.create_function(
+        FunctionName=function,
+        Runtime="provided.al2023",
+        Role=ROLE,
+        Handler="bootstrap",
+        Code={"ZipFile": code},
+        MemorySize=1024,
+        Timeout=30,
+        Environment={"Variables": {}},
+    )
+    wait_updated(lam, function)
+    v = lam.publish_version(FunctionName=function)["Version"]
+    for alias in ("current", "deployment-1"):
+        lam.create_alias(FunctionName=function, Name=alias, FunctionVersion=v)
+    print(v)
+
+
+# --- cold starts --------------------------------------------------------------
+
+
+def cold_reports(log):
+    try:
+        with open(log, "rb") as f:
+            return f.read().count(b"Init: cold")
+    except FileNotFoundError:
+        return 0
+
+
+def get(host, port, host_header, timeout):
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/", headers={"Host": host_header})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def check_page(what, status, body):
+    if status != 200 or b"<html" not in body:
+        die(f"{what}: HTTP {status}, {len(body)} bytes: {body[:300]!r}")
+
+
+def cold_function(lam, proxy, function, host_prefix, log, n):
+    host, port = proxy.rsplit(":", 1)
+    variables = wait_updated(lam, function).get("Environment", {}).get("Variables", {})
+    variables = dict(variables, OWNSTAK_BENCH_ROUND=str(n))
+    lam.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
+    wait_updated(lam, function)
+    v = lam.publish_version(FunctionName=function)["Version"]
+    lam.create_alias(FunctionName=function, Name=f"deployment-{n}", FunctionVersion=v)
+    before = cold_reports(log)
+    start = time.perf_counter()
+    status, body = get(host, int(port), f"{host_prefix}-{n}.local.dev.localhost", 60)
+    ms = (time.perf_counter() - start) * 1000
+    check_page(f"{function} version {v}", status, body)
+    # The REPORT line is written when the invocation ends, maybe just after the last byte.
+    end = time.monotonic() + 5
+    while cold_reports(log) <= before:
+        if time.monotonic() > end:
+            die(f"{function} version {v}: no `Init: cold` report in {log}; the environment was not cold")
+        time.sleep(0.02)
+    return ms
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cold_direct(directory, timeout_s=30):
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), HOSTNAME="127.0.0.1")
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        ["node", "server.js"], cwd=directory, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                die(f"`node server.js` in {directory} exited with {proc.returncode} before answering")
+            if time.monotonic() > deadline:
+                die(f"`node server.js` in {directory} did not answer within {timeout_s} s")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    pass
+            except OSError:
+                time.sleep(0.005)
+                continue
+            status, body = get("127.0.0.1", port, f"127.0.0.1:{port}", 30)
+            ms = (time.perf_counter() - start) * 1000
+            check_page(f"node server.js in {directory}", status, body)
+            return ms
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def cold(endpoint, proxy, rounds, first, specs):
+    lam = None
+    parsed = []
+    for s in specs:
+        kind, rest = s.split(":", 1)
+        parsed.append((kind, rest.split(":")))
+        if kind == "fn" and lam is None:
+            lam = client(endpoint)
+    for i in range(rounds):
+        for kind, a in parsed:
+            if kind == "fn":
+                name, function, host_prefix, log = a
+                ms = cold_function(lam, proxy, function, host_prefix, log, first + i)
+            elif kind == "direct":
+                name, directory = a
+                ms = cold_direct(directory)
+            else:
+                die(f"unknown cold-start spec {kind}")
+            print(f"{name} {ms:.1f}", flush=True)
+
+
+# --- report -----------------------------------------------------------------
+
+
+def fmt_us(us):
+    if us is None:
+        return "–"
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} µs"
+
+
+def fmt_kib(kib):
+    return "–" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def ratio(x, base, digits=2):
+    if x is None or not base:
+        return "–"
+    return f"{x / base:.{digits}f}×"
+
+
+def load_meta(path):
+    meta = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                meta[k] = v
+    return meta
+
+
+PATHS = {
+    "a": "(a) app directly",
+    "b": "(b) nginx → app",
+    "c": "(c) ownstak proxy → local Lambda → runtime → app",
+    "d": "(d) cargo-lambda watch (function URL)",
+    "d1": "(d′) cargo-lambda watch, default `--concurrency 1`",
+}
+
+
+def report(results_path, meta_path, commands_path, out):
+    rows = [json.loads(line) for line in open(results_path) if line.strip()]
+    meta = load_meta(meta_path)
+    with open(commands_path) as f:
+        commands = f.read().rstrip("\n")
+    L = []
+    w = L.append
+    w("# Benchmarks")
+    w("")
+    w(f"Written by `{meta.get('invocation', './bench/run.sh')}` on {meta.get('date', '?')} "
+      f"({meta.get('mode', 'full')} mode, {meta.get('duration', '?')} s). Every figure is measured in this "
+      "one run, next to its baseline; ratios are against that baseline. All traffic is on loopback, and "
+      "the load generator (wrk) shares the machine's cores with the servers.")
+    if meta.get("note"):
+        w("")
+        w(meta["note"])
+    w("")
+    w("## Machine and versions")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    for k in ("cpu", "cores", "memory", "kernel", "os", "rustc", "node", "nginx", "wrk", "cargo-lambda",
+              "lambda_web_adapter", "ownstak"):
+        if k in meta:
+            w(f"| {k} | {meta[k]} |")
+    w("")
+
+    # Scenario 1
+    hop = [r for r in rows if r["s"] == "hop"]
+    w("## 1. Proxy hop: a warm function answering a 987-byte HTML page")
+    w("")
+    w(f"wrk for {meta.get('hop_seconds', '?')} s per step after a warm-up at the same concurrency; "
+      "latencies are wrk's percentiles; *peak RSS* is the sum of `VmHWM` over every process serving "
+      "the path (for (b) nginx's master and workers plus the app; for (c) `ownstak local up` — proxy, "
+      "Lambda API and asset store in one process — plus every sandbox's runtime, `sh` and app; for (d) "
+      "`cargo-lambda` and every function instance it started), each process's "
+      "high-water mark reset just before the step (`echo 5 > /proc/PID/clear_refs`). "
+      f"ownstak runs with `--max-environments {meta.get('max_envs', '?')}` and cargo-lambda with "
+      f"`--concurrency {meta.get('max_envs', '?')}`, so both can run one instance per connection.")
+    w("")
+    for c in sorted({r["c"] for r in hop}):
+        base = next((r for r in hop if r["c"] == c and r["path"] == "a"), None)
+        w(f"### {c} connection{'s' if c != 1 else ''}")
+        w("")
+        w("| path | requests/s | × (a) | p50 | × (a) | p99 | × (a) | peak RSS | × (a) | processes | errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for r in sorted((r for r in hop if r["c"] == c), key=lambda r: list(PATHS).index(r["path"])):
+            errs = []
+            if r.get("non2xx"):
+                errs.append(f"{r['non2xx']} non-2xx")
+            if r.get("sockerr"):
+                errs.append(r["sockerr"])
+            w(f"| {PATHS[r['path']]} | {r['rps']:.0f} | {ratio(r['rps'], base and base['rps'])} "
+              f"| {fmt_us(r['p50_us'])} | {ratio(r['p50_us'], base and base['p50_us'])} "
+              f"| {fmt_us(r['p99_us'])} | {ratio(r['p99_us'], base and base['p99_us'])} "
+              f"| {fmt_kib(r['rss_kib'])} | {ratio(r['rss_kib'], base and base['rss_kib'], 1)} "
+              f"| {r['procs']} | {', '.join(errs) or '0'} |")
+        w("")
+    def find(path, c):
+        return next((r for r in hop if r["path"] == path and r["c"] == c), None)
+    a1, c1, c16, d16 = find("a", 1), find("c", 1), find("c", 16), find("d", 16)
+    targets = []
+    if a1 and c1:
+        added = c1["p50_us"] - a1["p50_us"]
+        targets.append(f"- p50 added by (c) over (a) at 1 connection: **{added:.0f} µs** (target ≤ 300 µs: "
+                       f"{'met' if added <= 300 else 'missed'})")
+    if c16 and d16:
+        q = c16["rps"] / d16["rps"]
+        targets.append(f"- requests/s of (c) ÷ (d) at 16 connections: **{q:.2f}×** (target ≥ 1.5×: "
+                       f"{'met' if q >= 1.5 else 'missed'})")
+
+    # Scenario 2
+    cold_rows = [r for r in rows if r["s"] == "cold"]
+    w("## 2. Cold start: the Next.js example")
+    w("")
+    w("From the request to the last byte of the first response, through the ownstak proxy, for an "
+      "environment that does not exist yet: before each round `$LATEST` gets a new environment variable "
+      "(`OWNSTAK_BENCH_ROUND`) and is published as a new version with its own `deployment-N` alias, "
+      "so the version has no environment; the function log must show `Init: cold` for the "
+      "invocation. Rounds are interleaved between the variants. The baseline is `node server.js` "
+      "of the same build started directly, from the spawn to the last byte of its first answer.")
+    w("")
+    w("| variant | median | × direct | × LWA | min | max | rounds (ms) |")
+    w("|---|---:|---:|---:|---:|---:|---|")
+    names = {"direct": "`node server.js` directly (baseline)", "ownstak": "ownstak-runtime as `bootstrap`",
+             "lwa": "Lambda Web Adapter as `bootstrap`"}
+    med = {}
+    for n in ("direct", "ownstak", "lwa"):
+        v = [r["ms"] for r in cold_rows if r["name"] == n]
+        if v:
+            med[n] = statistics.median(v)
+    for n in ("direct", "ownstak", "lwa"):
+        v = [r["ms"] for r in cold_rows if r["name"] == n]
+        if not v:
+            continue
+        w(f"| {names[n]} | {med[n]:.0f} ms | {ratio(med[n], med.get('direct'))} | {ratio(med[n], med.get('lwa'))} "
+          f"| {min(v):.0f} ms | {max(v):.0f} ms | {', '.join(f'{x:.0f}' for x in v)} |")
+    w("")
+    if "ownstak" in med and "lwa" in med:
+        targets.append(f"- cold start, ours ÷ LWA: **{med['ownstak'] / med['lwa']:.2f}×** (target < 1: "
+                       f"{'met' if med['ownstak'] < med['lwa'] else 'missed'})")
+    if meta.get("lwa_note"):
+        w(meta["lwa_note"])
+        w("")
+
+    # Scenario 3
+    st = [r for r in rows if r["s"] == "stream"]
+    w("## 3. Streaming a large response")
+    w("")
+    w(f"`GET /big?bytes={meta.get('stream_bytes', '?')}` of examples/streaming (Node.js, written in "
+      "64 KiB pieces with backpressure), read by curl; the median of "
+      f"{meta.get('stream_rounds', '?')} downloads per path, alternating.")
+    w("")
+    w("| path | time to first byte | MiB/s | × direct | downloads (MiB/s) |")
+    w("|---|---:|---:|---:|---|")
+    sm = {}
+    for p in ("direct", "proxy"):
+        v = [r for r in st if r["path"] == p]
+        if v:
+            sm[p] = (statistics.median(r["ttfb_ms"] for r in v), statistics.median(r["mibps"] for r in v), v)
+    for p, label in (("direct", "app directly (baseline)"), ("proxy", "ownstak proxy → local Lambda → runtime → app")):
+        if p in sm:
+            ttfb, mibps, v = sm[p]
+            w(f"| {label} | {ttfb:.1f} ms | {mibps:.0f} | {ratio(mibps, sm.get('direct', (0, 0))[1])} "
+              f"| {', '.join('%.0f' % r['mibps'] for r in v)} |")
+    w("")
+    mem = next((r for r in rows if r["s"] == "stream_mem"), None)
+    if mem:
+        w(f"Memory of `ownstak local up` (proxy, Lambda API and asset store; sandboxes excluded) while "
+          f"{mem['clients']} clients each stream {mem['mib']} MiB through it at 4 MiB/s: "
+          f"{fmt_kib(mem['idle_kib'])} before, peak {fmt_kib(mem['peak_kib'])}.")
+        w("")
+    if "direct" in sm and "proxy" in sm:
+        q = sm["proxy"][1] / sm["direct"][1]
+        targets.append(f"- streaming throughput through the proxy ÷ direct: **{q:.2f}×** (target ≥ 0.8×: "
+                       f"{'met' if q >= 0.8 else 'missed'})")
+
+    # Scenario 4
+    dep = {r["step"]: r for r in rows if r["s"] == "deploy"}
+    w("## 4. Deploying the Next.js example")
+    w("")
+    w("`ownstak build` (which runs `next build`) is timed apart. A deploy is timed from the start of "
+      "`ownstak deploy` to the first 200 from its deployment URL (`next-prod-N.local.dev.localhost`, "
+      "polled through the proxy; the first answer includes the new environment's cold start). The "
+      "second deploy is the same build again, unchanged.")
+    w("")
+    w("| step | until the command returns | until the URL answers | × first deploy | notes |")
+    w("|---|---:|---:|---:|---|")
+    if "build" in dep:
+        w(f"| `ownstak build` (`next build`) | {dep['build']['ms'] / 1000:.1f} s | – | – | |")
+    first = dep.get("first")
+    for k, label in (("first", "first deploy (creates the function)"), ("second", "second deploy, unchanged")):
+        if k in dep:
+            r = dep[k]
+            w(f"| {label} | {r['cmd_ms'] / 1000:.2f} s | {r['ms'] / 1000:.2f} s | "
+              f"{ratio(r['ms'], first and first['ms'])} | {r.get('note', '')} |")
+    w("")
+
+    if targets:
+        w("## The issue's targets")
+        w("")
+        L.extend(targets)
+        w("")
+    w("## Commands")
+    w("")
+    w("Everything above comes from one run of the command at the top; these are the commands it ran "
+      "(`$WORK` is its temporary directory, `$BIN` the release target directory, `$TOOLS` "
+      "`~/.cache/ownstak/tools`, `$PY` the virtualenv's Python; ports are picked free per run).")
+    w("")
+    w("```sh")
+    w(commands)
+    w("```")
+    w("")
+    with open(out, "w") as f:
+        f.write("\n".join(L))
+
+
+def deploy_note(path):
+    d = json.load(open(path))
+    a = d.get("assets") or {}
+    print(f"deployment {d['deployment']}, version {d['version']}; bundle {d['bundle']['zipBytes'] / 1048576:.1f} MiB zipped; "
+          f"assets uploaded: {a.get('uploadedFiles', 0)} ({a.get('uploadedBytes', 0) / 1024:.0f} KiB), "
+          f"skipped as already stored: {a.get('skippedFiles', 0)} ({a.get('skippedBytes', 0) / 1024:.0f} KiB)")
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = argv[1], argv[2:]
+    if cmd == "lwa-zip":
+        lwa_zip(*args)
+    elif cmd == "create":
+        create(*args)
+    elif cmd == "cold":
+        endpoint, proxy, rounds, first, *specs = args
+        cold(endpoint, proxy, int(rounds), int(first), specs)
+    elif cmd == "deploy-note":
+        deploy_note(*args)
+    elif cmd == "json-field":
+        print(json.load(open(args[0]))[args[1]])
+    elif cmd == "report":
+        report(*args)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
