@@ -130,10 +130,21 @@ impl Environment {
     /// A warm environment whose process died before taking the invocation
     /// returns [`NotTaken`] and gives nothing: nothing reached the function,
     /// so the caller can safely run the invocation in a fresh environment.
-    pub async fn invoke(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: &mut Delivery) -> Result<(), NotTaken> {
+    ///
+    /// `starting` (the count of a starting environment) is released once
+    /// the runtime has taken the invocation.
+    pub async fn invoke(
+        &mut self,
+        spec: &FunctionSpec,
+        request_id: &str,
+        payload: Bytes,
+        init_timeout: Duration,
+        deliver: &mut Delivery,
+        starting: &mut Option<super::pool::Starting>,
+    ) -> Result<(), NotTaken> {
         let started_at = Instant::now();
         self.platform_log(format_args!("START RequestId: {request_id} Version: {}", spec.version));
-        let error_type = match self.run(spec, request_id, payload, init_timeout, deliver).await {
+        let error_type = match self.run(spec, request_id, payload, init_timeout, deliver, starting).await {
             Ok(t) => t,
             Err(NotTaken) => {
                 self.platform_log(format_args!("END RequestId: {request_id} (environment had exited; retrying in a fresh one)"));
@@ -154,7 +165,15 @@ impl Environment {
 
     /// Returns the error type when the invocation failed before its
     /// response started.
-    async fn run(&mut self, spec: &FunctionSpec, request_id: &str, payload: Bytes, init_timeout: Duration, deliver: &mut Delivery) -> Result<Option<String>, NotTaken> {
+    async fn run(
+        &mut self,
+        spec: &FunctionSpec,
+        request_id: &str,
+        payload: Bytes,
+        init_timeout: Duration,
+        deliver: &mut Delivery,
+        starting: &mut Option<super::pool::Starting>,
+    ) -> Result<Option<String>, NotTaken> {
         let fail = |deliver: &mut Delivery, failure: FunctionFailure| {
             let t = failure.error_type.clone();
             deliver.give(Outcome::Failure(failure));
@@ -193,7 +212,9 @@ impl Environment {
                 deliver.give(outcome);
                 return Ok(t);
             }
-            _ = started_rx => {}
+            _ = started_rx => {
+                starting.take();
+            }
             _ = tokio::time::sleep(init_timeout) => {
                 self.kill();
                 return fail(deliver, FunctionFailure::platform(

@@ -105,8 +105,9 @@ impl Pool {
             let key: EnvKey = (spec.function.clone(), spec.version.clone(), spec.revision_id.clone());
             let mut deliver = Delivery::new(deliver);
             let mut warm = pool.take_warm(&key).await;
-            // This invocation starts an environment (counted as starting).
-            let starts = warm.is_none();
+            // This invocation starts an environment: it counts as starting
+            // until the runtime takes the invocation (its init is over).
+            let mut starting = warm.is_none().then(|| Starting { pool: pool.clone(), key: key.clone() });
             // At most one retry: a warm environment that turned out dead is
             // replaced by a fresh one, which never hands the invocation back.
             let env = loop {
@@ -118,9 +119,7 @@ impl Pool {
                             Ok(env) => env,
                             Err(failure) => {
                                 pool.not_busy(&key);
-                                if starts {
-                                    pool.started(&key);
-                                }
+                                drop(starting);
                                 deliver.give(Outcome::Failure(failure));
                                 deliver.release();
                                 return;
@@ -128,16 +127,14 @@ impl Pool {
                         }
                     }
                 };
-                match env.invoke(&spec, &request_id, payload.clone(), pool.config.init_timeout, &mut deliver).await {
+                match env.invoke(&spec, &request_id, payload.clone(), pool.config.init_timeout, &mut deliver, &mut starting).await {
                     Ok(()) => break env,
                     Err(NotTaken) => {
                         tracing::debug!(env = env.id, function = %spec.function, "warm environment had exited; retrying in a fresh one");
                     }
                 }
             };
-            if starts {
-                pool.started(&key);
-            }
+            drop(starting);
             pool.give_back(key, env, &spec.function);
             drop(permit);
             deliver.release();
@@ -225,7 +222,7 @@ impl Pool {
         }
     }
 
-    /// Ends the count of an environment that was starting.
+    /// Ends the count of an environment that was starting (see [`Starting`]).
     fn started(&self, key: &EnvKey) {
         let mut inner = self.inner();
         if let Some(n) = inner.starting.get_mut(key) {
@@ -315,5 +312,19 @@ fn decrement_busy(inner: &mut Inner, key: &EnvKey) {
         if *n == 0 {
             inner.busy.remove(key);
         }
+    }
+}
+
+/// Counts an environment of a version as starting while it lives: waiting
+/// invocations of that version then wait for it rather than start more.
+/// Dropped when the runtime takes its first invocation, or when the start fails.
+pub(super) struct Starting {
+    pool: Arc<Pool>,
+    key: EnvKey,
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        self.pool.started(&self.key);
     }
 }
