@@ -33,28 +33,14 @@ fn spec() -> BackendSpec {
     BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", VpcSpec::New { cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap() }).unwrap()
 }
 
-/// A VPC with four subnets, made through a helper stack: moto's DeleteStack
-/// cannot delete the backend's own VPC (it has no CloudFormation delete for
-/// `AWS::EC2::RouteTable`, and its DeleteVpc refuses while those remain; see
-/// `new_vpc_backend_is_destroyed` in the CLI's `aws_backend` tests).
-async fn existing_vpc(moto: &Moto) -> VpcSpec {
-    let cfn = aws_sdk_cloudformation::Client::new(&sdk(moto).await);
-    let mut resources = serde_json::Map::new();
-    resources.insert("Vpc".into(), serde_json::json!({ "Type": "AWS::EC2::VPC", "Properties": { "CidrBlock": "10.42.0.0/16" } }));
-    for (i, block) in ["10.42.0.0/18", "10.42.64.0/18", "10.42.128.0/18", "10.42.192.0/18"].iter().enumerate() {
-        resources.insert(format!("Subnet{i}"), serde_json::json!({ "Type": "AWS::EC2::Subnet", "Properties": { "VpcId": { "Ref": "Vpc" }, "CidrBlock": block } }));
-    }
-    let template = serde_json::json!({ "Resources": resources });
-    cfn.create_stack().stack_name("test-network").template_body(template.to_string()).send().await.unwrap();
-    let res = cfn.describe_stack_resources().stack_name("test-network").send().await.unwrap();
-    let id = |logical: &str| {
-        res.stack_resources().iter().find(|r| r.logical_resource_id() == Some(logical)).and_then(|r| r.physical_resource_id()).unwrap().to_owned()
-    };
+/// An existing VPC with four subnets (see [`Moto::create_network`]).
+fn existing_vpc(moto: &Moto) -> VpcSpec {
+    let net = moto.create_network();
     VpcSpec::Existing {
-        vpc_id: id("Vpc"),
-        cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap(),
-        public_subnets: vec![id("Subnet0"), id("Subnet1")],
-        private_subnets: vec![id("Subnet2"), id("Subnet3")],
+        vpc_id: net.vpc_id,
+        cidr: Ipv4Cidr::parse(net.cidr).unwrap(),
+        public_subnets: net.public_subnets,
+        private_subnets: net.private_subnets,
     }
 }
 
@@ -99,7 +85,7 @@ async fn create_status_idempotent_dns_destroy() {
     let moto = moto(0).await;
     let zone_id = zone(&moto, "ownstak.link").await;
     let dns = DnsTarget { zone_id: zone_id.clone(), settings: settings(&moto) };
-    let spec = BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", existing_vpc(&moto).await).unwrap();
+    let spec = BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", existing_vpc(&moto)).unwrap();
     let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ownstak:test";
 
     let first = backend::create(&spec, &settings(&moto), &dns, image, &timing()).await.unwrap();

@@ -110,31 +110,19 @@ trait Account {
             .collect()
     }
 
-    /// A VPC with four subnets, made through a helper stack (moto cannot
-    /// delete a stack's own VPC, see `new_vpc_backend_is_destroyed`);
-    /// returns the `backend create` flags that use it.
-    async fn existing_vpc(&self) -> Vec<String> {
-        let cfn = aws_sdk_cloudformation::Client::new(&self.sdk().await);
-        let mut resources = serde_json::Map::new();
-        resources.insert("Vpc".into(), serde_json::json!({ "Type": "AWS::EC2::VPC", "Properties": { "CidrBlock": "10.42.0.0/16" } }));
-        for (i, block) in ["10.42.0.0/18", "10.42.64.0/18", "10.42.128.0/18", "10.42.192.0/18"].iter().enumerate() {
-            resources.insert(format!("Subnet{i}"), serde_json::json!({ "Type": "AWS::EC2::Subnet", "Properties": { "VpcId": { "Ref": "Vpc" }, "CidrBlock": block } }));
-        }
-        let template = serde_json::json!({ "Resources": resources });
-        cfn.create_stack().stack_name("test-network").template_body(template.to_string()).send().await.unwrap();
-        let res = cfn.describe_stack_resources().stack_name("test-network").send().await.unwrap();
-        let id = |logical: &str| {
-            res.stack_resources().iter().find(|r| r.logical_resource_id() == Some(logical)).and_then(|r| r.physical_resource_id()).unwrap().to_owned()
-        };
+    /// The `backend create` flags for an existing VPC with four subnets
+    /// (see [`Moto::create_network`]).
+    fn existing_vpc(&self) -> Vec<String> {
+        let net = self.moto().create_network();
         vec![
             "--vpc-id".into(),
-            id("Vpc"),
+            net.vpc_id,
             "--vpc-cidr".into(),
-            "10.42.0.0/16".into(),
+            net.cidr.into(),
             "--public-subnets".into(),
-            format!("{},{}", id("Subnet0"), id("Subnet1")),
+            net.public_subnets.join(","),
             "--private-subnets".into(),
-            format!("{},{}", id("Subnet2"), id("Subnet3")),
+            net.private_subnets.join(","),
         ]
     }
 }
@@ -171,7 +159,7 @@ fn with<'a>(args: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 async fn create_deploy_promote_list_destroy() {
     let moto = moto().await;
     let zone_id = moto.zone("ownstak.link").await;
-    let vpc = moto.existing_vpc().await;
+    let vpc = moto.existing_vpc();
     let mut create: Vec<&str> = vec!["backend", "create", "prod", "--org", "acme", "--root-domain", "ownstak.link", "--zone-id", &zone_id, "--proxy-image", "img:test", "--json"];
     create.extend(vpc.iter().map(String::as_str));
 

@@ -73,3 +73,39 @@ impl Moto {
         self.aws_home.path()
     }
 }
+
+/// A VPC with two public and two private subnets, made in moto.
+pub struct Network {
+    /// The VPC id.
+    pub vpc_id: String,
+    /// The VPC's address range.
+    pub cidr: &'static str,
+    /// Two subnets for the load balancer.
+    pub public_subnets: Vec<String>,
+    /// Two subnets for the proxy and the functions.
+    pub private_subnets: Vec<String>,
+}
+
+/// Creates the VPC and subnets with boto3 against the endpoint in argv[1]; prints their ids as JSON.
+const CREATE_NETWORK: &str = r#"
+import json, sys, boto3
+ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+blocks = ["10.42.0.0/18", "10.42.64.0/18", "10.42.128.0/18", "10.42.192.0/18"]
+subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=b)["Subnet"]["SubnetId"] for b in blocks]
+print(json.dumps({"vpc": vpc, "subnets": subnets}))
+"#;
+
+impl Moto {
+    /// An existing network for `backend create` (moto cannot delete a
+    /// stack's own VPC: it has no CloudFormation delete for
+    /// `AWS::EC2::RouteTable`, and its DeleteVpc refuses while those remain).
+    pub fn create_network(&self) -> Network {
+        let out = Command::new(python()).arg("-c").arg(CREATE_NETWORK).arg(&self.url).output().expect("run python");
+        assert!(out.status.success(), "creating the test network failed: {}", String::from_utf8_lossy(&out.stderr));
+        let ids: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the network's ids as JSON");
+        let id = |v: &serde_json::Value| v.as_str().expect("an id").to_owned();
+        let subnets: Vec<String> = ids["subnets"].as_array().expect("subnet ids").iter().map(id).collect();
+        Network { vpc_id: id(&ids["vpc"]), cidr: "10.42.0.0/16", public_subnets: subnets[..2].to_vec(), private_subnets: subnets[2..].to_vec() }
+    }
+}
