@@ -1,48 +1,47 @@
-//! How busy this machine's processors are, sampled from `/proc/stat`: the
+//! How busy this machine's processors are, read from `/proc/stat`: the
 //! pool starts another environment for a waiting invocation only when a
 //! processor has time to run it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// How often the processor times are read.
-const SAMPLE_EVERY: Duration = Duration::from_millis(25);
+/// Readings closer together than this reuse the last answer (the counters
+/// tick at 100 Hz, so a shorter interval says little).
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Below this share of idle time (in thousandths) the machine counts as saturated.
 const SATURATED_BELOW_PERMILLE: u32 = 50;
 
-/// The idle share of the processors over the last sample period.
-#[derive(Debug)]
+/// The idle share of the processors since the previous look, read only when
+/// asked (when an invocation has waited), so an idle backend reads nothing.
+#[derive(Debug, Default)]
 pub struct CpuLoad {
-    idle_permille: AtomicU32,
+    last: Mutex<Option<Reading>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: Instant,
+    times: (u64, u64),
+    saturated: bool,
 }
 
 impl CpuLoad {
-    /// Starts sampling in the background (until the returned value is
-    /// dropped). Where `/proc/stat` cannot be read the machine never
-    /// counts as saturated.
-    pub fn start() -> Arc<Self> {
-        let load = Arc::new(Self { idle_permille: AtomicU32::new(1000) });
-        let weak = Arc::downgrade(&load);
-        tokio::spawn(async move {
-            let mut last = read_times();
-            let mut tick = tokio::time::interval(SAMPLE_EVERY);
-            loop {
-                tick.tick().await;
-                let Some(load) = weak.upgrade() else { break };
-                let now = read_times();
-                if let (Some(a), Some(b)) = (last, now) {
-                    load.idle_permille.store(idle_permille(a, b), Ordering::Relaxed);
-                }
-                last = now;
-            }
-        });
-        load
-    }
-
-    /// Whether the processors were nearly always busy in the last sample period.
+    /// Whether the processors were nearly always busy since the previous
+    /// look. The first look, or one where `/proc/stat` cannot be read,
+    /// answers no.
     pub fn saturated(&self) -> bool {
-        self.idle_permille.load(Ordering::Relaxed) < SATURATED_BELOW_PERMILLE
+        // The slot holds plain data; a panic elsewhere cannot leave it half-written.
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if let Some(prev) = *last
+            && now.duration_since(prev.at) < MIN_INTERVAL
+        {
+            return prev.saturated;
+        }
+        let Some(times) = read_times() else { return false };
+        let saturated = last.is_some_and(|prev| idle_permille(prev.times, times) < SATURATED_BELOW_PERMILLE);
+        *last = Some(Reading { at: now, times, saturated });
+        saturated
     }
 }
 

@@ -67,18 +67,18 @@ pub struct Pool {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
-    cpu: Arc<super::cpu::CpuLoad>,
+    cpu: super::cpu::CpuLoad,
 }
 
 impl Pool {
-    /// An empty pool; it samples processor load in a task of the current Tokio runtime.
+    /// An empty pool.
     pub fn new(config: PoolConfig) -> Arc<Self> {
         Arc::new(Self {
             config,
             inner: Mutex::new(Inner::default()),
             next_id: AtomicU64::new(1),
             closed: Default::default(),
-            cpu: super::cpu::CpuLoad::start(),
+            cpu: super::cpu::CpuLoad::default(),
         })
     }
 
@@ -177,8 +177,13 @@ impl Pool {
                 Ok(Ok(env)) => return env,
                 Ok(Err(_)) => break,
                 Err(_) if waiting_since.elapsed() >= WAIT_LIMIT => break,
-                Err(_) if self.inner().starting.contains_key(key) || self.cpu.saturated() => {}
-                Err(_) => break,
+                Err(_) => {
+                    let another_starting = self.inner().starting.contains_key(key);
+                    // Read outside the pool's lock: it is a file read.
+                    if !another_starting && !self.cpu.saturated() {
+                        break;
+                    }
+                }
             }
         }
         let mut inner = self.inner();
