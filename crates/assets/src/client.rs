@@ -1,6 +1,8 @@
 //! Building the S3 client for an asset store.
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 
 use crate::{LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY};
 
@@ -35,7 +37,13 @@ impl StoreConfig {
                 aws_sdk_s3::Config::builder()
                     .behavior_version(BehaviorVersion::latest())
                     .region(Region::new(self.region.clone()))
-                    .credentials_provider(Credentials::new(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, None, None, "ownstak-local"))
+                    .credentials_provider(Credentials::new(
+                        LOCAL_ACCESS_KEY,
+                        LOCAL_SECRET_KEY,
+                        None,
+                        None,
+                        "ownstak-local",
+                    ))
                     .endpoint_url(url.trim_end_matches('/'))
                     .force_path_style(true)
                     // The local store checks integrity itself; skip the optional trailers.
@@ -44,7 +52,10 @@ impl StoreConfig {
                     .build(),
             ),
             None => {
-                let shared = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(self.region.clone())).load().await;
+                let shared = aws_config::defaults(BehaviorVersion::latest())
+                    .region(Region::new(self.region.clone()))
+                    .load()
+                    .await;
                 aws_sdk_s3::Client::new(&shared)
             }
         }

@@ -3,7 +3,7 @@
 //! HeadObject that S3 honours and s3s-fs leaves to its callers.
 
 use s3s::dto::*;
-use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
 /// s3s-fs with conditional reads.

@@ -65,7 +65,10 @@ impl AssetError {
 
 /// Converts an SDK error into an [`AssetError`], telling transport failures
 /// apart from API refusals.
-pub(crate) fn sdk<E, R>(operation: &'static str, endpoint: &str) -> impl FnOnce(aws_sdk_s3::error::SdkError<E, R>) -> AssetError
+pub(crate) fn sdk<E, R>(
+    operation: &'static str,
+    endpoint: &str,
+) -> impl FnOnce(aws_sdk_s3::error::SdkError<E, R>) -> AssetError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,

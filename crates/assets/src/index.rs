@@ -42,7 +42,9 @@ impl DeploymentIndex {
     /// Where a normalized request path (see
     /// [`crate::keys::normalize_request_path`]) is stored, if anywhere.
     pub fn locate(&self, path: &str) -> Option<Located> {
-        if let Some(rest) = self.permanent_prefix.as_deref().and_then(|p| path.strip_prefix(p)).filter(|r| !r.is_empty()) {
+        if let Some(rest) =
+            self.permanent_prefix.as_deref().and_then(|p| path.strip_prefix(p)).filter(|r| !r.is_empty())
+        {
             return Some(Located::Permanent(rest.to_owned()));
         }
         let rel = path.strip_prefix(self.assets_base.as_str())?;

@@ -73,7 +73,9 @@ pub fn index_key(function: &str, version: &str) -> Result<String, AssetError> {
 pub fn normalize_request_path(raw: &str) -> Option<String> {
     let rest = raw.strip_prefix('/')?;
     let decoded = percent_decode_str(rest).decode_utf8().ok()?;
-    if decoded.contains('%') && percent_decode_str(&decoded).decode_utf8().ok()?.split('/').any(|s| s == "." || s == "..") {
+    if decoded.contains('%')
+        && percent_decode_str(&decoded).decode_utf8().ok()?.split('/').any(|s| s == "." || s == "..")
+    {
         // Double-encoded traversal: never a legitimate asset name.
         return None;
     }
@@ -99,7 +101,22 @@ mod tests {
     #[test]
     fn normalizes_request_paths() {
         assert_eq!(normalize_request_path("/a%20b/c.txt").as_deref(), Some("/a b/c.txt"));
-        for bad in ["", "a", "/", "//a", "/a//b", "/a/", "/../x", "/%2e%2e/x", "/a/%2E%2E/b", "/%252e%252e/x", "/a\\b", "/%00", "/%ff", "/./a"] {
+        for bad in [
+            "",
+            "a",
+            "/",
+            "//a",
+            "/a//b",
+            "/a/",
+            "/../x",
+            "/%2e%2e/x",
+            "/a/%2E%2E/b",
+            "/%252e%252e/x",
+            "/a\\b",
+            "/%00",
+            "/%ff",
+            "/./a",
+        ] {
             assert_eq!(normalize_request_path(bad), None, "{bad}");
         }
     }

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderValue};
 
 use crate::client::StoreConfig;
-use crate::error::{sdk, AssetError};
+use crate::error::{AssetError, sdk};
 use crate::index::{DeploymentIndex, Located};
 use crate::keys;
 use crate::store::content_type;
@@ -59,7 +59,9 @@ impl AssetBody {
     /// The next chunk; `None` at the end.
     pub async fn next(&mut self) -> Option<Result<Bytes, AssetError>> {
         let stream = self.stream.as_mut()?;
-        stream.next().await.map(|r| r.map_err(|e| AssetError::Unreachable { endpoint: "asset store".to_owned(), detail: e.to_string() }))
+        stream.next().await.map(|r| {
+            r.map_err(|e| AssetError::Unreachable { endpoint: "asset store".to_owned(), detail: e.to_string() })
+        })
     }
 }
 
@@ -101,23 +103,44 @@ impl AssetResolver {
     }
 
     /// Answers `GET path` for a deployment (function + published version).
-    pub async fn get(&self, function: &str, version: &str, path: &str, req_headers: &HeaderMap) -> Result<Option<AssetResponse>, AssetError> {
+    pub async fn get(
+        &self,
+        function: &str,
+        version: &str,
+        path: &str,
+        req_headers: &HeaderMap,
+    ) -> Result<Option<AssetResponse>, AssetError> {
         self.resolve(Method::Get, function, version, path, req_headers).await
     }
 
     /// Answers `HEAD path` like [`Self::get`], without a body.
-    pub async fn head(&self, function: &str, version: &str, path: &str, req_headers: &HeaderMap) -> Result<Option<AssetResponse>, AssetError> {
+    pub async fn head(
+        &self,
+        function: &str,
+        version: &str,
+        path: &str,
+        req_headers: &HeaderMap,
+    ) -> Result<Option<AssetResponse>, AssetError> {
         self.resolve(Method::Head, function, version, path, req_headers).await
     }
 
-    async fn resolve(&self, method: Method, function: &str, version: &str, path: &str, req: &HeaderMap) -> Result<Option<AssetResponse>, AssetError> {
+    async fn resolve(
+        &self,
+        method: Method,
+        function: &str,
+        version: &str,
+        path: &str,
+        req: &HeaderMap,
+    ) -> Result<Option<AssetResponse>, AssetError> {
         keys::check_function(function)?;
         keys::check_version(version)?;
         let Some(path) = keys::normalize_request_path(path) else { return Ok(None) };
         let Some(index) = self.index(function, version).await? else { return Ok(None) };
         let (key, cache_control) = match index.locate(&path) {
             Some(Located::Permanent(rel)) => (keys::permanent_key(function, &rel)?, PERMANENT_CACHE_CONTROL),
-            Some(Located::Deployment(rel)) => (keys::deployment_key(function, version, &rel)?, DEPLOYMENT_CACHE_CONTROL),
+            Some(Located::Deployment(rel)) => {
+                (keys::deployment_key(function, version, &rel)?, DEPLOYMENT_CACHE_CONTROL)
+            }
             None => return Ok(None),
         };
         let cond = Conditions::from_headers(req);
@@ -145,7 +168,12 @@ impl AssetResolver {
                             e_tag: out.e_tag().map(str::to_owned),
                             last_modified: out.last_modified().copied(),
                         };
-                        Ok(Some(meta.answer(&cond, cache_control, &fallback_type, AssetBody { stream: Some(out.body) })))
+                        Ok(Some(meta.answer(
+                            &cond,
+                            cache_control,
+                            &fallback_type,
+                            AssetBody { stream: Some(out.body) },
+                        )))
                     }
                     Err(e) => refusal(e, &key, cache_control, ep, "GetObject"),
                 }
@@ -193,11 +221,20 @@ impl AssetResolver {
         let res = self.client.get_object().bucket(&self.config.bucket).key(&key).send().await;
         let entry = match res {
             Ok(out) => {
-                let bytes = out.body.collect().await.map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?.into_bytes();
-                let index: DeploymentIndex = serde_json::from_slice(&bytes).map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?;
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?
+                    .into_bytes();
+                let index: DeploymentIndex = serde_json::from_slice(&bytes)
+                    .map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?;
                 Cached::Found(Arc::new(index))
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+            {
                 Cached::Missing(Instant::now())
             }
             Err(e) => return Err(sdk("GetObject", self.config.endpoint_name())(e)),
@@ -229,12 +266,15 @@ struct Conditions {
 
 impl Conditions {
     fn from_headers(h: &HeaderMap) -> Self {
-        let text = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let text = |name: header::HeaderName| {
+            h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+        };
         Self {
             // Only byte ranges; anything else is ignored as HTTP allows.
             range: text(header::RANGE).filter(|r| r.starts_with("bytes=")),
             if_none_match: text(header::IF_NONE_MATCH),
-            if_modified_since: text(header::IF_MODIFIED_SINCE).and_then(|s| DateTime::from_str(&s, DateTimeFormat::HttpDate).ok()),
+            if_modified_since: text(header::IF_MODIFIED_SINCE)
+                .and_then(|s| DateTime::from_str(&s, DateTimeFormat::HttpDate).ok()),
         }
     }
 
@@ -308,7 +348,9 @@ where
             put(header::CACHE_CONTROL, Some(cache_control.to_owned()));
             Ok(Some(AssetResponse { status: StatusCode::NOT_MODIFIED, headers, body: AssetBody::empty() }))
         }
-        Some(412) => Ok(Some(AssetResponse { status: StatusCode::PRECONDITION_FAILED, headers, body: AssetBody::empty() })),
+        Some(412) => {
+            Ok(Some(AssetResponse { status: StatusCode::PRECONDITION_FAILED, headers, body: AssetBody::empty() }))
+        }
         Some(416) => {
             put(header::ACCEPT_RANGES, Some("bytes".to_owned()));
             Ok(Some(AssetResponse { status: StatusCode::RANGE_NOT_SATISFIABLE, headers, body: AssetBody::empty() }))

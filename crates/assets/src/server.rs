@@ -40,14 +40,16 @@ impl AssetServer {
     /// Binds `addr` and serves the objects under `root_dir` (created if
     /// missing; each bucket is a directory in it).
     pub async fn bind(addr: SocketAddr, root_dir: &Path) -> Result<Self, AssetError> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| AssetError::Server(format!("cannot listen on {addr}: {e}")))?;
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| AssetError::Server(format!("cannot listen on {addr}: {e}")))?;
         Self::with_listener(listener, root_dir)
     }
 
     /// Serves on an already bound listener.
     pub fn with_listener(listener: TcpListener, root_dir: &Path) -> Result<Self, AssetError> {
         std::fs::create_dir_all(root_dir).map_err(AssetError::io("cannot create", root_dir))?;
-        let fs = s3s_fs::FileSystem::new(root_dir).map_err(|e| AssetError::Server(format!("cannot open {}: {e:?}", root_dir.display())))?;
+        let fs = s3s_fs::FileSystem::new(root_dir)
+            .map_err(|e| AssetError::Server(format!("cannot open {}: {e:?}", root_dir.display())))?;
         let mut builder = S3ServiceBuilder::new(ConditionalFs::new(fs));
         builder.set_auth(SimpleAuth::from_single(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY));
         let service = builder.build();

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::client::StoreConfig;
-use crate::error::{sdk, AssetError};
+use crate::error::{AssetError, sdk};
 use crate::index::{DeploymentIndex, INDEX_FORMAT_VERSION};
 use crate::keys;
 use crate::{DEPLOYMENT_CACHE_CONTROL, PERMANENT_CACHE_CONTROL, SHA256_METADATA};
@@ -113,35 +113,64 @@ impl AssetStore {
         let res = self.client.create_bucket().bucket(&self.config.bucket).send().await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(sdk("CreateBucket", self.config.endpoint_name())(e)),
         }
     }
 
     /// Uploads a build's files for `version` of `function`: permanent files
     /// unless already stored, then per-deployment files, then the index.
-    pub async fn upload(&self, function: &str, version: &str, plan: &UploadPlan, mut progress: impl FnMut(&UploadProgress)) -> Result<UploadReport, AssetError> {
+    pub async fn upload(
+        &self,
+        function: &str,
+        version: &str,
+        plan: &UploadPlan,
+        mut progress: impl FnMut(&UploadProgress),
+    ) -> Result<UploadReport, AssetError> {
         keys::check_function(function)?;
         keys::check_version(version)?;
         let mut jobs = Vec::new();
-        let mut index = DeploymentIndex { version: INDEX_FORMAT_VERSION, assets_base: plan.assets_base.clone(), ..Default::default() };
+        let mut index = DeploymentIndex {
+            version: INDEX_FORMAT_VERSION,
+            assets_base: plan.assets_base.clone(),
+            ..Default::default()
+        };
         if let Some(dir) = plan.permanent_dir.as_deref().filter(|d| d.is_dir()) {
             for (rel, path, size) in list_files(dir)? {
-                jobs.push(Job { key: keys::permanent_key(function, &rel)?, path, rel, size, cache_control: PERMANENT_CACHE_CONTROL });
+                jobs.push(Job {
+                    key: keys::permanent_key(function, &rel)?,
+                    path,
+                    rel,
+                    size,
+                    cache_control: PERMANENT_CACHE_CONTROL,
+                });
             }
             if !jobs.is_empty() {
-                index.permanent_prefix = Some(plan.permanent_prefix.clone().unwrap_or_else(|| "/_next/static/".to_owned()));
+                index.permanent_prefix =
+                    Some(plan.permanent_prefix.clone().unwrap_or_else(|| "/_next/static/".to_owned()));
             }
         }
         if let Some(dir) = plan.assets_dir.as_deref().filter(|d| d.is_dir()) {
             for (rel, path, size) in list_files(dir)? {
-                jobs.push(Job { key: keys::deployment_key(function, version, &rel)?, path, rel: rel.clone(), size, cache_control: DEPLOYMENT_CACHE_CONTROL });
+                jobs.push(Job {
+                    key: keys::deployment_key(function, version, &rel)?,
+                    path,
+                    rel: rel.clone(),
+                    size,
+                    cache_control: DEPLOYMENT_CACHE_CONTROL,
+                });
                 index.assets.insert(rel);
             }
         }
         let total = jobs.len();
         let mut report = UploadReport::default();
-        let mut results = futures_util::stream::iter(jobs.into_iter().map(|job| self.put_file(job))).buffer_unordered(UPLOAD_CONCURRENCY);
+        let mut results = futures_util::stream::iter(jobs.into_iter().map(|job| self.put_file(job)))
+            .buffer_unordered(UPLOAD_CONCURRENCY);
         let mut done = 0;
         while let Some(result) = results.next().await {
             let (key, bytes, skipped) = result?;
@@ -164,7 +193,8 @@ impl AssetStore {
     /// Writes the deployment index (last, so it marks a complete upload).
     async fn put_index(&self, function: &str, version: &str, index: &DeploymentIndex) -> Result<(), AssetError> {
         let key = keys::index_key(function, version)?;
-        let body = serde_json::to_vec(index).map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?;
+        let body =
+            serde_json::to_vec(index).map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?;
         self.client
             .put_object()
             .bucket(&self.config.bucket)
@@ -189,14 +219,22 @@ impl AssetStore {
         match self.client.head_object().bucket(&self.config.bucket).key(&job.key).send().await {
             Ok(head) => {
                 let same_size = head.content_length().and_then(|n| u64::try_from(n).ok()) == Some(job.size);
-                let same_sha = head.metadata().and_then(|m| m.get(SHA256_METADATA)).is_some_and(|s| s.eq_ignore_ascii_case(&hashes.sha256));
-                let same_md5 = head.e_tag().map(|e| e.trim_matches('"')).is_some_and(|e| e.eq_ignore_ascii_case(&hex::encode(hashes.md5)));
+                let same_sha = head
+                    .metadata()
+                    .and_then(|m| m.get(SHA256_METADATA))
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&hashes.sha256));
+                let same_md5 = head
+                    .e_tag()
+                    .map(|e| e.trim_matches('"'))
+                    .is_some_and(|e| e.eq_ignore_ascii_case(&hex::encode(hashes.md5)));
                 if same_size && (same_sha || same_md5) {
                     tracing::debug!(key = %job.key, "unchanged; skipped");
                     return Ok((job.key, job.size, true));
                 }
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_not_found())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
             Err(e) => return Err(sdk("HeadObject", ep)(e)),
         }
         let body = ByteStream::from_path(&job.path).await.map_err(|e| AssetError::Io {
@@ -225,8 +263,13 @@ impl AssetStore {
 pub fn content_type(path: &str) -> String {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let essence = mime.essence_str();
-    let textual = mime.type_() == mime_guess::mime::TEXT || matches!(essence, "application/javascript" | "application/json" | "image/svg+xml");
-    if textual && mime.get_param("charset").is_none() { format!("{essence}; charset=utf-8") } else { essence.to_owned() }
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || matches!(essence, "application/javascript" | "application/json" | "image/svg+xml");
+    if textual && mime.get_param("charset").is_none() {
+        format!("{essence}; charset=utf-8")
+    } else {
+        essence.to_owned()
+    }
 }
 
 fn hash_file(path: &Path) -> Result<Hashes, AssetError> {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use aws_sdk_s3::primitives::ByteStream;
 use http::HeaderMap;
-use ownstak_assets::{AssetResolver, AssetServer, AssetStore, StoreConfig, UploadPlan, DEFAULT_BUCKET};
+use ownstak_assets::{AssetResolver, AssetServer, AssetStore, DEFAULT_BUCKET, StoreConfig, UploadPlan};
 
 struct Running {
     url: String,
@@ -70,11 +70,13 @@ async fn s3_api_put_get_head_list_range_conditional() {
     assert_eq!(part.content_range(), Some("bytes 0-4/18"));
     assert_eq!(part.body.collect().await.unwrap().into_bytes().as_ref(), b"hello");
 
-    let not_modified = s3.get_object().bucket("bucket-one").key("dir/hello.txt").if_none_match(&etag).send().await.unwrap_err();
+    let not_modified =
+        s3.get_object().bucket("bucket-one").key("dir/hello.txt").if_none_match(&etag).send().await.unwrap_err();
     assert_eq!(not_modified.raw_response().unwrap().status().as_u16(), 304);
     let missing = s3.get_object().bucket("bucket-one").key("nope").send().await.unwrap_err();
     assert!(missing.into_service_error().is_no_such_key());
-    let bad_range = s3.get_object().bucket("bucket-one").key("dir/hello.txt").range("bytes=100-200").send().await.unwrap_err();
+    let bad_range =
+        s3.get_object().bucket("bucket-one").key("dir/hello.txt").range("bytes=100-200").send().await.unwrap_err();
     assert_eq!(bad_range.raw_response().unwrap().status().as_u16(), 416);
 
     running.stop().await;
@@ -115,7 +117,8 @@ async fn uploads_skip_unchanged_permanent_files_and_resolve_requests() {
 
     let resolver = AssetResolver::new(StoreConfig::local(&running.url, DEFAULT_BUCKET)).await;
     let none = HeaderMap::new();
-    let mut js = resolver.get("ownstak-site-prod", "1", "/_next/static/chunks/app-0123.js", &none).await.unwrap().unwrap();
+    let mut js =
+        resolver.get("ownstak-site-prod", "1", "/_next/static/chunks/app-0123.js", &none).await.unwrap().unwrap();
     assert_eq!(js.status, 200);
     assert_eq!(js.headers["cache-control"], "public, max-age=31536000, immutable");
     assert_eq!(js.headers["content-type"], "text/javascript; charset=utf-8");
@@ -147,7 +150,15 @@ async fn uploads_skip_unchanged_permanent_files_and_resolve_requests() {
     assert_eq!(head.headers["content-type"], "image/svg+xml; charset=utf-8");
     assert!(head.body.is_empty());
 
-    for path in ["/missing.txt", "/", "/_next/static/chunks/nope.js", "/../permanent/x", "/%2e%2e/robots.txt", "//robots.txt", "/_next/static/../../robots.txt"] {
+    for path in [
+        "/missing.txt",
+        "/",
+        "/_next/static/chunks/nope.js",
+        "/../permanent/x",
+        "/%2e%2e/robots.txt",
+        "//robots.txt",
+        "/_next/static/../../robots.txt",
+    ] {
         assert!(resolver.get("ownstak-site-prod", "1", path, &none).await.unwrap().is_none(), "{path}");
     }
     // A version without an index serves nothing from the store.

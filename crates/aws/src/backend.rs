@@ -12,9 +12,9 @@ use crate::cert::Certificates;
 use crate::config::AwsSettings;
 use crate::dns::{Cname, Zone};
 use crate::errors::AwsError;
-use crate::spec::{stack_name, BackendSpec};
-use crate::stack::{in_progress, ResourceChange, StackInfo, StackResource, Stacks};
-use crate::template::{backend_template, outputs, PARAM_CERTIFICATE_ARN, PARAM_PROXY_IMAGE};
+use crate::spec::{BackendSpec, stack_name};
+use crate::stack::{ResourceChange, StackInfo, StackResource, Stacks, in_progress};
+use crate::template::{PARAM_CERTIFICATE_ARN, PARAM_PROXY_IMAGE, backend_template, outputs};
 
 /// Timing of the waits (tests shorten them).
 #[derive(Debug, Clone)]
@@ -29,7 +29,11 @@ pub struct Timing {
 
 impl Default for Timing {
     fn default() -> Self {
-        Self { poll: Duration::from_secs(5), stack_timeout: Duration::from_secs(45 * 60), certificate_timeout: Duration::from_secs(15 * 60) }
+        Self {
+            poll: Duration::from_secs(5),
+            stack_timeout: Duration::from_secs(45 * 60),
+            certificate_timeout: Duration::from_secs(15 * 60),
+        }
     }
 }
 
@@ -138,7 +142,9 @@ async fn open_zone(dns: &DnsTarget, domain: &str, root_domain: &str) -> Result<Z
 /// Refuses stacks that cannot be updated now.
 fn check_updatable(stack: &StackInfo) -> Result<(), AwsError> {
     match stack.status.as_str() {
-        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" => Err(AwsError::StackRolledBack { stack: stack.name.clone(), status: stack.status.clone() }),
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" => {
+            Err(AwsError::StackRolledBack { stack: stack.name.clone(), status: stack.status.clone() })
+        }
         s if in_progress(s) => Err(AwsError::StackBusy { stack: stack.name.clone(), status: stack.status.clone() }),
         _ => Ok(()),
     }
@@ -147,7 +153,11 @@ fn check_updatable(stack: &StackInfo) -> Result<(), AwsError> {
 fn finished(stack: Option<StackInfo>, name: &str, ok: &[&str]) -> Result<StackInfo, AwsError> {
     match stack {
         Some(s) if ok.contains(&s.status.as_str()) => Ok(s),
-        Some(s) => Err(AwsError::StackFailed { stack: s.name, status: s.status, reason: s.reason.map(|r| format!(": {r}")).unwrap_or_default() }),
+        Some(s) => Err(AwsError::StackFailed {
+            stack: s.name,
+            status: s.status,
+            reason: s.reason.map(|r| format!(": {r}")).unwrap_or_default(),
+        }),
         None => Err(AwsError::StackFailed { stack: name.to_owned(), status: "DELETED".into(), reason: String::new() }),
     }
 }
@@ -159,7 +169,13 @@ fn output<'a>(stack: &'a StackInfo, key: &'static str) -> Result<&'a str, AwsErr
 /// Provisions or updates a backend: certificate and its validation record,
 /// the stack, and the wildcard CNAME. Running it again with the same inputs
 /// changes nothing.
-pub async fn create(spec: &BackendSpec, account: &AwsSettings, dns: &DnsTarget, proxy_image: &str, timing: &Timing) -> Result<CreateOutcome, AwsError> {
+pub async fn create(
+    spec: &BackendSpec,
+    account: &AwsSettings,
+    dns: &DnsTarget,
+    proxy_image: &str,
+    timing: &Timing,
+) -> Result<CreateOutcome, AwsError> {
     spec.validate()?;
     let name = spec.stack_name();
     let acct = Account::open(account, timing).await?;
@@ -179,8 +195,11 @@ pub async fn create(spec: &BackendSpec, account: &AwsSettings, dns: &DnsTarget, 
 
     // The stack.
     let template = backend_template(spec);
-    let params: BTreeMap<String, String> =
-        [(PARAM_PROXY_IMAGE.to_owned(), proxy_image.to_owned()), (PARAM_CERTIFICATE_ARN.to_owned(), certificate_arn.clone())].into();
+    let params: BTreeMap<String, String> = [
+        (PARAM_PROXY_IMAGE.to_owned(), proxy_image.to_owned()),
+        (PARAM_CERTIFICATE_ARN.to_owned(), certificate_arn.clone()),
+    ]
+    .into();
     let (mut created, mut updated) = (false, false);
     let stack = match existing {
         None => {
@@ -198,7 +217,11 @@ pub async fn create(spec: &BackendSpec, account: &AwsSettings, dns: &DnsTarget, 
             } else {
                 tracing::info!(stack = %name, "updating stack");
                 updated = acct.stacks.update(&name, &template, &params).await?;
-                finished(acct.stacks.wait(&name, timing.stack_timeout).await?, &name, &["UPDATE_COMPLETE", "CREATE_COMPLETE"])?
+                finished(
+                    acct.stacks.wait(&name, timing.stack_timeout).await?,
+                    &name,
+                    &["UPDATE_COMPLETE", "CREATE_COMPLETE"],
+                )?
             }
         }
     };
@@ -207,11 +230,24 @@ pub async fn create(spec: &BackendSpec, account: &AwsSettings, dns: &DnsTarget, 
     let alb = output(&stack, outputs::ALB_DNS_NAME)?.to_owned();
     dns_changed |= zone.upsert(&[Cname { name: wildcard, value: alb }]).await?;
 
-    Ok(CreateOutcome { stack: name, created, updated, certificate_requested, dns_changed, certificate_arn, outputs: stack.outputs })
+    Ok(CreateOutcome {
+        stack: name,
+        created,
+        updated,
+        certificate_requested,
+        dns_changed,
+        certificate_arn,
+        outputs: stack.outputs,
+    })
 }
 
 /// The changes `create` would make to the stack.
-pub async fn plan(spec: &BackendSpec, account: &AwsSettings, proxy_image: &str, timing: &Timing) -> Result<Plan, AwsError> {
+pub async fn plan(
+    spec: &BackendSpec,
+    account: &AwsSettings,
+    proxy_image: &str,
+    timing: &Timing,
+) -> Result<Plan, AwsError> {
     spec.validate()?;
     let name = spec.stack_name();
     let acct = Account::open(account, timing).await?;
@@ -221,13 +257,20 @@ pub async fn plan(spec: &BackendSpec, account: &AwsSettings, proxy_image: &str, 
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(id, r)| ResourceChange { action: "Add".into(), logical_id: id.clone(), kind: r["Type"].as_str().unwrap_or_default().to_owned(), replacement: None })
+            .map(|(id, r)| ResourceChange {
+                action: "Add".into(),
+                logical_id: id.clone(),
+                kind: r["Type"].as_str().unwrap_or_default().to_owned(),
+                replacement: None,
+            })
             .collect();
         return Ok(Plan { stack: name, exists: false, changes, parameters_change: true });
     };
     check_updatable(&stack)?;
     let certificate = stack.parameters.get(PARAM_CERTIFICATE_ARN).cloned().unwrap_or_default();
-    let params: BTreeMap<String, String> = [(PARAM_PROXY_IMAGE.to_owned(), proxy_image.to_owned()), (PARAM_CERTIFICATE_ARN.to_owned(), certificate)].into();
+    let params: BTreeMap<String, String> =
+        [(PARAM_PROXY_IMAGE.to_owned(), proxy_image.to_owned()), (PARAM_CERTIFICATE_ARN.to_owned(), certificate)]
+            .into();
     let parameters_change = stack.parameters != params;
     let changes = if !parameters_change && acct.stacks.template(&name).await? == template {
         Vec::new()
@@ -238,7 +281,13 @@ pub async fn plan(spec: &BackendSpec, account: &AwsSettings, proxy_image: &str, 
 }
 
 /// The stack's status, outputs and resources.
-pub async fn status(prefix: &str, org: &str, backend: &str, account: &AwsSettings, timing: &Timing) -> Result<BackendStatus, AwsError> {
+pub async fn status(
+    prefix: &str,
+    org: &str,
+    backend: &str,
+    account: &AwsSettings,
+    timing: &Timing,
+) -> Result<BackendStatus, AwsError> {
     let name = stack_name(prefix, org, backend);
     let acct = Account::open(account, timing).await?;
     let stack = acct.stacks.describe(&name).await?.ok_or(AwsError::StackNotFound(name.clone()))?;
@@ -251,8 +300,19 @@ async fn functions(lambda: &aws_sdk_lambda::Client, prefix: &str) -> Result<Vec<
     let mut names = Vec::new();
     let mut marker = None;
     loop {
-        let page = lambda.list_functions().set_marker(marker.take()).send().await.map_err(|e| AwsError::from_sdk("lambda:ListFunctions", &e))?;
-        names.extend(page.functions().iter().filter_map(|f| f.function_name()).filter(|n| n.starts_with(&format!("{prefix}-"))).map(str::to_owned));
+        let page = lambda
+            .list_functions()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("lambda:ListFunctions", &e))?;
+        names.extend(
+            page.functions()
+                .iter()
+                .filter_map(|f| f.function_name())
+                .filter(|n| n.starts_with(&format!("{prefix}-")))
+                .map(str::to_owned),
+        );
         match page.next_marker() {
             Some(m) => marker = Some(m.to_owned()),
             None => return Ok(names),
@@ -274,7 +334,12 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, Aw
             return Ok(count);
         }
         for key in &keys {
-            s3.delete_object().bucket(bucket).key(key).send().await.map_err(|e| AwsError::from_sdk("s3:DeleteObject", &e))?;
+            s3.delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("s3:DeleteObject", &e))?;
         }
         count += keys.len();
     }
@@ -309,9 +374,15 @@ pub async fn destroy(
     }
     for f in &existing {
         tracing::info!(function = %f, "deleting function (--force)");
-        lambda.delete_function().function_name(f).send().await.map_err(|e| AwsError::from_sdk("lambda:DeleteFunction", &e))?;
+        lambda
+            .delete_function()
+            .function_name(f)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("lambda:DeleteFunction", &e))?;
     }
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&acct.config).force_path_style(true).build());
+    let s3 =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&acct.config).force_path_style(true).build());
     let mut deleted_objects = 0;
     for key in [outputs::CODE_BUCKET, outputs::ASSETS_BUCKET] {
         if let Some(bucket) = stack.outputs.get(key) {
@@ -320,7 +391,8 @@ pub async fn destroy(
     }
 
     // The validation record's name, before the certificate goes.
-    let certificate = stack.outputs.get(outputs::CERTIFICATE_ARN).or_else(|| stack.parameters.get(PARAM_CERTIFICATE_ARN)).cloned();
+    let certificate =
+        stack.outputs.get(outputs::CERTIFICATE_ARN).or_else(|| stack.parameters.get(PARAM_CERTIFICATE_ARN)).cloned();
     let validation_name = match &certificate {
         Some(arn) => acct.certs.validation(arn, Duration::ZERO).await.ok().map(|(_, r)| r.name),
         None => None,
@@ -329,7 +401,11 @@ pub async fn destroy(
     tracing::info!(stack = %name, "deleting stack");
     acct.stacks.delete(&name).await?;
     if let Some(s) = acct.stacks.wait(&name, timing.stack_timeout).await? {
-        return Err(AwsError::StackFailed { stack: name, status: s.status, reason: s.reason.map(|r| format!(": {r}")).unwrap_or_default() });
+        return Err(AwsError::StackFailed {
+            stack: name,
+            status: s.status,
+            reason: s.reason.map(|r| format!(": {r}")).unwrap_or_default(),
+        });
     }
 
     let mut deleted_records = 0;
@@ -348,7 +424,13 @@ pub async fn destroy(
             Err(e) => tracing::warn!(%arn, "could not delete the certificate: {e}"),
         }
     }
-    Ok(DestroyOutcome { stack: name, deleted_functions: existing, deleted_objects, deleted_records, certificate_deleted })
+    Ok(DestroyOutcome {
+        stack: name,
+        deleted_functions: existing,
+        deleted_objects,
+        deleted_records,
+        certificate_deleted,
+    })
 }
 
 /// The template as pretty JSON text.
@@ -362,7 +444,14 @@ mod tests {
     use super::*;
 
     fn stack(status: &str) -> StackInfo {
-        StackInfo { name: "s".into(), id: "id".into(), status: status.into(), reason: None, outputs: BTreeMap::new(), parameters: BTreeMap::new() }
+        StackInfo {
+            name: "s".into(),
+            id: "id".into(),
+            status: status.into(),
+            reason: None,
+            outputs: BTreeMap::new(),
+            parameters: BTreeMap::new(),
+        }
     }
 
     #[test]

@@ -73,7 +73,10 @@ impl Certificates {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("acm:RequestCertificate", &e))?;
-        let arn = out.certificate_arn().ok_or_else(|| AwsError::Api { operation: "acm:RequestCertificate", detail: "no certificate ARN in the answer".into() })?;
+        let arn = out.certificate_arn().ok_or_else(|| AwsError::Api {
+            operation: "acm:RequestCertificate",
+            detail: "no certificate ARN in the answer".into(),
+        })?;
         tracing::info!(%arn, "requested certificate for {domain}");
         Ok((arn.to_owned(), true))
     }
@@ -95,12 +98,19 @@ impl Certificates {
             let record = cert
                 .map(|c| c.domain_validation_options())
                 .and_then(|o| o.iter().find_map(|v| v.resource_record()))
-                .map(|r| ValidationRecord { name: r.name().to_owned(), kind: r.r#type().as_str().to_owned(), value: r.value().to_owned() });
+                .map(|r| ValidationRecord {
+                    name: r.name().to_owned(),
+                    kind: r.r#type().as_str().to_owned(),
+                    value: r.value().to_owned(),
+                });
             if let Some(record) = record {
                 return Ok((status, record));
             }
             if start.elapsed() >= timeout {
-                return Err(AwsError::Timeout { what: format!("ACM to publish the validation record of {arn}"), secs: timeout.as_secs() });
+                return Err(AwsError::Timeout {
+                    what: format!("ACM to publish the validation record of {arn}"),
+                    secs: timeout.as_secs(),
+                });
             }
             tokio::time::sleep(self.poll).await;
         }
@@ -120,7 +130,9 @@ impl Certificates {
             let status = out.certificate().and_then(|c| c.status()).cloned();
             match status {
                 Some(CertificateStatus::Issued) => return Ok(()),
-                Some(CertificateStatus::PendingValidation) if start.elapsed() < timeout => tokio::time::sleep(self.poll).await,
+                Some(CertificateStatus::PendingValidation) if start.elapsed() < timeout => {
+                    tokio::time::sleep(self.poll).await
+                }
                 other => {
                     return Err(AwsError::CertificateNotIssued {
                         arn: arn.to_owned(),

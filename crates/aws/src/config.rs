@@ -2,8 +2,8 @@
 //! check that fails early with a clear message.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::ProvideCredentials as _;
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::ProvideCredentials as _;
 
 use crate::errors::AwsError;
 
@@ -44,7 +44,11 @@ impl AwsSettings {
         }
         let profile_hint = self.profile.as_ref().map(|p| format!(" --profile {p}")).unwrap_or_default();
         let Some(provider) = config.credentials_provider() else {
-            return Err(AwsError::MissingCredentials { what, detail: "no credential provider is configured".into(), profile_hint });
+            return Err(AwsError::MissingCredentials {
+                what,
+                detail: "no credential provider is configured".into(),
+                profile_hint,
+            });
         };
         if let Err(e) = provider.provide_credentials().await {
             return Err(AwsError::MissingCredentials {

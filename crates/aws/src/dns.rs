@@ -33,16 +33,28 @@ pub struct Zone {
 impl Zone {
     /// Opens zone `zone_id` (with or without `/hostedzone/`) and checks that
     /// it covers `domain` (which belongs to `root_domain`).
-    pub async fn open(client: aws_sdk_route53::Client, zone_id: &str, domain: &str, root_domain: &str) -> Result<Self, AwsError> {
+    pub async fn open(
+        client: aws_sdk_route53::Client,
+        zone_id: &str,
+        domain: &str,
+        root_domain: &str,
+    ) -> Result<Self, AwsError> {
         let id = zone_id.trim_start_matches("/hostedzone/").to_owned();
-        let out = client.get_hosted_zone().id(&id).send().await.map_err(|e| match AwsError::from_sdk("route53:GetHostedZone", &e) {
-            AwsError::Api { detail, .. } => AwsError::ZoneNotFound { zone_id: id.clone(), detail },
-            other => other,
+        let out = client.get_hosted_zone().id(&id).send().await.map_err(|e| {
+            match AwsError::from_sdk("route53:GetHostedZone", &e) {
+                AwsError::Api { detail, .. } => AwsError::ZoneNotFound { zone_id: id.clone(), detail },
+                other => other,
+            }
         })?;
         let name = out.hosted_zone().map(|z| canonical(z.name())).unwrap_or_default();
         let domain = canonical(domain);
         if !(domain == name || domain.ends_with(&format!(".{name}"))) {
-            return Err(AwsError::ZoneMismatch { zone_id: id, zone_name: name, domain, root_domain: root_domain.to_owned() });
+            return Err(AwsError::ZoneMismatch {
+                zone_id: id,
+                zone_name: name,
+                domain,
+                root_domain: root_domain.to_owned(),
+            });
         }
         Ok(Self { client, id, name })
     }
@@ -80,7 +92,8 @@ impl Zone {
     /// whether anything changed.
     pub async fn upsert(&self, records: &[Cname]) -> Result<bool, AwsError> {
         let existing = self.cnames().await?;
-        let wanted: Vec<Cname> = records.iter().map(|r| Cname { name: canonical(&r.name), value: canonical(&r.value) }).collect();
+        let wanted: Vec<Cname> =
+            records.iter().map(|r| Cname { name: canonical(&r.name), value: canonical(&r.value) }).collect();
         let missing: Vec<&Cname> = wanted.iter().filter(|r| !existing.contains(r)).collect();
         if missing.is_empty() {
             return Ok(false);
@@ -107,7 +120,10 @@ impl Zone {
     /// Applies `action` to each record, one change per request (moto's
     /// server mis-parses batches of several changes).
     async fn change(&self, action: ChangeAction, records: &[&Cname]) -> Result<(), AwsError> {
-        let build = |e: aws_sdk_route53::error::BuildError| AwsError::Api { operation: "route53:ChangeResourceRecordSets", detail: e.to_string() };
+        let build = |e: aws_sdk_route53::error::BuildError| AwsError::Api {
+            operation: "route53:ChangeResourceRecordSets",
+            detail: e.to_string(),
+        };
         for r in records {
             let set = ResourceRecordSet::builder()
                 .name(&r.name)

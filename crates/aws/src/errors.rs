@@ -7,7 +7,9 @@ pub enum AwsError {
     #[error("invalid backend settings: {0}")]
     Invalid(String),
     /// No credentials were found for a profile.
-    #[error("no AWS credentials found for {what}: {detail}; configure them with `aws configure{profile_hint}`, set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile / --dns-profile")]
+    #[error(
+        "no AWS credentials found for {what}: {detail}; configure them with `aws configure{profile_hint}`, set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile / --dns-profile"
+    )]
     MissingCredentials {
         /// Which credentials (`the backend account`, `the DNS zone`).
         what: &'static str,
@@ -23,7 +25,9 @@ pub enum AwsError {
     #[error("`{0}` is not an AWS region name (like `us-east-1`); pass --region with a valid region")]
     BadRegion(String),
     /// The hosted zone does not exist or is not readable.
-    #[error("hosted zone `{zone_id}` cannot be read: {detail}; check --zone-id and that --dns-profile names credentials of the account holding the zone")]
+    #[error(
+        "hosted zone `{zone_id}` cannot be read: {detail}; check --zone-id and that --dns-profile names credentials of the account holding the zone"
+    )]
     ZoneNotFound {
         /// The zone id given.
         zone_id: String,
@@ -31,7 +35,9 @@ pub enum AwsError {
         detail: String,
     },
     /// The hosted zone's domain does not contain the backend's domain.
-    #[error("hosted zone `{zone_id}` is for `{zone_name}`, which does not cover `{domain}`; pass the --zone-id of the zone for `{root_domain}` (or a parent of it)")]
+    #[error(
+        "hosted zone `{zone_id}` is for `{zone_name}`, which does not cover `{domain}`; pass the --zone-id of the zone for `{root_domain}` (or a parent of it)"
+    )]
     ZoneMismatch {
         /// The zone id given.
         zone_id: String,
@@ -43,7 +49,9 @@ pub enum AwsError {
         root_domain: String,
     },
     /// The certificate did not become valid in time.
-    #[error("the certificate {arn} for `{domain}` is still {status} after {waited_secs} s; check that the validation CNAME `{record}` is resolvable in public DNS (is the zone delegated?), then run the command again")]
+    #[error(
+        "the certificate {arn} for `{domain}` is still {status} after {waited_secs} s; check that the validation CNAME `{record}` is resolvable in public DNS (is the zone delegated?), then run the command again"
+    )]
     CertificateNotIssued {
         /// The certificate ARN.
         arn: String,
@@ -57,7 +65,9 @@ pub enum AwsError {
         waited_secs: u64,
     },
     /// A stack is in a state it cannot be updated from.
-    #[error("stack `{stack}` is in {status}: its first creation failed and CloudFormation cannot update it; look at its events (`aws cloudformation describe-stack-events --stack-name {stack}`), then run `ownstak backend destroy` and create it again")]
+    #[error(
+        "stack `{stack}` is in {status}: its first creation failed and CloudFormation cannot update it; look at its events (`aws cloudformation describe-stack-events --stack-name {stack}`), then run `ownstak backend destroy` and create it again"
+    )]
     StackRolledBack {
         /// The stack name.
         stack: String,
@@ -65,7 +75,9 @@ pub enum AwsError {
         status: String,
     },
     /// A stack operation finished in a failed state.
-    #[error("stack `{stack}` ended in {status}{reason}; see `ownstak backend status` and the stack events in the CloudFormation console")]
+    #[error(
+        "stack `{stack}` ended in {status}{reason}; see `ownstak backend status` and the stack events in the CloudFormation console"
+    )]
     StackFailed {
         /// The stack name.
         stack: String,
@@ -86,7 +98,9 @@ pub enum AwsError {
     #[error("backend stack `{0}` does not exist; create it with `ownstak backend create`")]
     StackNotFound(String),
     /// The backend a deploy names has no stack in the account and region.
-    #[error("backend `{backend}` of `{org}` does not exist in {region} (no stack `{stack}`); create it with `ownstak backend create {backend} --org {org} --zone-id …`, or check --backend, --org, --function-prefix, --profile and --region")]
+    #[error(
+        "backend `{backend}` of `{org}` does not exist in {region} (no stack `{stack}`); create it with `ownstak backend create {backend} --org {org} --zone-id …`, or check --backend, --org, --function-prefix, --profile and --region"
+    )]
     BackendNotFound {
         /// The backend slug.
         backend: String,
@@ -98,7 +112,9 @@ pub enum AwsError {
         region: String,
     },
     /// The backend's stack has not finished being created.
-    #[error("stack `{stack}` is in {status}: the backend was planned but never created; run `ownstak backend create` to create it")]
+    #[error(
+        "stack `{stack}` is in {status}: the backend was planned but never created; run `ownstak backend create` to create it"
+    )]
     StackNotCreated {
         /// The stack name.
         stack: String,
@@ -106,7 +122,9 @@ pub enum AwsError {
         status: String,
     },
     /// The stack lacks an output later commands need.
-    #[error("stack `{stack}` has no output `{output}`; was it created by this version of ownstak? run `ownstak backend create` again")]
+    #[error(
+        "stack `{stack}` has no output `{output}`; was it created by this version of ownstak? run `ownstak backend create` again"
+    )]
     MissingOutput {
         /// The stack name.
         stack: String,
@@ -114,7 +132,9 @@ pub enum AwsError {
         output: &'static str,
     },
     /// Functions still exist under the backend's prefix.
-    #[error("{count} function(s) with prefix `{prefix}-` still exist ({names}); delete them first or pass --force to destroy the backend anyway")]
+    #[error(
+        "{count} function(s) with prefix `{prefix}-` still exist ({names}); delete them first or pass --force to destroy the backend anyway"
+    )]
     FunctionsExist {
         /// The prefix.
         prefix: String,
@@ -124,7 +144,9 @@ pub enum AwsError {
         names: String,
     },
     /// The caller lacks a permission.
-    #[error("{operation} was denied: {detail}; the credentials in use need this permission (see `ownstak backend template` for what the backend needs)")]
+    #[error(
+        "{operation} was denied: {detail}; the credentials in use need this permission (see `ownstak backend template` for what the backend needs)"
+    )]
     AccessDenied {
         /// The API operation.
         operation: &'static str,
@@ -161,7 +183,10 @@ impl AwsError {
                 let e = se.err();
                 let code = e.code().unwrap_or("Unknown");
                 let message = e.message().unwrap_or("");
-                if matches!(code, "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError") {
+                if matches!(
+                    code,
+                    "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError"
+                ) {
                     return Self::AccessDenied { operation, detail: format!("{code}: {message}") };
                 }
                 format!("{code}: {message}")

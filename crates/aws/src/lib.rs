@@ -23,9 +23,9 @@ pub mod stack;
 pub mod target;
 pub mod template;
 
-pub use errors::AwsError;
 pub use backend::{BackendStatus, CreateOutcome, DestroyOutcome, DnsTarget, Plan, PlannedChange, Timing};
 pub use config::AwsSettings;
+pub use errors::AwsError;
 pub use spec::{BackendSpec, VpcSpec};
 pub use target::{BundleObject, DeployTarget};
 pub use template::backend_template;

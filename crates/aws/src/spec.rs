@@ -56,7 +56,10 @@ impl Ipv4Cidr {
         }
         let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
         if u32::from(addr) & !mask != 0 {
-            return Err(AwsError::Invalid(format!("`{s}` has host bits set; use {}/{len}", Ipv4Addr::from(u32::from(addr) & mask))));
+            return Err(AwsError::Invalid(format!(
+                "`{s}` has host bits set; use {}/{len}",
+                Ipv4Addr::from(u32::from(addr) & mask)
+            )));
         }
         Ok(Self { addr, len })
     }
@@ -108,7 +111,8 @@ pub struct BackendSpec {
 }
 
 /// Log retention periods CloudWatch accepts.
-const RETENTION_DAYS: &[u32] = &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const RETENTION_DAYS: &[u32] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 impl BackendSpec {
     /// A backend with default sizes (2–10 tasks of 0.5 vCPU / 1 GiB, logs kept
@@ -134,13 +138,18 @@ impl BackendSpec {
     pub fn validate(&self) -> Result<(), AwsError> {
         for (kind, slug) in [("organization", &self.org), ("backend", &self.backend)] {
             if !is_slug(slug) {
-                return Err(AwsError::Invalid(format!("the {kind} slug `{slug}` must be lower-case letters, digits and single hyphens, e.g. `acme`")));
+                return Err(AwsError::Invalid(format!(
+                    "the {kind} slug `{slug}` must be lower-case letters, digits and single hyphens, e.g. `acme`"
+                )));
             }
         }
         HostSuffix::new(&self.backend, &self.org, &self.root_domain).map_err(|e| AwsError::Invalid(e.to_string()))?;
         FunctionPrefix::new(&self.prefix).map_err(|e| AwsError::Invalid(e.to_string()))?;
         if self.stack_name().len() > 128 {
-            return Err(AwsError::Invalid(format!("stack name `{}` is over CloudFormation's 128 characters; shorten the org or backend slug", self.stack_name())));
+            return Err(AwsError::Invalid(format!(
+                "stack name `{}` is over CloudFormation's 128 characters; shorten the org or backend slug",
+                self.stack_name()
+            )));
         }
         match &self.vpc {
             VpcSpec::New { cidr } => {
@@ -154,7 +163,9 @@ impl BackendSpec {
                 }
                 for (kind, subnets) in [("public", public_subnets), ("private", private_subnets)] {
                     if subnets.len() < 2 {
-                        return Err(AwsError::Invalid(format!("give at least two {kind} subnets (in different availability zones) with --{kind}-subnets")));
+                        return Err(AwsError::Invalid(format!(
+                            "give at least two {kind} subnets (in different availability zones) with --{kind}-subnets"
+                        )));
                     }
                     if let Some(bad) = subnets.iter().find(|s| !s.starts_with("subnet-")) {
                         return Err(AwsError::Invalid(format!("`{bad}` is not a subnet id (subnet-…)")));
@@ -163,10 +174,16 @@ impl BackendSpec {
             }
         }
         if !RETENTION_DAYS.contains(&self.log_retention_days) {
-            return Err(AwsError::Invalid(format!("log retention {} days is not one CloudWatch accepts ({RETENTION_DAYS:?})", self.log_retention_days)));
+            return Err(AwsError::Invalid(format!(
+                "log retention {} days is not one CloudWatch accepts ({RETENTION_DAYS:?})",
+                self.log_retention_days
+            )));
         }
         if self.min_tasks == 0 || self.min_tasks > self.max_tasks {
-            return Err(AwsError::Invalid(format!("proxy task counts must satisfy 1 <= min ({}) <= max ({})", self.min_tasks, self.max_tasks)));
+            return Err(AwsError::Invalid(format!(
+                "proxy task counts must satisfy 1 <= min ({}) <= max ({})",
+                self.min_tasks, self.max_tasks
+            )));
         }
         Ok(())
     }

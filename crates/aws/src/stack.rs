@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus, Tag};
 use serde_json::Value;
 
-use crate::errors::{error_code, error_message, AwsError};
+use crate::errors::{AwsError, error_code, error_message};
 
 /// What DescribeStacks says about a stack.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -76,7 +76,12 @@ impl Stacks {
     pub async fn describe(&self, name: &str) -> Result<Option<StackInfo>, AwsError> {
         let out = match self.client.describe_stacks().stack_name(name).send().await {
             Ok(out) => out,
-            Err(e) if error_code(&e).as_deref() == Some("ValidationError") && error_message(&e).contains("does not exist") => return Ok(None),
+            Err(e)
+                if error_code(&e).as_deref() == Some("ValidationError")
+                    && error_message(&e).contains("does not exist") =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(AwsError::from_sdk("cloudformation:DescribeStacks", &e)),
         };
         let Some(s) = out.stacks().first() else { return Ok(None) };
@@ -89,20 +94,45 @@ impl Stacks {
             id: s.stack_id().unwrap_or_default().to_owned(),
             status,
             reason: s.stack_status_reason().map(str::to_owned),
-            outputs: s.outputs().iter().filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value().unwrap_or_default().to_owned()))).collect(),
-            parameters: s.parameters().iter().filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value().unwrap_or_default().to_owned()))).collect(),
+            outputs: s
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value().unwrap_or_default().to_owned())))
+                .collect(),
+            parameters: s
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((p.parameter_key()?.to_owned(), p.parameter_value().unwrap_or_default().to_owned()))
+                })
+                .collect(),
         }))
     }
 
     /// The template the stack was last deployed with.
     pub async fn template(&self, name: &str) -> Result<Value, AwsError> {
-        let out = self.client.get_template().stack_name(name).send().await.map_err(|e| AwsError::from_sdk("cloudformation:GetTemplate", &e))?;
+        let out = self
+            .client
+            .get_template()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("cloudformation:GetTemplate", &e))?;
         let body = out.template_body().unwrap_or("{}");
-        serde_json::from_str(body).map_err(|e| AwsError::Api { operation: "cloudformation:GetTemplate", detail: format!("the stack's template is not JSON: {e}") })
+        serde_json::from_str(body).map_err(|e| AwsError::Api {
+            operation: "cloudformation:GetTemplate",
+            detail: format!("the stack's template is not JSON: {e}"),
+        })
     }
 
     /// Creates the stack.
-    pub async fn create(&self, name: &str, template: &Value, params: &BTreeMap<String, String>, tags: &[(String, String)]) -> Result<(), AwsError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        template: &Value,
+        params: &BTreeMap<String, String>,
+        tags: &[(String, String)],
+    ) -> Result<(), AwsError> {
         self.client
             .create_stack()
             .stack_name(name)
@@ -117,7 +147,12 @@ impl Stacks {
     }
 
     /// Updates the stack; `false` when CloudFormation found nothing to change.
-    pub async fn update(&self, name: &str, template: &Value, params: &BTreeMap<String, String>) -> Result<bool, AwsError> {
+    pub async fn update(
+        &self,
+        name: &str,
+        template: &Value,
+        params: &BTreeMap<String, String>,
+    ) -> Result<bool, AwsError> {
         match self
             .client
             .update_stack()
@@ -142,7 +177,10 @@ impl Stacks {
             match &info {
                 Some(s) if in_progress(&s.status) => {
                     if start.elapsed() >= timeout {
-                        return Err(AwsError::Timeout { what: format!("stack {name} ({})", s.status), secs: timeout.as_secs() });
+                        return Err(AwsError::Timeout {
+                            what: format!("stack {name} ({})", s.status),
+                            secs: timeout.as_secs(),
+                        });
                     }
                     tracing::debug!(stack = name, status = %s.status, "waiting");
                     tokio::time::sleep(self.poll).await;
@@ -154,8 +192,18 @@ impl Stacks {
 
     /// The changes updating (or creating) the stack would make, through a
     /// change set that is deleted afterwards.
-    pub async fn plan(&self, name: &str, exists: bool, template: &Value, params: &BTreeMap<String, String>, timeout: Duration) -> Result<Vec<ResourceChange>, AwsError> {
-        let change_set = format!("ownstak-plan-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0));
+    pub async fn plan(
+        &self,
+        name: &str,
+        exists: bool,
+        template: &Value,
+        params: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<Vec<ResourceChange>, AwsError> {
+        let change_set = format!(
+            "ownstak-plan-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+        );
         let out = self
             .client
             .create_change_set()
@@ -198,9 +246,14 @@ impl Stacks {
                     if reason.contains("didn't contain changes") || reason.contains("No updates") {
                         break Ok(Vec::new());
                     }
-                    break Err(AwsError::Api { operation: "cloudformation:CreateChangeSet", detail: reason.to_owned() });
+                    break Err(AwsError::Api {
+                        operation: "cloudformation:CreateChangeSet",
+                        detail: reason.to_owned(),
+                    });
                 }
-                _ if start.elapsed() >= timeout => break Err(AwsError::Timeout { what: format!("change set {change_set}"), secs: timeout.as_secs() }),
+                _ if start.elapsed() >= timeout => {
+                    break Err(AwsError::Timeout { what: format!("change set {change_set}"), secs: timeout.as_secs() });
+                }
                 _ => tokio::time::sleep(self.poll).await,
             }
         };
@@ -233,7 +286,12 @@ impl Stacks {
 
     /// Starts deleting the stack.
     pub async fn delete(&self, name: &str) -> Result<(), AwsError> {
-        self.client.delete_stack().stack_name(name).send().await.map_err(|e| AwsError::from_sdk("cloudformation:DeleteStack", &e))?;
+        self.client
+            .delete_stack()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("cloudformation:DeleteStack", &e))?;
         Ok(())
     }
 }

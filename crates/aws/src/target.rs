@@ -11,9 +11,9 @@ use ownstak_deploy::{Bundle, Endpoint, VpcPlacement};
 use serde::Serialize;
 
 use crate::config::AwsSettings;
-use crate::errors::{error_code, AwsError};
+use crate::errors::{AwsError, error_code};
 use crate::spec::stack_name;
-use crate::stack::{in_progress, StackInfo, Stacks};
+use crate::stack::{StackInfo, Stacks, in_progress};
 use crate::template::outputs;
 
 /// An AWS backend as deploys see it.
@@ -59,7 +59,9 @@ pub fn bundle_key(function: &str, sha256_hex: &str) -> String {
 fn check_deployable(stack: &StackInfo) -> Result<(), AwsError> {
     let status = stack.status.as_str();
     match status {
-        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "ROLLBACK_IN_PROGRESS" => Err(AwsError::StackRolledBack { stack: stack.name.clone(), status: status.to_owned() }),
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "ROLLBACK_IN_PROGRESS" => {
+            Err(AwsError::StackRolledBack { stack: stack.name.clone(), status: status.to_owned() })
+        }
         "REVIEW_IN_PROGRESS" => Err(AwsError::StackNotCreated { stack: stack.name.clone(), status: status.to_owned() }),
         // An update keeps the previous outputs until it completes.
         s if s.starts_with("UPDATE_") && !s.ends_with("_FAILED") => Ok(()),
@@ -108,7 +110,12 @@ impl DeployTarget {
         };
         info.suffix().map_err(|e| AwsError::Invalid(format!("stack `{name}` names an invalid domain: {e}")))?;
         let vpc = VpcPlacement {
-            subnet_ids: output(&stack, outputs::FUNCTION_SUBNET_IDS)?.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            subnet_ids: output(&stack, outputs::FUNCTION_SUBNET_IDS)?
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             security_group_ids: vec![output(&stack, outputs::FUNCTION_SECURITY_GROUP_ID)?],
         };
         Ok(Self {
@@ -136,12 +143,18 @@ impl DeployTarget {
     /// An S3 client of the backend's account (path-style through an
     /// endpoint override such as moto's).
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.endpoint_url.is_some()).build())
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.endpoint_url.is_some()).build(),
+        )
     }
 
     /// The asset store in the backend's assets bucket.
     pub fn asset_store(&self) -> AssetStore {
-        let config = StoreConfig { endpoint: self.endpoint_url.clone(), bucket: self.assets_bucket.clone(), region: self.region.clone() };
+        let config = StoreConfig {
+            endpoint: self.endpoint_url.clone(),
+            bucket: self.assets_bucket.clone(),
+            region: self.region.clone(),
+        };
         AssetStore::with_client(self.s3(), config)
     }
 
@@ -157,7 +170,9 @@ impl DeployTarget {
                 return Ok(BundleObject { bucket: self.code_bucket.clone(), key, uploaded: false });
             }
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_not_found())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
             Err(e) if error_code(&e).as_deref() == Some("NoSuchBucket") => return Err(self.bucket_gone()),
             Err(e) => return Err(AwsError::from_sdk("s3:HeadObject", &e)),
         }
@@ -179,7 +194,10 @@ impl DeployTarget {
     fn bucket_gone(&self) -> AwsError {
         AwsError::Api {
             operation: "s3:PutObject",
-            detail: format!("the code bucket `{}` of stack `{}` does not exist; run `ownstak backend create` again to repair the backend", self.code_bucket, self.stack),
+            detail: format!(
+                "the code bucket `{}` of stack `{}` does not exist; run `ownstak backend create` again to repair the backend",
+                self.code_bucket, self.stack
+            ),
         }
     }
 }
@@ -191,16 +209,32 @@ mod tests {
     use super::*;
 
     fn stack(status: &str) -> StackInfo {
-        StackInfo { name: "s".into(), id: "id".into(), status: status.into(), reason: Some("why".into()), outputs: BTreeMap::new(), parameters: BTreeMap::new() }
+        StackInfo {
+            name: "s".into(),
+            id: "id".into(),
+            status: status.into(),
+            reason: Some("why".into()),
+            outputs: BTreeMap::new(),
+            parameters: BTreeMap::new(),
+        }
     }
 
     #[test]
     fn only_settled_stacks_are_deployable() {
-        for ok in ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"] {
+        for ok in [
+            "CREATE_COMPLETE",
+            "UPDATE_COMPLETE",
+            "UPDATE_ROLLBACK_COMPLETE",
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+        ] {
             assert!(check_deployable(&stack(ok)).is_ok(), "{ok}");
         }
         let e = check_deployable(&stack("ROLLBACK_COMPLETE")).unwrap_err();
-        assert!(matches!(e, AwsError::StackRolledBack { .. }) && e.to_string().contains("ownstak backend destroy"), "{e}");
+        assert!(
+            matches!(e, AwsError::StackRolledBack { .. }) && e.to_string().contains("ownstak backend destroy"),
+            "{e}"
+        );
         let e = check_deployable(&stack("REVIEW_IN_PROGRESS")).unwrap_err();
         assert!(e.to_string().contains("ownstak backend create"), "{e}");
         assert!(matches!(check_deployable(&stack("CREATE_IN_PROGRESS")), Err(AwsError::StackBusy { .. })));

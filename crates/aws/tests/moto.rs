@@ -9,7 +9,7 @@ use ownstak_testkit::moto::Moto;
 use aws_credential_types::Credentials;
 use ownstak_aws::spec::Ipv4Cidr;
 use ownstak_aws::template::outputs;
-use ownstak_aws::{backend, AwsError, AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec};
+use ownstak_aws::{AwsError, AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec, backend};
 
 /// Starts moto; `acm_wait` is how long its certificates stay pending.
 async fn moto(acm_wait: u32) -> Moto {
@@ -26,11 +26,22 @@ fn settings(moto: &Moto) -> AwsSettings {
 }
 
 fn timing() -> Timing {
-    Timing { poll: Duration::from_millis(200), stack_timeout: Duration::from_secs(60), certificate_timeout: Duration::from_secs(20) }
+    Timing {
+        poll: Duration::from_millis(200),
+        stack_timeout: Duration::from_secs(60),
+        certificate_timeout: Duration::from_secs(20),
+    }
 }
 
 fn spec() -> BackendSpec {
-    BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", VpcSpec::New { cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap() }).unwrap()
+    BackendSpec::new(
+        "acme",
+        "prod",
+        "ownstak.link",
+        "ownstak",
+        VpcSpec::New { cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap() },
+    )
+    .unwrap()
 }
 
 /// An existing VPC with four subnets (see [`Moto::create_network`]).
@@ -75,7 +86,13 @@ async fn new_vpc_stack_is_created() {
     let cfn = aws_sdk_cloudformation::Client::new(&sdk(&moto).await);
     let res = cfn.describe_stack_resources().stack_name(&created.stack).send().await.unwrap();
     let kinds: Vec<&str> = res.stack_resources().iter().filter_map(|r| r.resource_type()).collect();
-    for kind in ["AWS::EC2::VPC", "AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::Subnet", "AWS::EC2::RouteTable"] {
+    for kind in [
+        "AWS::EC2::VPC",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::RouteTable",
+    ] {
         assert!(kinds.contains(&kind), "{kind} not created: {kinds:?}");
     }
 }
@@ -101,7 +118,14 @@ async fn create_status_idempotent_dns_destroy() {
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let res = cfn.describe_stack_resources().stack_name(&first.stack).send().await.unwrap();
     let kinds: Vec<&str> = res.stack_resources().iter().filter_map(|r| r.resource_type()).collect();
-    for kind in ["AWS::EC2::SecurityGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ECS::Service", "AWS::S3::Bucket", "AWS::IAM::Role", "AWS::IAM::ManagedPolicy"] {
+    for kind in [
+        "AWS::EC2::SecurityGroup",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::ECS::Service",
+        "AWS::S3::Bucket",
+        "AWS::IAM::Role",
+        "AWS::IAM::ManagedPolicy",
+    ] {
         assert!(kinds.contains(&kind), "{kind} not created: {kinds:?}");
     }
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
@@ -139,15 +163,19 @@ async fn create_status_idempotent_dns_destroy() {
         .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
         .handler("bootstrap")
         .role(&first.outputs[outputs::FUNCTION_ROLE_ARN])
-        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_smithy_types::Blob::new(minimal_zip())).build())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_smithy_types::Blob::new(minimal_zip())).build(),
+        )
         .send()
         .await
         .unwrap();
-    let err = backend::destroy("ownstak", "acme", "prod", &settings(&moto), Some(&dns), false, &timing()).await.unwrap_err();
+    let err =
+        backend::destroy("ownstak", "acme", "prod", &settings(&moto), Some(&dns), false, &timing()).await.unwrap_err();
     assert!(matches!(err, AwsError::FunctionsExist { count: 1, .. }), "{err}");
     assert!(err.to_string().contains("--force"), "{err}");
 
-    let gone = backend::destroy("ownstak", "acme", "prod", &settings(&moto), Some(&dns), true, &timing()).await.unwrap();
+    let gone =
+        backend::destroy("ownstak", "acme", "prod", &settings(&moto), Some(&dns), true, &timing()).await.unwrap();
     assert_eq!(gone.deleted_functions, ["ownstak-hello-prod"]);
     assert_eq!(gone.deleted_records, 2);
     assert!(cnames(&moto, &zone_id).await.is_empty());
@@ -170,7 +198,10 @@ async fn zone_that_does_not_cover_the_domain_is_refused() {
     let err = backend::create(&spec(), &settings(&moto), &dns, "img", &timing()).await.unwrap_err();
     assert!(matches!(err, AwsError::ZoneMismatch { .. }), "{err}");
     let text = err.to_string();
-    assert!(text.contains("example.com") && text.contains("prod.acme.ownstak.link") && text.contains("--zone-id"), "{text}");
+    assert!(
+        text.contains("example.com") && text.contains("prod.acme.ownstak.link") && text.contains("--zone-id"),
+        "{text}"
+    );
     // Nothing was created.
     let cfn = aws_sdk_cloudformation::Client::new(&sdk(&moto).await);
     assert!(cfn.list_stacks().send().await.unwrap().stack_summaries().is_empty());

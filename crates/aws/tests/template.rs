@@ -5,11 +5,18 @@ use std::path::PathBuf;
 
 use ownstak_aws::spec::Ipv4Cidr;
 use ownstak_aws::template::{iam, outputs};
-use ownstak_aws::{backend_template, BackendSpec, VpcSpec};
+use ownstak_aws::{BackendSpec, VpcSpec, backend_template};
 use serde_json::Value;
 
 fn new_vpc_spec() -> BackendSpec {
-    BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", VpcSpec::New { cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap() }).unwrap()
+    BackendSpec::new(
+        "acme",
+        "prod",
+        "ownstak.link",
+        "ownstak",
+        VpcSpec::New { cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap() },
+    )
+    .unwrap()
 }
 
 fn existing_vpc_spec() -> BackendSpec {
@@ -90,11 +97,15 @@ fn check_structure(t: &Value) {
         let ty = r["Type"].as_str().unwrap();
         assert!(KNOWN_TYPES.contains(&ty), "{id} has unknown type {ty}");
         assert!(r["Properties"].is_object(), "{id} has no Properties");
-        for dep in r.get("DependsOn").map(|d| match d {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
-            _ => panic!("bad DependsOn"),
-        }).unwrap_or_default() {
+        for dep in r
+            .get("DependsOn")
+            .map(|d| match d {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+                _ => panic!("bad DependsOn"),
+            })
+            .unwrap_or_default()
+        {
             assert!(resources.contains_key(&dep), "{id} depends on missing {dep}");
         }
     }
@@ -128,7 +139,10 @@ fn new_vpc_template_is_structurally_valid() {
         .iter()
         .map(|s| r[*s]["Properties"]["CidrBlock"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(blocks, ["10.42.0.0/18", "10.42.64.0/18", "10.42.128.0/18", "10.42.192.0/18"].iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        blocks,
+        ["10.42.0.0/18", "10.42.64.0/18", "10.42.128.0/18", "10.42.192.0/18"].iter().map(|s| s.to_string()).collect()
+    );
     assert_eq!(r["PrivateDefaultRoute"]["Properties"]["NatGatewayId"]["Ref"], "NatGateway");
     assert_eq!(r["PublicDefaultRoute"]["Properties"]["GatewayId"]["Ref"], "InternetGateway");
 }
@@ -140,8 +154,14 @@ fn existing_vpc_template_uses_given_subnets() {
     let r = t["Resources"].as_object().unwrap();
     assert!(!r.contains_key("Vpc") && !r.contains_key("NatGateway"));
     assert_eq!(r["LoadBalancer"]["Properties"]["Subnets"], serde_json::json!(["subnet-0000000a", "subnet-0000000b"]));
-    assert_eq!(r["ProxyService"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"], serde_json::json!(["subnet-0000000c", "subnet-0000000d"]));
-    assert_eq!(t["Outputs"]["FunctionSubnetIds"]["Value"], serde_json::json!({"Fn::Join": [",", ["subnet-0000000c", "subnet-0000000d"]]}));
+    assert_eq!(
+        r["ProxyService"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"],
+        serde_json::json!(["subnet-0000000c", "subnet-0000000d"])
+    );
+    assert_eq!(
+        t["Outputs"]["FunctionSubnetIds"]["Value"],
+        serde_json::json!({"Fn::Join": [",", ["subnet-0000000c", "subnet-0000000d"]]})
+    );
     let cmd = r["ProxyTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Command"].as_array().unwrap();
     let cmd: Vec<&str> = cmd.iter().map(|v| v.as_str().unwrap()).collect();
     assert!(cmd.windows(2).any(|w| w == ["--trusted-proxy", "172.31.0.0/16"]), "{cmd:?}");
@@ -163,7 +183,12 @@ fn load_balancer_proxy_and_scaling() {
     assert_eq!(http["DefaultActions"][0]["Type"], "redirect");
     assert_eq!(http["DefaultActions"][0]["RedirectConfig"]["Protocol"], "HTTPS");
     // Security groups: ALB open on 80/443, proxy only from the ALB SG, functions egress only.
-    let alb_in: Vec<i64> = r["AlbSecurityGroup"]["Properties"]["SecurityGroupIngress"].as_array().unwrap().iter().map(|x| x["FromPort"].as_i64().unwrap()).collect();
+    let alb_in: Vec<i64> = r["AlbSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["FromPort"].as_i64().unwrap())
+        .collect();
     assert_eq!(alb_in, [80, 443]);
     let proxy_in = r["ProxySecurityGroup"]["Properties"]["SecurityGroupIngress"].as_array().unwrap();
     assert_eq!(proxy_in.len(), 1);
@@ -239,7 +264,8 @@ fn iam_documents_are_scoped() {
         let t = backend_template(&spec);
         let docs = policy_documents(&t);
         assert!(docs.len() >= 3);
-        let fn_arn = format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{}-*", spec.prefix);
+        let fn_arn =
+            format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{}-*", spec.prefix);
         for (id, doc) in &docs {
             for st in list(&doc["Statement"]) {
                 assert_eq!(st["Effect"], "Allow", "{id}: only Allow statements");
@@ -252,23 +278,39 @@ fn iam_documents_are_scoped() {
                 let resources: Vec<String> = list(&st["Resource"]).iter().map(resource_text).collect();
                 assert!(!resources.is_empty());
                 if resources.iter().any(|r| r == "*") {
-                    assert!(actions.iter().all(|a| iam::RESOURCE_WILDCARD_ACTIONS.contains(&a.as_str())), "{id}: `*` resource for {actions:?}");
+                    assert!(
+                        actions.iter().all(|a| iam::RESOURCE_WILDCARD_ACTIONS.contains(&a.as_str())),
+                        "{id}: `*` resource for {actions:?}"
+                    );
                 }
                 if actions.iter().any(|a| a.starts_with("lambda:")) {
                     for r in &resources {
-                        assert!(r == &fn_arn || r == &format!("{fn_arn}:*"), "{id}: lambda resource {r} is not under the prefix");
+                        assert!(
+                            r == &fn_arn || r == &format!("{fn_arn}:*"),
+                            "{id}: lambda resource {r} is not under the prefix"
+                        );
                     }
-                    assert!(actions.iter().all(|a| a.starts_with("lambda:")), "{id}: mixed services in a lambda statement");
+                    assert!(
+                        actions.iter().all(|a| a.starts_with("lambda:")),
+                        "{id}: mixed services in a lambda statement"
+                    );
                 }
                 if actions.iter().any(|a| a == "iam:PassRole") {
                     assert_eq!(actions, ["iam:PassRole"]);
-                    assert_eq!(list(&st["Resource"]), vec![serde_json::json!({"Fn::GetAtt": ["FunctionRole", "Arn"]})], "{id}: PassRole only on the function role");
+                    assert_eq!(
+                        list(&st["Resource"]),
+                        vec![serde_json::json!({"Fn::GetAtt": ["FunctionRole", "Arn"]})],
+                        "{id}: PassRole only on the function role"
+                    );
                     assert_eq!(st["Condition"]["StringEquals"]["iam:PassedToService"], "lambda.amazonaws.com");
                 }
                 if actions.iter().any(|a| a.starts_with("s3:")) {
                     for r in &resources {
                         assert!(
-                            r.starts_with("${CodeBucket.Arn}") || r.starts_with("${AssetsBucket.Arn}") || r.contains("\"CodeBucket\"") || r.contains("\"AssetsBucket\""),
+                            r.starts_with("${CodeBucket.Arn}")
+                                || r.starts_with("${AssetsBucket.Arn}")
+                                || r.contains("\"CodeBucket\"")
+                                || r.contains("\"AssetsBucket\""),
                             "{id}: s3 resource {r} is not one of the buckets"
                         );
                     }
@@ -278,7 +320,8 @@ fn iam_documents_are_scoped() {
 
         // The proxy may invoke only prefixed functions and read only assets.
         let proxy = statements(&t, iam::PROXY_TASK_ROLE);
-        let proxy_actions: BTreeSet<String> = proxy.iter().flat_map(|s| list(&s["Action"])).map(|a| a.as_str().unwrap().to_owned()).collect();
+        let proxy_actions: BTreeSet<String> =
+            proxy.iter().flat_map(|s| list(&s["Action"])).map(|a| a.as_str().unwrap().to_owned()).collect();
         assert_eq!(proxy_actions, ["lambda:InvokeFunction", "s3:GetObject"].iter().map(|s| s.to_string()).collect());
         let get = proxy.iter().find(|s| list(&s["Action"]).contains(&serde_json::json!("s3:GetObject"))).unwrap();
         assert_eq!(list(&get["Resource"]).iter().map(resource_text).collect::<Vec<_>>(), ["${AssetsBucket.Arn}/*"]);
@@ -304,9 +347,19 @@ fn iam_documents_are_scoped() {
 
         // Deployer: exactly the deploy calls.
         let dep = statements(&t, iam::DEPLOYER_POLICY);
-        let dep_actions: BTreeSet<String> = dep.iter().flat_map(|s| list(&s["Action"])).map(|a| a.as_str().unwrap().to_owned()).collect();
+        let dep_actions: BTreeSet<String> =
+            dep.iter().flat_map(|s| list(&s["Action"])).map(|a| a.as_str().unwrap().to_owned()).collect();
         let mut expected: BTreeSet<String> = iam::DEPLOYER_LAMBDA_ACTIONS.iter().map(|s| s.to_string()).collect();
-        for a in ["iam:PassRole", "s3:PutObject", "s3:GetObject", "s3:ListBucket", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "cloudformation:DescribeStacks"] {
+        for a in [
+            "iam:PassRole",
+            "s3:PutObject",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+            "cloudformation:DescribeStacks",
+        ] {
             expected.insert(a.to_owned());
         }
         assert_eq!(dep_actions, expected);
@@ -320,7 +373,16 @@ fn bad_specs_are_rejected() {
     assert!(BackendSpec::new("Acme", "prod", "ownstak.link", "ownstak", vpc()).is_err());
     assert!(BackendSpec::new("acme", "prod", "ownstak.link", "Own", vpc()).is_err());
     assert!(Ipv4Cidr::parse("10.0.0.1/16").is_err());
-    assert!(BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", VpcSpec::New { cidr: Ipv4Cidr::parse("10.0.0.0/24").unwrap() }).is_err());
+    assert!(
+        BackendSpec::new(
+            "acme",
+            "prod",
+            "ownstak.link",
+            "ownstak",
+            VpcSpec::New { cidr: Ipv4Cidr::parse("10.0.0.0/24").unwrap() }
+        )
+        .is_err()
+    );
     let one_subnet = VpcSpec::Existing {
         vpc_id: "vpc-1".into(),
         cidr: Ipv4Cidr::parse("10.0.0.0/16").unwrap(),
@@ -350,15 +412,33 @@ fn cfn_lint_accepts_the_templates() {
         let file = dir.join(format!("{name}.json"));
         std::fs::write(&file, serde_json::to_vec_pretty(&backend_template(&spec)).unwrap()).unwrap();
         let out = std::process::Command::new(&python)
-            .args(["-c", "import sys; from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())", "--regions", "us-east-1", "--format", "parseable", "--"])
+            .args([
+                "-c",
+                "import sys; from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())",
+                "--regions",
+                "us-east-1",
+                "--format",
+                "parseable",
+                "--",
+            ])
             .arg(&file)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}; run `source scripts/env.sh && python_env`", python.display()));
+            .unwrap_or_else(|e| {
+                panic!("cannot run {}: {e}; run `source scripts/env.sh && python_env`", python.display())
+            });
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("No module named 'cfnlint'"), "cfn-lint is not installed in {}: {stderr}; run `source scripts/env.sh && python_env`", python.display());
+        assert!(
+            !stderr.contains("No module named 'cfnlint'"),
+            "cfn-lint is not installed in {}: {stderr}; run `source scripts/env.sh && python_env`",
+            python.display()
+        );
         // Exit codes: 0 clean, 4 warnings only, 8 informational; 2 (errors) fails.
-        assert!(out.status.code().is_some_and(|c| c & 2 == 0 && c & 1 == 0), "cfn-lint rejected {name} ({}):\n{stdout}\n{stderr}", out.status);
+        assert!(
+            out.status.code().is_some_and(|c| c & 2 == 0 && c & 1 == 0),
+            "cfn-lint rejected {name} ({}):\n{stdout}\n{stderr}",
+            out.status
+        );
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ownstak_core::MANIFEST_FILE;
 
 use crate::error::BuildError;
-use crate::layout::{self, BuildOutput, Framework, COMPUTE_DIR, OUT_DIR, PROJECT_FILE};
+use crate::layout::{self, BuildOutput, COMPUTE_DIR, Framework, OUT_DIR, PROJECT_FILE};
 use crate::{BuildEvent, BuildStep};
 
 /// Names at the root of every bundle that `ownstak deploy` adds itself.
@@ -15,11 +15,19 @@ const RESERVED: &[&str] = &["bootstrap", MANIFEST_FILE];
 
 /// What is never copied into `compute/`.
 fn skipped(rel: &Path) -> bool {
-    rel == Path::new(".git") || rel == Path::new(OUT_DIR) || rel == Path::new(".next/cache") || rel == Path::new(PROJECT_FILE)
+    rel == Path::new(".git")
+        || rel == Path::new(OUT_DIR)
+        || rel == Path::new(".next/cache")
+        || rel == Path::new(PROJECT_FILE)
 }
 
 /// Builds the app in `dir`, started with `command`, into `out` (already prepared).
-pub(crate) fn build(dir: &Path, out: PathBuf, command: &str, progress: &mut dyn FnMut(BuildEvent)) -> Result<BuildOutput, BuildError> {
+pub(crate) fn build(
+    dir: &Path,
+    out: PathBuf,
+    command: &str,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<BuildOutput, BuildError> {
     for name in RESERVED {
         if dir.join(name).exists() {
             return Err(BuildError::Reserved { dir: dir.to_owned(), name });
@@ -37,7 +45,7 @@ pub(crate) fn build(dir: &Path, out: PathBuf, command: &str, progress: &mut dyn 
 mod tests {
     use std::fs;
 
-    use crate::{build, BuildOptions, Framework};
+    use crate::{BuildOptions, Framework, build};
 
     #[test]
     fn copies_the_app_without_vcs_and_caches() {
@@ -56,7 +64,11 @@ mod tests {
         assert_eq!(out.framework, Framework::Custom);
         let compute = dir.join(".ownstak/compute");
         assert!(compute.join("server.js").is_file() && compute.join(".next/server/page.js").is_file());
-        assert!(!compute.join(".git").exists() && !compute.join(".next/cache").exists() && !compute.join(".ownstak").exists());
+        assert!(
+            !compute.join(".git").exists()
+                && !compute.join(".next/cache").exists()
+                && !compute.join(".ownstak").exists()
+        );
         let toml = fs::read_to_string(compute.join("ownstak.toml")).unwrap();
         assert!(toml.contains("command = \"node server.js\"") && toml.contains("memory = 256"), "{toml}");
         // Rebuilding replaces the previous layout.

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::BuildOptions;
 use crate::error::BuildError;
 use crate::layout::Framework;
-use crate::BuildOptions;
 
 /// The oldest Next.js major version ownstak builds.
 pub const MIN_NEXT_MAJOR: u64 = 14;
@@ -35,7 +35,9 @@ struct PackageJson {
 
 fn read_package_json(path: &Path) -> Result<Option<PackageJson>, BuildError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| BuildError::Parse { path: path.to_owned(), message: e.to_string() }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| BuildError::Parse { path: path.to_owned(), message: e.to_string() }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(BuildError::Io { action: "cannot read", path: path.to_owned(), source: e }),
     }
@@ -72,7 +74,9 @@ pub fn detect(dir: &Path, options: &BuildOptions) -> Result<Detection, BuildErro
     }
     let framework = match (options.framework, &options.command) {
         (Some(Framework::Custom), None) => return Err(BuildError::CustomWithoutCommand),
-        (Some(f @ (Framework::Nextjs | Framework::Static)), Some(_)) => return Err(BuildError::CommandNotApplicable(f.as_str())),
+        (Some(f @ (Framework::Nextjs | Framework::Static)), Some(_)) => {
+            return Err(BuildError::CommandNotApplicable(f.as_str()));
+        }
         (Some(f), _) => Some(f),
         (None, Some(_)) => Some(Framework::Custom),
         (None, None) => None,
@@ -88,7 +92,11 @@ pub fn detect(dir: &Path, options: &BuildOptions) -> Result<Detection, BuildErro
             });
         }
         Some(Framework::Static) if !has_index => {
-            return Err(BuildError::NotThatFramework { framework: "static", dir: dir.to_owned(), reason: "there is no index.html".to_owned() });
+            return Err(BuildError::NotThatFramework {
+                framework: "static",
+                dir: dir.to_owned(),
+                reason: "there is no index.html".to_owned(),
+            });
         }
         Some(f) => f,
         None if next.is_some() => Framework::Nextjs,

@@ -192,7 +192,13 @@ pub(crate) fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) ->
     Ok(size)
 }
 
-fn copy_rec(from: &Path, to: &Path, rel: &Path, skip: &dyn Fn(&Path) -> bool, size: &mut PartSize) -> Result<(), BuildError> {
+fn copy_rec(
+    from: &Path,
+    to: &Path,
+    rel: &Path,
+    skip: &dyn Fn(&Path) -> bool,
+    size: &mut PartSize,
+) -> Result<(), BuildError> {
     let src_dir = from.join(rel);
     let dst_dir = to.join(rel);
     fs::create_dir_all(&dst_dir).map_err(BuildError::io("cannot create", &dst_dir))?;
@@ -257,7 +263,11 @@ pub(crate) fn routes_for_dir(dir: &Path, url_prefix: &str, part: &str) -> Result
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         // Follow symlinks here: a linked directory is served as a directory.
-        let matches = if path.is_dir() { RouteMatch::Prefix(format!("{url_prefix}{name}/")) } else { RouteMatch::Path(format!("{url_prefix}{name}")) };
+        let matches = if path.is_dir() {
+            RouteMatch::Prefix(format!("{url_prefix}{name}/"))
+        } else {
+            RouteMatch::Path(format!("{url_prefix}{name}"))
+        };
         routes.push(AssetRoute { matches, dir: part.to_owned(), immutable: false });
     }
     Ok(routes)
@@ -300,7 +310,9 @@ struct UserFunction {
 pub(crate) fn write_project_file(app_dir: &Path, compute: &Path, command: &str) -> Result<BundleManifest, BuildError> {
     let user_file = app_dir.join(PROJECT_FILE);
     let user: UserProject = match fs::read_to_string(&user_file) {
-        Ok(text) => toml::from_str(&text).map_err(|e| BuildError::Parse { path: user_file.clone(), message: e.to_string() })?,
+        Ok(text) => {
+            toml::from_str(&text).map_err(|e| BuildError::Parse { path: user_file.clone(), message: e.to_string() })?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => UserProject::default(),
         Err(e) => return Err(BuildError::Io { action: "cannot read", path: user_file, source: e }),
     };
@@ -312,7 +324,8 @@ pub(crate) fn write_project_file(app_dir: &Path, compute: &Path, command: &str) 
         },
         env: user.env,
     };
-    let text = toml::to_string(&file).map_err(|e| BuildError::Parse { path: compute.join(PROJECT_FILE), message: e.to_string() })?;
+    let text = toml::to_string(&file)
+        .map_err(|e| BuildError::Parse { path: compute.join(PROJECT_FILE), message: e.to_string() })?;
     let path = compute.join(PROJECT_FILE);
     let header = "# Written by `ownstak build`; deploy this directory with `ownstak deploy`.\n";
     fs::write(&path, format!("{header}{text}")).map_err(BuildError::io("cannot write", &path))?;
@@ -324,7 +337,8 @@ pub(crate) fn write_project_file(app_dir: &Path, compute: &Path, command: &str) 
 /// Writes `.ownstak/build.json`.
 pub(crate) fn write_build_file(output: &BuildOutput) -> Result<(), BuildError> {
     let path = output.out_dir.join(BUILD_FILE);
-    let json = serde_json::to_vec_pretty(output).map_err(|e| BuildError::Parse { path: path.clone(), message: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(output)
+        .map_err(|e| BuildError::Parse { path: path.clone(), message: e.to_string() })?;
     fs::write(&path, json).map_err(BuildError::io("cannot write", &path))
 }
 
@@ -337,10 +351,20 @@ pub(crate) fn finish(
     manifest: BundleManifest,
     routes: Vec<AssetRoute>,
 ) -> Result<BuildOutput, BuildError> {
-    let compute = ComputePart { dir: COMPUTE_DIR.to_owned(), command, manifest, size: tree_size(&out_dir.join(COMPUTE_DIR))? };
+    let compute =
+        ComputePart { dir: COMPUTE_DIR.to_owned(), command, manifest, size: tree_size(&out_dir.join(COMPUTE_DIR))? };
     let assets = StaticPart { dir: ASSETS_DIR.to_owned(), size: tree_size(&out_dir.join(ASSETS_DIR))? };
     let permanent = StaticPart { dir: PERMANENT_DIR.to_owned(), size: tree_size(&out_dir.join(PERMANENT_DIR))? };
-    let output = BuildOutput { version: BUILD_FORMAT_VERSION, framework, framework_version, out_dir, compute, assets, permanent, routes };
+    let output = BuildOutput {
+        version: BUILD_FORMAT_VERSION,
+        framework,
+        framework_version,
+        out_dir,
+        compute,
+        assets,
+        permanent,
+        routes,
+    };
     write_build_file(&output)?;
     Ok(output)
 }
@@ -351,7 +375,11 @@ mod tests {
 
     #[test]
     fn routes_serialize_flat() {
-        let r = AssetRoute { matches: RouteMatch::Prefix("/_next/static/".into()), dir: PERMANENT_DIR.into(), immutable: true };
+        let r = AssetRoute {
+            matches: RouteMatch::Prefix("/_next/static/".into()),
+            dir: PERMANENT_DIR.into(),
+            immutable: true,
+        };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v, serde_json::json!({"prefix": "/_next/static/", "dir": "permanent", "immutable": true}));
         let back: AssetRoute = serde_json::from_value(v).unwrap();

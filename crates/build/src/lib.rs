@@ -19,9 +19,9 @@ pub mod static_site;
 
 use std::path::Path;
 
-pub use detect::{detect, Detection};
+pub use detect::{Detection, detect};
 pub use error::BuildError;
-pub use layout::{compute_dir, AssetRoute, BuildOutput, ComputePart, Framework, PartSize, RouteMatch, StaticPart};
+pub use layout::{AssetRoute, BuildOutput, ComputePart, Framework, PartSize, RouteMatch, StaticPart, compute_dir};
 
 /// What the user asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,11 +89,18 @@ pub enum BuildEvent {
 
 /// Builds the app in `dir` into `dir/.ownstak/`, reporting steps and the
 /// build tool's output through `progress`.
-pub fn build(dir: &Path, options: &BuildOptions, mut progress: impl FnMut(BuildEvent)) -> Result<BuildOutput, BuildError> {
+pub fn build(
+    dir: &Path,
+    options: &BuildOptions,
+    mut progress: impl FnMut(BuildEvent),
+) -> Result<BuildOutput, BuildError> {
     let progress: &mut dyn FnMut(BuildEvent) = &mut progress;
     progress(BuildEvent::Step(BuildStep::Detect));
     let detection = detect(dir, options)?;
-    progress(BuildEvent::Step(BuildStep::Detected { framework: detection.framework, version: detection.version.clone() }));
+    progress(BuildEvent::Step(BuildStep::Detected {
+        framework: detection.framework,
+        version: detection.version.clone(),
+    }));
     let next_version = match detection.framework {
         Framework::Nextjs => {
             progress(BuildEvent::Step(BuildStep::CheckDependencies));

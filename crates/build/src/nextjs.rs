@@ -16,14 +16,15 @@ use serde::Deserialize;
 
 use crate::detect::installed_next;
 use crate::error::BuildError;
-use crate::layout::{self, AssetRoute, BuildOutput, Framework, RouteMatch, ASSETS_DIR, COMPUTE_DIR, PERMANENT_DIR};
+use crate::layout::{self, ASSETS_DIR, AssetRoute, BuildOutput, COMPUTE_DIR, Framework, PERMANENT_DIR, RouteMatch};
 use crate::process::run_streaming;
 use crate::{BuildEvent, BuildStep};
 
 /// The environment variable that makes standalone the default `output`.
 pub const STANDALONE_ENV: &str = "NEXT_PRIVATE_STANDALONE";
 /// The names Next.js loads its config from.
-const CONFIG_FILES: &[&str] = &["next.config.js", "next.config.mjs", "next.config.cjs", "next.config.ts", "next.config.mts", "next.config.cts"];
+const CONFIG_FILES: &[&str] =
+    &["next.config.js", "next.config.mjs", "next.config.cjs", "next.config.ts", "next.config.mts", "next.config.cts"];
 /// The Next.js CLI inside node_modules.
 const NEXT_BIN: &str = "node_modules/next/dist/bin/next";
 
@@ -105,7 +106,12 @@ pub(crate) fn preflight(dir: &Path) -> Result<String, BuildError> {
 
 /// Builds the Next.js app in `dir` (checked by [`preflight`], which returned
 /// `version`) into `out` (already prepared).
-pub(crate) fn build(dir: &Path, out: PathBuf, version: String, progress: &mut dyn FnMut(BuildEvent)) -> Result<BuildOutput, BuildError> {
+pub(crate) fn build(
+    dir: &Path,
+    out: PathBuf,
+    version: String,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<BuildOutput, BuildError> {
     progress(BuildEvent::Step(BuildStep::FrameworkBuild { command: "next build".to_owned() }));
     run_streaming(
         dir,
@@ -160,11 +166,19 @@ pub(crate) fn build(dir: &Path, out: PathBuf, version: String, progress: &mut dy
     }
 
     progress(BuildEvent::Step(BuildStep::WriteLayout));
-    let server = if app_rel.as_os_str().is_empty() { "server.js".to_owned() } else { format!("{}/server.js", app_rel.display()) };
+    let server = if app_rel.as_os_str().is_empty() {
+        "server.js".to_owned()
+    } else {
+        format!("{}/server.js", app_rel.display())
+    };
     let command = format!("node {server}");
     let manifest = layout::write_project_file(dir, &compute, &command)?;
     let base = format!("{}/", required.config.base_path.trim_end_matches('/'));
-    let mut routes = vec![AssetRoute { matches: RouteMatch::Prefix(format!("{base}_next/static/")), dir: PERMANENT_DIR.to_owned(), immutable: true }];
+    let mut routes = vec![AssetRoute {
+        matches: RouteMatch::Prefix(format!("{base}_next/static/")),
+        dir: PERMANENT_DIR.to_owned(),
+        immutable: true,
+    }];
     routes.extend(layout::routes_for_dir(&out.join(ASSETS_DIR), &base, ASSETS_DIR)?);
     layout::finish(out, Framework::Nextjs, Some(version), command, manifest, routes)
 }

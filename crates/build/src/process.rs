@@ -31,8 +31,10 @@ pub(crate) fn run_streaming(
 
     let (tx, rx) = mpsc::channel::<String>();
     let mut readers = Vec::new();
-    let pipes: [Option<Box<dyn Read + Send>>; 2] =
-        [child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)];
+    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ];
     for pipe in pipes.into_iter().flatten() {
         let tx = tx.clone();
         readers.push(std::thread::spawn(move || {

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::BuildError;
-use crate::layout::{self, BuildOutput, Framework, ASSETS_DIR, COMPUTE_DIR, OUT_DIR, PROJECT_FILE};
+use crate::layout::{self, ASSETS_DIR, BuildOutput, COMPUTE_DIR, Framework, OUT_DIR, PROJECT_FILE};
 use crate::{BuildEvent, BuildStep};
 
 /// The server script's name inside `compute/`.

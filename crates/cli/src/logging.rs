@@ -6,11 +6,8 @@ use crate::cli::{GlobalArgs, LogFormat};
 
 /// Logs to stderr with the chosen filter and format.
 pub fn init(args: &GlobalArgs, default_level: &str) {
-    let filter = args
-        .log
-        .as_deref()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_level));
+    let filter =
+        args.log.as_deref().and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new(default_level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     match args.log_format {

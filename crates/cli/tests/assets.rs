@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use ownstak_testkit::{bin, tempdir, Backend};
+use ownstak_testkit::{Backend, bin, tempdir};
 
 const JS: &str = "console.log('hashed chunk, served for a year');\n";
 
@@ -31,7 +31,10 @@ fn build_site(dir: &Path, robots: &str) {
     let mut build: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     build["permanent"]["files"] = 2.into();
     build["permanent"]["bytes"] = (JS.len() + 14).into();
-    build["routes"].as_array_mut().unwrap().insert(0, serde_json::json!({"prefix": "/_next/static/", "dir": "permanent", "immutable": true}));
+    build["routes"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, serde_json::json!({"prefix": "/_next/static/", "dir": "permanent", "immutable": true}));
     std::fs::write(&path, serde_json::to_vec_pretty(&build).unwrap()).unwrap();
 }
 
@@ -42,7 +45,9 @@ struct Http {
 
 impl Http {
     fn request(&self, method: reqwest::Method, label: &str, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("http://{}{path}", self.proxy)).header("host", format!("{label}.local.dev.localhost"))
+        self.client
+            .request(method, format!("http://{}{path}", self.proxy))
+            .header("host", format!("{label}.local.dev.localhost"))
     }
 
     fn get(&self, label: &str, path: &str) -> reqwest::RequestBuilder {
@@ -81,12 +86,18 @@ async fn deploys_upload_assets_and_the_proxy_serves_them_from_the_store() {
     assert!(!header(&js, "last-modified").is_empty());
     assert_eq!(js.text().await.unwrap(), JS);
 
-    let cached = http.get("site-prod-1", "/_next/static/chunks/main-4f2a.js").header("if-none-match", &etag).send().await.unwrap();
+    let cached = http
+        .get("site-prod-1", "/_next/static/chunks/main-4f2a.js")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cached.status(), 304);
     assert_eq!(header(&cached, "etag"), etag);
     assert!(cached.bytes().await.unwrap().is_empty());
 
-    let part = http.get("site-prod-1", "/_next/static/chunks/main-4f2a.js").header("range", "bytes=0-9").send().await.unwrap();
+    let part =
+        http.get("site-prod-1", "/_next/static/chunks/main-4f2a.js").header("range", "bytes=0-9").send().await.unwrap();
     assert_eq!(part.status(), 206);
     assert_eq!(header(&part, "content-range"), format!("bytes 0-9/{}", JS.len()));
     assert_eq!(part.text().await.unwrap(), &JS[..10]);
@@ -131,7 +142,8 @@ async fn deploys_upload_assets_and_the_proxy_serves_them_from_the_store() {
     assert_eq!(header(&js, "etag"), etag);
 
     // POST is the function's.
-    let post = http.request(reqwest::Method::POST, "site-prod-1", "/_next/static/chunks/main-4f2a.js").send().await.unwrap();
+    let post =
+        http.request(reqwest::Method::POST, "site-prod-1", "/_next/static/chunks/main-4f2a.js").send().await.unwrap();
     assert_ne!(post.status(), 200);
 
     // Unchanged code publishes no new version: every file is already

@@ -34,7 +34,9 @@ trait Account {
     }
 
     async fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk().await).force_path_style(true).build())
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk().await).force_path_style(true).build(),
+        )
     }
 
     /// Runs `ownstak ARGS` against moto, with test credentials and no
@@ -69,7 +71,9 @@ trait Account {
     fn json(&self, args: &[&str]) -> Value {
         let out = self.cli(args);
         assert!(out.status.success(), "ownstak {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ownstak {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("ownstak {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        })
     }
 
     /// Runs a command that must fail; returns its stderr.
@@ -147,8 +151,13 @@ fn static_site(root: &Path, moto: &Moto, message: &str) -> PathBuf {
 const BACKEND: &[&str] = &["--backend", "prod", "--org", "acme"];
 
 /// A function's environment variables (none when it has no environment).
-fn variables(conf: &aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput) -> BTreeMap<String, String> {
-    conf.environment().and_then(|e| e.variables()).map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+fn variables(
+    conf: &aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput,
+) -> BTreeMap<String, String> {
+    conf.environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
 }
 
 fn with<'a>(args: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
@@ -160,23 +169,51 @@ async fn create_deploy_promote_list_destroy() {
     let moto = moto().await;
     let zone_id = moto.zone("ownstak.link").await;
     let vpc = moto.existing_vpc();
-    let mut create: Vec<&str> = vec!["backend", "create", "prod", "--org", "acme", "--root-domain", "ownstak.link", "--zone-id", &zone_id, "--proxy-image", "img:test", "--json"];
+    let mut create: Vec<&str> = vec![
+        "backend",
+        "create",
+        "prod",
+        "--org",
+        "acme",
+        "--root-domain",
+        "ownstak.link",
+        "--zone-id",
+        &zone_id,
+        "--proxy-image",
+        "img:test",
+        "--json",
+    ];
     create.extend(vpc.iter().map(String::as_str));
 
     // Before the backend exists, deploys say how to create it.
     let apps = tempdir();
     let first = static_site(apps.path(), &moto, "first");
     let deploy_args = |dir: &Path| -> Vec<String> {
-        ["deploy", dir.to_str().unwrap(), "--project", "web", "--env", "prod", "--memory", "512", "--timeout", "20", "--json"]
-            .iter()
-            .chain(BACKEND)
-            .map(|s| (*s).to_owned())
-            .collect()
+        [
+            "deploy",
+            dir.to_str().unwrap(),
+            "--project",
+            "web",
+            "--env",
+            "prod",
+            "--memory",
+            "512",
+            "--timeout",
+            "20",
+            "--json",
+        ]
+        .iter()
+        .chain(BACKEND)
+        .map(|s| (*s).to_owned())
+        .collect()
     };
     let args = deploy_args(&first);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = moto.fails(&args);
-    assert!(err.contains("does not exist in us-east-1") && err.contains("ownstak backend create prod --org acme"), "{err}");
+    assert!(
+        err.contains("does not exist in us-east-1") && err.contains("ownstak backend create prod --org acme"),
+        "{err}"
+    );
 
     // Create, then create again: the second changes nothing.
     let created = moto.json(&create);
@@ -193,15 +230,29 @@ async fn create_deploy_promote_list_destroy() {
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let res = cfn.describe_stack_resources().stack_name("ownstak-backend-acme-prod").send().await.unwrap();
     let kinds: Vec<&str> = res.stack_resources().iter().filter_map(|r| r.resource_type()).collect();
-    for kind in ["AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::Listener", "AWS::ECS::Service", "AWS::S3::Bucket", "AWS::IAM::Role", "AWS::EC2::SecurityGroup"] {
+    for kind in [
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::ElasticLoadBalancingV2::Listener",
+        "AWS::ECS::Service",
+        "AWS::S3::Bucket",
+        "AWS::IAM::Role",
+        "AWS::EC2::SecurityGroup",
+    ] {
         assert!(kinds.contains(&kind), "{kind} not created: {kinds:?}");
     }
 
     // The platform zone: the certificate's validation record and the wildcard CNAME.
     let records = moto.cnames(&zone_id).await;
-    assert_eq!(records.get("*.prod.acme.ownstak.link"), Some(&outputs["AlbDnsName"].to_ascii_lowercase()), "{records:?}");
+    assert_eq!(
+        records.get("*.prod.acme.ownstak.link"),
+        Some(&outputs["AlbDnsName"].to_ascii_lowercase()),
+        "{records:?}"
+    );
     assert_eq!(records.len(), 2, "{records:?}");
-    assert!(records.keys().any(|k| k.starts_with('_') && k.ends_with(".prod.acme.ownstak.link")), "no validation record: {records:?}");
+    assert!(
+        records.keys().any(|k| k.starts_with('_') && k.ends_with(".prod.acme.ownstak.link")),
+        "no validation record: {records:?}"
+    );
 
     // A runtime Lambda cannot run is refused before anything is uploaded.
     let script = apps.path().join("not-elf");
@@ -245,7 +296,11 @@ async fn create_deploy_promote_list_destroy() {
     let private: Vec<&str> = outputs["FunctionSubnetIds"].split(',').collect();
     assert_eq!(vpc_config.subnet_ids(), private.as_slice());
     assert_eq!(vpc_config.security_group_ids(), [outputs["FunctionSecurityGroupId"].as_str()]);
-    assert_eq!(variables(&conf), BTreeMap::from([("AWS_LAMBDA_EXEC_WRAPPER".to_owned(), "/var/task/bootstrap".to_owned())]), "only the exec wrapper is set");
+    assert_eq!(
+        variables(&conf),
+        BTreeMap::from([("AWS_LAMBDA_EXEC_WRAPPER".to_owned(), "/var/task/bootstrap".to_owned())]),
+        "only the exec wrapper is set"
+    );
     let function = lambda.get_function().function_name("ownstak-web-prod").send().await.unwrap();
     let tags = function.tags().cloned().unwrap_or_default();
     assert_eq!(tags.get("ownstak:project").map(String::as_str), Some("web"), "{tags:?}");
@@ -257,7 +312,8 @@ async fn create_deploy_promote_list_destroy() {
     let list = moto.json(&with(&["deployments", "--project", "web", "--env", "prod", "--json"], BACKEND));
     let items = list["deployments"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{list}");
-    let live: Vec<u64> = items.iter().filter(|d| d["live"] == true).map(|d| d["deployment"].as_u64().unwrap()).collect();
+    let live: Vec<u64> =
+        items.iter().filter(|d| d["live"] == true).map(|d| d["deployment"].as_u64().unwrap()).collect();
     assert_eq!(live, [1]);
     assert_eq!(items[2]["url"], "https://web-prod-3.prod.acme.ownstak.link/");
 
@@ -267,8 +323,12 @@ async fn create_deploy_promote_list_destroy() {
     numbers.sort();
     assert_eq!(numbers, ["$LATEST", "1", "2", "3"]);
     let aliases = lambda.list_aliases().function_name("ownstak-web-prod").send().await.unwrap();
-    let aliases: BTreeMap<&str, &str> = aliases.aliases().iter().map(|a| (a.name().unwrap(), a.function_version().unwrap())).collect();
-    assert_eq!(aliases, BTreeMap::from([("current", "1"), ("deployment-1", "1"), ("deployment-2", "2"), ("deployment-3", "3")]));
+    let aliases: BTreeMap<&str, &str> =
+        aliases.aliases().iter().map(|a| (a.name().unwrap(), a.function_version().unwrap())).collect();
+    assert_eq!(
+        aliases,
+        BTreeMap::from([("current", "1"), ("deployment-1", "1"), ("deployment-2", "2"), ("deployment-3", "3")])
+    );
 
     // The bundles in the code bucket (one per distinct bundle), the assets in the assets bucket.
     let s3 = moto.s3().await;
@@ -289,7 +349,13 @@ async fn create_deploy_promote_list_destroy() {
         assert!(keys.iter().any(|k| k.ends_with("index.html")), "{prefix}: {keys:?}");
         assert!(keys.iter().any(|k| k.ends_with("img/logo.svg")), "{prefix}: {keys:?}");
     }
-    let home = s3.get_object().bucket(&outputs["AssetsBucket"]).key("deployments/ownstak-web-prod/2/index.html").send().await.unwrap();
+    let home = s3
+        .get_object()
+        .bucket(&outputs["AssetsBucket"])
+        .key("deployments/ownstak-web-prod/2/index.html")
+        .send()
+        .await
+        .unwrap();
     let body = home.body.collect().await.unwrap().into_bytes();
     assert!(String::from_utf8_lossy(&body).contains("second"), "{}", String::from_utf8_lossy(&body));
 
@@ -305,14 +371,25 @@ async fn create_deploy_promote_list_destroy() {
     let native = apps.path().join("native");
     std::fs::create_dir_all(&native).unwrap();
     std::fs::write(native.join("server"), b"\x7fELF not really").unwrap();
-    std::fs::write(native.join("server.js"), "require('http').createServer((_, r) => r.end('hi')).listen(process.env.PORT)").unwrap();
+    std::fs::write(
+        native.join("server.js"),
+        "require('http').createServer((_, r) => r.end('hi')).listen(process.env.PORT)",
+    )
+    .unwrap();
     let deploy_native = |command: &str| -> Value {
-        let args = with(&["deploy", native.to_str().unwrap(), "--project", "web", "--env", "api", "--command", command, "--json"], BACKEND);
+        let args = with(
+            &["deploy", native.to_str().unwrap(), "--project", "web", "--env", "api", "--command", command, "--json"],
+            BACKEND,
+        );
         moto.json(&args)
     };
     let api_conf = async || lambda.get_function_configuration().function_name("ownstak-web-api").send().await.unwrap();
     let out = deploy_native("./server --port $PORT");
-    assert_eq!((out["runtime"].as_str(), out["createdFunction"].as_bool()), (Some("provided.al2023"), Some(true)), "{out}");
+    assert_eq!(
+        (out["runtime"].as_str(), out["createdFunction"].as_bool()),
+        (Some("provided.al2023"), Some(true)),
+        "{out}"
+    );
     let conf = api_conf().await;
     assert_eq!(conf.runtime().map(|r| r.as_str()), Some("provided.al2023"));
     assert_eq!(conf.handler(), Some("bootstrap"));
@@ -333,7 +410,8 @@ async fn create_deploy_promote_list_destroy() {
     let err = moto.fails(&destroy);
     assert!(err.contains("--force"), "{err}");
     let gone = moto.json(&with(&destroy, &["--force"]));
-    let mut functions: Vec<&str> = gone["deletedFunctions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let mut functions: Vec<&str> =
+        gone["deletedFunctions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     functions.sort();
     assert_eq!(functions, ["ownstak-web-api", "ownstak-web-prod"], "{gone}");
     assert!(moto.cnames(&zone_id).await.is_empty());
@@ -358,18 +436,26 @@ async fn deploy_errors_say_what_to_do() {
     assert!(err.contains("--org"), "{err}");
     // A backend that does not exist, and the right one in the wrong region.
     let err = deploy(&["--backend", "nope", "--org", "acme"]);
-    assert!(err.contains("backend `nope` of `acme` does not exist in us-east-1") && err.contains("ownstak backend create nope --org acme"), "{err}");
+    assert!(
+        err.contains("backend `nope` of `acme` does not exist in us-east-1")
+            && err.contains("ownstak backend create nope --org acme"),
+        "{err}"
+    );
     let err = deploy(&["--backend", "nope", "--org", "acme", "--region", "eu-west-3"]);
     assert!(err.contains("does not exist in eu-west-3") && err.contains("--region"), "{err}");
     // Not a region at all.
     let err = deploy(&["--backend", "nope", "--org", "acme", "--region", "moon"]);
     assert!(err.contains("--region"), "{err}");
     // No credentials at all, or none for the named profile.
-    let base = ["deploy", site.to_str().unwrap(), "--project", "web", "--env", "prod", "--backend", "prod", "--org", "acme"];
+    let base =
+        ["deploy", site.to_str().unwrap(), "--project", "web", "--env", "prod", "--backend", "prod", "--org", "acme"];
     let err = moto.fails_without_credentials(&base);
     assert!(err.contains("no AWS credentials found for the backend account") && err.contains("aws configure"), "{err}");
     let err = moto.fails_without_credentials(&with(&base, &["--profile", "ownstak-test-no-such-profile"]));
-    assert!(err.contains("no AWS credentials found") && err.contains("--profile ownstak-test-no-such-profile"), "{err}");
+    assert!(
+        err.contains("no AWS credentials found") && err.contains("--profile ownstak-test-no-such-profile"),
+        "{err}"
+    );
 
     // A stack whose creation was planned (a change set) but never executed.
     let cfn = aws_sdk_cloudformation::Client::new(&moto.sdk().await);
@@ -386,13 +472,30 @@ async fn deploy_errors_say_what_to_do() {
     assert!(err.contains("REVIEW_IN_PROGRESS") && err.contains("ownstak backend create"), "{err}");
 
     // A stack that is not an ownstak backend (no outputs).
-    cfn.create_stack().stack_name("ownstak-backend-acme-other").template_body(template.to_string()).send().await.unwrap();
+    cfn.create_stack()
+        .stack_name("ownstak-backend-acme-other")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
     let err = deploy(&["--backend", "other", "--org", "acme"]);
     assert!(err.contains("has no output") && err.contains("ownstak backend create"), "{err}");
 
     // A zone that does not cover the root domain.
     let zone_id = moto.zone("example.com").await;
-    let err = moto.fails(&["backend", "create", "prod", "--org", "acme", "--root-domain", "ownstak.link", "--zone-id", &zone_id, "--proxy-image", "img"]);
+    let err = moto.fails(&[
+        "backend",
+        "create",
+        "prod",
+        "--org",
+        "acme",
+        "--root-domain",
+        "ownstak.link",
+        "--zone-id",
+        &zone_id,
+        "--proxy-image",
+        "img",
+    ]);
     assert!(err.contains("does not cover `prod.acme.ownstak.link`") && err.contains("--zone-id"), "{err}");
 }
 
@@ -405,11 +508,29 @@ async fn deploy_errors_say_what_to_do() {
 async fn new_vpc_backend_is_destroyed() {
     let moto = moto().await;
     let zone_id = moto.zone("ownstak.link").await;
-    let created = moto.json(&["backend", "create", "edge", "--org", "acme", "--root-domain", "ownstak.link", "--zone-id", &zone_id, "--proxy-image", "img", "--json"]);
+    let created = moto.json(&[
+        "backend",
+        "create",
+        "edge",
+        "--org",
+        "acme",
+        "--root-domain",
+        "ownstak.link",
+        "--zone-id",
+        &zone_id,
+        "--proxy-image",
+        "img",
+        "--json",
+    ]);
     assert_eq!(created["created"], true);
     let cfn = aws_sdk_cloudformation::Client::new(&moto.sdk().await);
     let res = cfn.describe_stack_resources().stack_name("ownstak-backend-acme-edge").send().await.unwrap();
-    let tables: Vec<&str> = res.stack_resources().iter().filter(|r| r.resource_type() == Some("AWS::EC2::RouteTable")).filter_map(|r| r.physical_resource_id()).collect();
+    let tables: Vec<&str> = res
+        .stack_resources()
+        .iter()
+        .filter(|r| r.resource_type() == Some("AWS::EC2::RouteTable"))
+        .filter_map(|r| r.physical_resource_id())
+        .collect();
     assert_eq!(tables.len(), 2);
     let script = r#"
 import sys, boto3

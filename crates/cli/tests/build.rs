@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use ownstak_testkit::{bin, tempdir, workspace_root, Backend};
+use ownstak_testkit::{Backend, bin, tempdir, workspace_root};
 
 /// Copies `from` to `to`, leaving out installed and built files.
 fn copy_source(from: &Path, to: &Path) {
@@ -38,8 +38,18 @@ fn nextjs_source(root: &Path, marker: &str) -> PathBuf {
 /// Runs `npm ci` in `dir`.
 fn npm_ci(dir: &Path) {
     let started = Instant::now();
-    let out = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir).stdin(Stdio::null()).output().expect("run npm");
-    assert!(out.status.success(), "npm ci failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run npm");
+    assert!(
+        out.status.success(),
+        "npm ci failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("npm ci took {:.1}s", started.elapsed().as_secs_f64());
 }
 
@@ -55,7 +65,8 @@ fn build_ok(dir: &Path) -> serde_json::Value {
     assert!(out.status.success(), "ownstak build failed:\n{}", String::from_utf8_lossy(&out.stderr));
     eprintln!("ownstak build took {:.1}s", started.elapsed().as_secs_f64());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("build --json output");
-    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(".ownstak/build.json")).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".ownstak/build.json")).unwrap()).unwrap();
     assert_eq!(written["routes"], v["routes"], "build.json and --json agree");
     v
 }
@@ -72,7 +83,12 @@ impl Http {
     }
 
     async fn get(&self, label: &str, path: &str) -> reqwest::Response {
-        self.client.get(format!("http://{}{path}", self.proxy)).header("host", format!("{label}.local.dev.localhost")).send().await.unwrap()
+        self.client
+            .get(format!("http://{}{path}", self.proxy))
+            .header("host", format!("{label}.local.dev.localhost"))
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn text(&self, label: &str, path: &str) -> (u16, String) {
@@ -107,16 +123,34 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     let layout = build_ok(&dir);
     assert_eq!(layout["framework"], "nextjs");
     assert_eq!(layout["compute"]["command"], "node server.js");
-    assert_eq!(layout["routes"][0], serde_json::json!({"prefix": "/_next/static/", "dir": "permanent", "immutable": true}));
+    assert_eq!(
+        layout["routes"][0],
+        serde_json::json!({"prefix": "/_next/static/", "dir": "permanent", "immutable": true})
+    );
     let routes = layout["routes"].as_array().unwrap();
-    assert!(routes.contains(&serde_json::json!({"path": "/robots.txt", "dir": "assets", "immutable": false})), "{routes:?}");
+    assert!(
+        routes.contains(&serde_json::json!({"path": "/robots.txt", "dir": "assets", "immutable": false})),
+        "{routes:?}"
+    );
     let out = dir.join(".ownstak");
-    for f in ["compute/server.js", "compute/ownstak.toml", "compute/public/robots.txt", "assets/robots.txt", "assets/ownstak.png"] {
+    for f in [
+        "compute/server.js",
+        "compute/ownstak.toml",
+        "compute/public/robots.txt",
+        "assets/robots.txt",
+        "assets/ownstak.png",
+    ] {
         assert!(out.join(f).is_file(), "{f} is missing from the layout");
     }
     assert!(out.join("compute/.next/static").is_dir() && out.join("permanent").read_dir().unwrap().next().is_some());
-    assert!(!out.join("compute/ownstak.json").exists() && !out.join("compute/bootstrap").exists(), "deploy adds those itself");
-    assert!(layout["compute"]["bytes"].as_u64().unwrap() > 1_000_000 && layout["permanent"]["files"].as_u64().unwrap() > 0, "{layout}");
+    assert!(
+        !out.join("compute/ownstak.json").exists() && !out.join("compute/bootstrap").exists(),
+        "deploy adds those itself"
+    );
+    assert!(
+        layout["compute"]["bytes"].as_u64().unwrap() > 1_000_000 && layout["permanent"]["files"].as_u64().unwrap() > 0,
+        "{layout}"
+    );
 
     let data = tempdir();
     let backend = Backend::start(data.path(), &[]);
@@ -136,9 +170,13 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     // A route handler: JSON and two cookies.
     let api = http.get("web-prod-1", "/api/hello").await;
     assert_eq!(api.status(), 200);
-    let cookies: Vec<String> = api.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let cookies: Vec<String> =
+        api.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
     assert_eq!(cookies.len(), 2, "{cookies:?}");
-    assert!(cookies.iter().any(|c| c.starts_with("session=abc123")) && cookies.iter().any(|c| c.starts_with("theme=dark")), "{cookies:?}");
+    assert!(
+        cookies.iter().any(|c| c.starts_with("session=abc123")) && cookies.iter().any(|c| c.starts_with("theme=dark")),
+        "{cookies:?}"
+    );
     let json: serde_json::Value = api.json().await.unwrap();
     assert_eq!(json["hello"], "world");
 
@@ -170,8 +208,12 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
             slow_at = Some(chunk_no);
         }
     }
-    let (fallback_at, slow_at) = (fallback_at.expect("the fallback was sent"), slow_at.expect("the slow part was sent"));
-    assert!(fallback_at < slow_at, "fallback in chunk {fallback_at}, slow content in chunk {slow_at}: it was not streamed");
+    let (fallback_at, slow_at) =
+        (fallback_at.expect("the fallback was sent"), slow_at.expect("the slow part was sent"));
+    assert!(
+        fallback_at < slow_at,
+        "fallback in chunk {fallback_at}, slow content in chunk {slow_at}: it was not streamed"
+    );
 
     // The hashed files come from the asset store with immutable caching,
     // validators and ranges; the image goes to the function.
@@ -198,16 +240,34 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     assert!(!image.bytes().await.unwrap().is_empty());
     let used = invocations() - before;
     assert!(used < 2 + statics.len(), "static files must not invoke the function ({used} invocations)");
-    eprintln!("one load of / ({} requests: the page, {} /_next/static files, 1 image) invoked the function {used} times", 2 + statics.len(), statics.len());
+    eprintln!(
+        "one load of / ({} requests: the page, {} /_next/static files, 1 image) invoked the function {used} times",
+        2 + statics.len(),
+        statics.len()
+    );
 
     // Validators and ranges on a permanent asset.
     let first_static = statics[0].as_str();
     let r = http.get("web-prod-1", first_static).await;
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
     let full = r.bytes().await.unwrap();
-    let not_modified = http.client.get(format!("http://{}{first_static}", http.proxy)).header("host", "web-prod-1.local.dev.localhost").header("if-none-match", &etag).send().await.unwrap();
+    let not_modified = http
+        .client
+        .get(format!("http://{}{first_static}", http.proxy))
+        .header("host", "web-prod-1.local.dev.localhost")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_modified.status(), 304);
-    let partial = http.client.get(format!("http://{}{first_static}", http.proxy)).header("host", "web-prod-1.local.dev.localhost").header("range", "bytes=0-9").send().await.unwrap();
+    let partial = http
+        .client
+        .get(format!("http://{}{first_static}", http.proxy))
+        .header("host", "web-prod-1.local.dev.localhost")
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(partial.status(), 206);
     assert_eq!(partial.headers()["content-range"].to_str().unwrap(), format!("bytes 0-9/{}", full.len()));
     assert_eq!(partial.bytes().await.unwrap().as_ref(), &full[..10]);
@@ -276,8 +336,14 @@ async fn a_static_site_builds_and_serves_index_and_404() {
     assert_eq!(layout["compute"]["command"], "node ownstak-static.js");
     assert_eq!(layout["assets"]["files"], 4, "{layout}");
     let routes = layout["routes"].as_array().unwrap();
-    assert!(routes.contains(&serde_json::json!({"prefix": "/css/", "dir": "assets", "immutable": false})), "{routes:?}");
-    assert!(routes.contains(&serde_json::json!({"path": "/index.html", "dir": "assets", "immutable": false})), "{routes:?}");
+    assert!(
+        routes.contains(&serde_json::json!({"prefix": "/css/", "dir": "assets", "immutable": false})),
+        "{routes:?}"
+    );
+    assert!(
+        routes.contains(&serde_json::json!({"path": "/index.html", "dir": "assets", "immutable": false})),
+        "{routes:?}"
+    );
 
     let data = tempdir();
     let backend = Backend::start(data.path(), &[]);

@@ -3,10 +3,10 @@
 //! the load is gone, then exits cleanly. Not one request may fail.
 
 use std::ffi::OsStr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use ownstak_testkit::{tempdir, workspace_root, Backend, ServerProcess};
+use ownstak_testkit::{Backend, ServerProcess, tempdir, workspace_root};
 
 const HOST: &str = "hello-prod.local.dev.localhost";
 const CLIENTS: usize = 6;
@@ -35,7 +35,8 @@ async fn sigterm_under_load_fails_no_request() {
             let shared = reqwest::Client::builder().no_proxy().build().unwrap();
             let (mut before, mut after, mut failures) = (0, 0, Vec::new());
             while after < AFTER {
-                let client = if keep_alive { shared.clone() } else { reqwest::Client::builder().no_proxy().build().unwrap() };
+                let client =
+                    if keep_alive { shared.clone() } else { reqwest::Client::builder().no_proxy().build().unwrap() };
                 let was_terminated = terminated.load(Ordering::SeqCst);
                 match client.get(format!("http://{addr}/")).header("host", HOST).send().await {
                     Ok(r) => {
@@ -69,7 +70,11 @@ async fn sigterm_under_load_fails_no_request() {
     // Health turns 503 while requests are still served.
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     loop {
-        let r = http.get(format!("http://{addr}/__ownstak__/health")).send().await.expect("the draining proxy still accepts connections");
+        let r = http
+            .get(format!("http://{addr}/__ownstak__/health"))
+            .send()
+            .await
+            .expect("the draining proxy still accepts connections");
         if r.status() == 503 {
             break;
         }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ownstak_testkit::{copy_dir, tempdir, workspace_root, Backend};
+use ownstak_testkit::{Backend, copy_dir, tempdir, workspace_root};
 
 /// A copy of examples/hello whose page says `message`.
 fn hello_variant(root: &Path, message: &str) -> PathBuf {
@@ -57,7 +57,12 @@ async fn deploys_promotes_survives_restart_and_numbers_concurrent_deploys() {
     }
     // `node server.js` gets the managed Node.js runtime, with our bootstrap as
     // the exec wrapper; the local backend runs it that way, as Lambda does.
-    let conf = ownstak_testkit::lambda_client(&backend.lambda).get_function_configuration().function_name("ownstak-hello-prod").send().await.unwrap();
+    let conf = ownstak_testkit::lambda_client(&backend.lambda)
+        .get_function_configuration()
+        .function_name("ownstak-hello-prod")
+        .send()
+        .await
+        .unwrap();
     assert_eq!((conf.runtime().map(|r| r.as_str()), conf.handler()), (Some("nodejs22.x"), Some("bootstrap.handler")));
     let wrapper = conf.environment().and_then(|e| e.variables()).and_then(|v| v.get("AWS_LAMBDA_EXEC_WRAPPER"));
     assert_eq!(wrapper.map(String::as_str), Some("/var/task/bootstrap"));
@@ -73,7 +78,13 @@ async fn deploys_promotes_survives_restart_and_numbers_concurrent_deploys() {
     assert!(http.text(&host("hello-prod"), "/").await.1.contains("first"));
     let list = backend.cli(&["deployments", "--project", "hello", "--env", "prod", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-    let live: Vec<_> = list["deployments"].as_array().unwrap().iter().filter(|d| d["live"] == true).map(|d| d["deployment"].clone()).collect();
+    let live: Vec<_> = list["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["live"] == true)
+        .map(|d| d["deployment"].clone())
+        .collect();
     assert_eq!(live, [serde_json::json!(1)]);
     assert_eq!(list["deployments"].as_array().unwrap().len(), 3);
     assert!(list["deployments"][0]["deployedAt"].as_str().is_some_and(|t| t.contains('T')), "{list}");
@@ -94,7 +105,8 @@ async fn deploys_promotes_survives_restart_and_numbers_concurrent_deploys() {
     // and each number serves its own code.
     let dirs: Vec<PathBuf> = ["fifth", "sixth", "seventh"].iter().map(|m| hello_variant(apps.path(), m)).collect();
     let results: Vec<serde_json::Value> = std::thread::scope(|s| {
-        let handles: Vec<_> = dirs.iter().map(|d| s.spawn(|| backend.deploy(d, "hello", "prod", &["--no-promote"]))).collect();
+        let handles: Vec<_> =
+            dirs.iter().map(|d| s.spawn(|| backend.deploy(d, "hello", "prod", &["--no-promote"]))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut numbers: Vec<u64> = results.iter().map(|r| r["deployment"].as_u64().unwrap()).collect();
@@ -152,11 +164,16 @@ async fn binary_bodies_and_cookies_round_trip() {
 }
 
 /// A stream of body chunks for reqwest.
-fn futures_stream(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+fn futures_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     struct Chunks(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>);
     impl futures_core::Stream for Chunks {
         type Item = Result<Vec<u8>, std::io::Error>;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
             std::task::Poll::Ready(self.0.next())
         }
     }
@@ -173,7 +190,9 @@ async fn bad_input_gets_clear_errors_and_breaks_nothing() {
     let hello_str = hello.to_str().unwrap();
 
     // Invalid slugs are refused before anything is created.
-    for (project, env, needle) in [("Hello_World", "prod", "project slug"), ("hello", "prod-2", "deployment 2"), ("hello", "", "empty")] {
+    for (project, env, needle) in
+        [("Hello_World", "prod", "project slug"), ("hello", "prod-2", "deployment 2"), ("hello", "", "empty")]
+    {
         let out = backend.cli(&["deploy", hello_str, "--project", project, "--env", env]);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
@@ -181,7 +200,10 @@ async fn bad_input_gets_clear_errors_and_breaks_nothing() {
     }
     let out = backend.cli(&["deployments", "--project", "hello", "--env", "prod"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no deployments yet"), "no function may exist after refused deploys");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no deployments yet"),
+        "no function may exist after refused deploys"
+    );
 
     backend.deploy(&hello, "hello", "prod", &["--timeout", "1"]);
 
@@ -244,7 +266,17 @@ async fn bad_input_gets_clear_errors_and_breaks_nothing() {
 #[test]
 fn unreachable_backend_is_a_clear_error() {
     let hello = workspace_root().join("examples/hello");
-    let out = ownstak_testkit::ownstak(&["deploy", hello.to_str().unwrap(), "--project", "hello", "--env", "prod", "--lambda-endpoint", "http://127.0.0.1:1", "--json"]);
+    let out = ownstak_testkit::ownstak(&[
+        "deploy",
+        hello.to_str().unwrap(),
+        "--project",
+        "hello",
+        "--env",
+        "prod",
+        "--lambda-endpoint",
+        "http://127.0.0.1:1",
+        "--json",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach") && err.contains("ownstak local up"), "{err}");

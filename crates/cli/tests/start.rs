@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 
-use ownstak_testkit::{copy_dir, ownstak, tempdir, workspace_root, ServerProcess};
+use ownstak_testkit::{ServerProcess, copy_dir, ownstak, tempdir, workspace_root};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_serves_the_built_app_on_localhost() {
@@ -19,7 +19,15 @@ async fn start_serves_the_built_app_on_localhost() {
     let addr = server.addr("proxy");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     for host in [format!("localhost:{}", addr.port()), addr.to_string()] {
-        let info: serde_json::Value = http.get(format!("http://{addr}/api/info")).header("host", &host).send().await.unwrap().json().await.unwrap();
+        let info: serde_json::Value = http
+            .get(format!("http://{addr}/api/info"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(info["function"], "ownstak-app-local", "{host}");
         assert_eq!(info["message"], "Hello from ownstak!");
     }

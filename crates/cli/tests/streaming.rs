@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::primitives::Blob;
-use ownstak_testkit::{proc_status_kib, tempdir, workspace_root, Backend, ServerProcess};
+use ownstak_testkit::{Backend, ServerProcess, proc_status_kib, tempdir, workspace_root};
 use sha2::{Digest, Sha256};
 
 /// The bytes the streaming example's `/big` route sends.
@@ -33,7 +33,12 @@ async fn first_bytes_arrive_before_the_app_finishes_and_crashes_abort() {
     let backend = Backend::start(data.path(), &[]);
     backend.deploy(&stream_app(), "stream", "prod", &[]);
 
-    let mut resp = client().get(format!("http://{}/slow", backend.proxy)).header("host", host("stream-prod")).send().await.unwrap();
+    let mut resp = client()
+        .get(format!("http://{}/slow", backend.proxy))
+        .header("host", host("stream-prod"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let mut body = Vec::new();
     let (mut first_at, mut second_at) = (None, None);
@@ -50,15 +55,29 @@ async fn first_bytes_arrive_before_the_app_finishes_and_crashes_abort() {
     assert_eq!(body, b"first\nsecond\n");
     let (first_at, second_at) = (first_at.unwrap(), second_at.unwrap());
     // The app waits 2 s between the two writes; half of that is a generous margin.
-    assert!(second_at - first_at >= Duration::from_secs(1), "\"first\" must arrive well before \"second\" (gap {:?})", second_at - first_at);
+    assert!(
+        second_at - first_at >= Duration::from_secs(1),
+        "\"first\" must arrive well before \"second\" (gap {:?})",
+        second_at - first_at
+    );
 
     // An app that dies mid-body: the client sees an aborted response, never a clean end.
-    let resp = client().get(format!("http://{}/crash", backend.proxy)).header("host", host("stream-prod")).send().await.unwrap();
+    let resp = client()
+        .get(format!("http://{}/crash", backend.proxy))
+        .header("host", host("stream-prod"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200, "the head was already sent");
     let result = resp.bytes().await;
-    assert!(result.is_err(), "a response cut off by a crash must not end cleanly (got {:?} bytes)", result.map(|b| b.len()));
+    assert!(
+        result.is_err(),
+        "a response cut off by a crash must not end cleanly (got {:?} bytes)",
+        result.map(|b| b.len())
+    );
     // The environment is replaced; the next request is served.
-    let ok = client().get(format!("http://{}/", backend.proxy)).header("host", host("stream-prod")).send().await.unwrap();
+    let ok =
+        client().get(format!("http://{}/", backend.proxy)).header("host", host("stream-prod")).send().await.unwrap();
     let text = ok.text().await.unwrap();
     let log = std::fs::read_to_string(data.path().join("logs/ownstak-stream-prod.log")).unwrap_or_default();
     assert_eq!(text, "ok\n", "function log:\n{log}");
@@ -80,7 +99,12 @@ async fn a_64_mib_stream_is_byte_exact_with_bounded_proxy_memory() {
     let idle_kib = proc_status_kib(proxy.pid(), "VmRSS");
 
     const TOTAL: u32 = 64 * 1024 * 1024;
-    let mut resp = client().get(format!("http://{addr}/big?bytes={TOTAL}")).header("host", host("stream-prod")).send().await.unwrap();
+    let mut resp = client()
+        .get(format!("http://{addr}/big?bytes={TOTAL}"))
+        .header("host", host("stream-prod"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let mut hash = Sha256::new();
     let mut got: u32 = 0;
@@ -115,18 +139,32 @@ async fn a_lambda_runtime_streaming_function_is_served_through_the_proxy() {
     let function = "ownstak-rsstream-prod";
     ownstak_testkit::deploy_binary(&lambda, function, "fixture-lambda-rs-stream", "current").await;
 
-    let resp = client().get(format!("http://{}/anything", backend.proxy)).header("host", host("rsstream-prod")).send().await.unwrap();
+    let resp = client()
+        .get(format!("http://{}/anything", backend.proxy))
+        .header("host", host("rsstream-prod"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-fixture"], "lambda_runtime-stream");
     assert_eq!(resp.text().await.unwrap(), "chunk-1\nchunk-2\nchunk-3\n");
 
     // The same stream read with the SDK's own event-stream client.
-    let mut out = lambda.invoke_with_response_stream().function_name(function).qualifier("current").payload(Blob::new("{}")).send().await.unwrap();
+    let mut out = lambda
+        .invoke_with_response_stream()
+        .function_name(function)
+        .qualifier("current")
+        .payload(Blob::new("{}"))
+        .send()
+        .await
+        .unwrap();
     let mut raw = Vec::new();
     let mut completed = false;
     while let Some(event) = out.event_stream.recv().await.unwrap() {
         match event {
-            aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent::PayloadChunk(c) => raw.extend_from_slice(c.payload().unwrap().as_ref()),
+            aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent::PayloadChunk(c) => {
+                raw.extend_from_slice(c.payload().unwrap().as_ref())
+            }
             aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent::InvokeComplete(done) => {
                 assert_eq!(done.error_code(), None);
                 completed = true;

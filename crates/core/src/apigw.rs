@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, SET_COOKIE};
+use http::header::{COOKIE, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -148,7 +148,14 @@ fn decode_body(body: Option<&str>, base64: bool) -> Result<Bytes, ConvertError> 
 
 impl HttpEvent {
     /// Builds the event for an incoming request.
-    pub fn from_request(method: &Method, uri: &http::Uri, version: http::Version, headers: &HeaderMap, body: &[u8], meta: RequestMeta) -> Self {
+    pub fn from_request(
+        method: &Method,
+        uri: &http::Uri,
+        version: http::Version,
+        headers: &HeaderMap,
+        body: &[u8],
+        meta: RequestMeta,
+    ) -> Self {
         let mut out: BTreeMap<String, String> = BTreeMap::new();
         let mut cookies = Vec::new();
         for (name, value) in headers {
@@ -201,17 +208,14 @@ impl HttpEvent {
 
     /// The request method.
     pub fn method(&self) -> Result<Method, ConvertError> {
-        Method::from_bytes(self.request_context.http.method.as_bytes()).map_err(|_| ConvertError::Method(self.request_context.http.method.clone()))
+        Method::from_bytes(self.request_context.http.method.as_bytes())
+            .map_err(|_| ConvertError::Method(self.request_context.http.method.clone()))
     }
 
     /// Path and query as sent (`/a%20b?x=1`).
     pub fn path_and_query(&self) -> String {
         let path = if self.raw_path.is_empty() { "/" } else { &self.raw_path };
-        if self.raw_query_string.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{path}?{}", self.raw_query_string)
-        }
+        if self.raw_query_string.is_empty() { path.to_owned() } else { format!("{path}?{}", self.raw_query_string) }
     }
 
     /// Headers for forwarding to an app, with `cookies` joined back into
@@ -224,7 +228,8 @@ impl HttpEvent {
             map.append(n, v);
         }
         if !self.cookies.is_empty() {
-            let v = HeaderValue::from_str(&self.cookies.join("; ")).map_err(|_| ConvertError::Header("cookie".into()))?;
+            let v =
+                HeaderValue::from_str(&self.cookies.join("; ")).map_err(|_| ConvertError::Header("cookie".into()))?;
             map.insert(COOKIE, v);
         }
         Ok(map)
@@ -361,9 +366,11 @@ impl HttpResponse {
     /// Status, headers (cookies as `Set-Cookie`) and decoded body.
     pub fn into_http(self) -> Result<(StatusCode, HeaderMap, Bytes), ConvertError> {
         let status = StatusCode::from_u16(self.status_code).map_err(|_| ConvertError::Status(self.status_code))?;
-        let mut map = HeaderMap::with_capacity(self.headers.len() + self.multi_value_headers.len() + self.cookies.len());
+        let mut map =
+            HeaderMap::with_capacity(self.headers.len() + self.multi_value_headers.len() + self.cookies.len());
         let header = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), ConvertError> {
-            let n = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| ConvertError::Header(name.to_owned()))?;
+            let n = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|_| ConvertError::Header(name.to_owned()))?;
             let v = HeaderValue::from_str(value).map_err(|_| ConvertError::Header(name.to_owned()))?;
             Ok((n, v))
         };
@@ -417,7 +424,13 @@ mod tests {
     fn event_keeps_raw_path_query_and_joins_repeats() {
         let e = event(
             "/a%20b/c?x=1&y=2&x=3&z=a%2Bb+c",
-            &[("X-Multi", "one"), ("x-multi", "two"), ("cookie", "a=1; b=2"), ("cookie", "c=3"), ("user-agent", "curl/8")],
+            &[
+                ("X-Multi", "one"),
+                ("x-multi", "two"),
+                ("cookie", "a=1; b=2"),
+                ("cookie", "c=3"),
+                ("user-agent", "curl/8"),
+            ],
             b"",
         );
         assert_eq!(e.raw_path, "/a%20b/c");
@@ -488,10 +501,19 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(body.as_ref(), br#"{"hello":"world"}"#);
-        let r = HttpResponse::from_payload(br#"{"statusCode":404,"headers":{"x-n":5,"x-b":true},"body":"nope"}"#).unwrap();
+        let r =
+            HttpResponse::from_payload(br#"{"statusCode":404,"headers":{"x-n":5,"x-b":true},"body":"nope"}"#).unwrap();
         assert_eq!(r.headers["x-n"], "5");
         assert!(HttpResponse::from_payload(b"<html>").is_err());
-        assert!(matches!(HttpResponse::from_payload(br#"{"statusCode":42}"#).unwrap().into_http(), Err(ConvertError::Status(42))));
-        assert!(HttpResponse::from_payload(br#"{"statusCode":200,"body":"!!","isBase64Encoded":true}"#).unwrap().into_http().is_err());
+        assert!(matches!(
+            HttpResponse::from_payload(br#"{"statusCode":42}"#).unwrap().into_http(),
+            Err(ConvertError::Status(42))
+        ));
+        assert!(
+            HttpResponse::from_payload(br#"{"statusCode":200,"body":"!!","isBase64Encoded":true}"#)
+                .unwrap()
+                .into_http()
+                .is_err()
+        );
     }
 }

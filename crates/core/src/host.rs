@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::names::{parse_canonical_number, FunctionPrefix, Qualifier, MAX_DNS_LABEL};
+use crate::names::{FunctionPrefix, MAX_DNS_LABEL, Qualifier, parse_canonical_number};
 
 /// The domain under which a backend serves deployments:
 /// `<backend>.<org>.<root-domain>`.
@@ -212,7 +212,14 @@ mod tests {
     #[test]
     fn unknown_hosts_are_404() {
         let s = suffix();
-        for host in ["example.com", "local.dev.localhost", "hello-prod.other.dev.localhost", "127.0.0.1:3000", "[::1]:3000", "xlocal.dev.localhost"] {
+        for host in [
+            "example.com",
+            "local.dev.localhost",
+            "hello-prod.other.dev.localhost",
+            "127.0.0.1:3000",
+            "[::1]:3000",
+            "xlocal.dev.localhost",
+        ] {
             let e = s.route(host).unwrap_err();
             assert_eq!(e.status(), 404, "{host}: {e}");
         }

@@ -39,7 +39,9 @@ pub enum ManifestError {
     #[error("{MANIFEST_FILE} is not a valid bundle manifest: {0}")]
     Parse(#[from] serde_json::Error),
     /// It was written by a newer ownstak.
-    #[error("{MANIFEST_FILE} has version {0}, but this runtime reads version {MANIFEST_VERSION}; rebuild the bundle with this ownstak")]
+    #[error(
+        "{MANIFEST_FILE} has version {0}, but this runtime reads version {MANIFEST_VERSION}; rebuild the bundle with this ownstak"
+    )]
     Version(u32),
     /// The start command is empty.
     #[error("{MANIFEST_FILE} has an empty start command")]
@@ -49,7 +51,12 @@ pub enum ManifestError {
 impl BundleManifest {
     /// A manifest for a start command with default settings.
     pub fn for_command(command: impl Into<String>) -> Self {
-        Self { version: MANIFEST_VERSION, command: command.into(), ready_timeout_ms: DEFAULT_READY_TIMEOUT_MS, env: BTreeMap::new() }
+        Self {
+            version: MANIFEST_VERSION,
+            command: command.into(),
+            ready_timeout_ms: DEFAULT_READY_TIMEOUT_MS,
+            env: BTreeMap::new(),
+        }
     }
 
     /// Parses and checks a manifest.
@@ -80,7 +87,10 @@ mod tests {
         let m = BundleManifest::for_command("node server.js");
         assert_eq!(BundleManifest::from_json(&m.to_json()).unwrap(), m);
         assert!(matches!(BundleManifest::from_json(br#"{"version":2,"command":"x"}"#), Err(ManifestError::Version(2))));
-        assert!(matches!(BundleManifest::from_json(br#"{"version":1,"command":" "}"#), Err(ManifestError::EmptyCommand)));
+        assert!(matches!(
+            BundleManifest::from_json(br#"{"version":1,"command":" "}"#),
+            Err(ManifestError::EmptyCommand)
+        ));
         assert!(matches!(BundleManifest::from_json(b"not json"), Err(ManifestError::Parse(_))));
         let m = BundleManifest::from_json(br#"{"version":1,"command":"x"}"#).unwrap();
         assert_eq!(m.ready_timeout_ms, DEFAULT_READY_TIMEOUT_MS);

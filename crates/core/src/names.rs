@@ -35,7 +35,9 @@ pub enum NameError {
         excess: usize,
     },
     /// `<prefix>-<project>-<env>` would not fit a Lambda function name.
-    #[error("the function name `{name}` is {len} bytes, over Lambda's limit of 64; shorten the project or environment slug by {excess} bytes")]
+    #[error(
+        "the function name `{name}` is {len} bytes, over Lambda's limit of 64; shorten the project or environment slug by {excess} bytes"
+    )]
     FunctionNameTooLong {
         /// The function name.
         name: String,

@@ -13,7 +13,9 @@ pub enum SlugError {
         kind: &'static str,
     },
     /// The slug has a character outside `[a-z0-9-]`.
-    #[error("the {kind} slug `{slug}` contains `{ch}`; only lower-case letters, digits and single hyphens are allowed, e.g. `my-app`")]
+    #[error(
+        "the {kind} slug `{slug}` contains `{ch}`; only lower-case letters, digits and single hyphens are allowed, e.g. `my-app`"
+    )]
     BadChar {
         /// What the slug names.
         kind: &'static str,
@@ -23,7 +25,9 @@ pub enum SlugError {
         ch: char,
     },
     /// The slug starts or ends with a hyphen, or has two in a row.
-    #[error("the {kind} slug `{slug}` has a leading, trailing or doubled hyphen; hyphens may only separate letters and digits")]
+    #[error(
+        "the {kind} slug `{slug}` has a leading, trailing or doubled hyphen; hyphens may only separate letters and digits"
+    )]
     BadHyphen {
         /// What the slug names.
         kind: &'static str,
@@ -32,7 +36,9 @@ pub enum SlugError {
     },
     /// An environment slug whose last segment is all digits would read as a
     /// deployment number in host names.
-    #[error("the environment slug `{slug}` ends in the all-digit segment `{segment}`, which would read as deployment {segment} in URLs; end it with a letter, e.g. `{suggestion}`")]
+    #[error(
+        "the environment slug `{slug}` ends in the all-digit segment `{segment}`, which would read as deployment {segment} in URLs; end it with a letter, e.g. `{suggestion}`"
+    )]
     TrailingNumber {
         /// The rejected slug.
         slug: String,

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use http::header::HeaderMap;
 use http::StatusCode;
+use http::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use crate::apigw::{ConvertError, HttpResponse};
@@ -42,7 +42,12 @@ impl Prelude {
     /// The prelude for an app's response head.
     pub fn from_head(status: StatusCode, headers: &HeaderMap) -> Self {
         let r = HttpResponse::from_parts(status, headers, &[]);
-        Self { status_code: r.status_code, headers: r.headers, multi_value_headers: r.multi_value_headers, cookies: r.cookies }
+        Self {
+            status_code: r.status_code,
+            headers: r.headers,
+            multi_value_headers: r.multi_value_headers,
+            cookies: r.cookies,
+        }
     }
 
     /// The prelude followed by the delimiter, ready to send.

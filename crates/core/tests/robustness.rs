@@ -11,8 +11,32 @@ const ITERATIONS: usize = 50_000;
 
 fn random_host(rng: &mut fastrand::Rng) -> String {
     const PIECES: &[&str] = &[
-        "a", "z", "0", "9", "-", ".", ":", "[", "]", "_", " ", "\u{e9}", "\0", "hello", "prod", "-1", "-01", "-0", "local", "dev", "localhost",
-        ".local.dev.localhost", ":3000", "99999999999", "--", "..",
+        "a",
+        "z",
+        "0",
+        "9",
+        "-",
+        ".",
+        ":",
+        "[",
+        "]",
+        "_",
+        " ",
+        "\u{e9}",
+        "\0",
+        "hello",
+        "prod",
+        "-1",
+        "-01",
+        "-0",
+        "local",
+        "dev",
+        "localhost",
+        ".local.dev.localhost",
+        ":3000",
+        "99999999999",
+        "--",
+        "..",
     ];
     let n = rng.usize(0..12);
     (0..n).map(|_| PIECES[rng.usize(0..PIECES.len())]).collect()
@@ -30,7 +54,10 @@ fn host_routing_never_panics_and_accepts_only_well_formed_hosts() {
             accepted += 1;
             let label = &route.label;
             assert!(label.contains('-'), "{host:?} → {label}");
-            assert!(label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{host:?} → {label}");
+            assert!(
+                label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{host:?} → {label}"
+            );
             assert!(!label.starts_with('-') && !label.ends_with('-') && !label.contains("--"), "{host:?} → {label}");
             assert!(route.function(&prefix).starts_with("ownstak-"));
             // Routing is stable: the canonical host routes to the same place.

@@ -30,7 +30,8 @@ pub fn build_output(deployed_dir: &Path) -> Result<Option<(PathBuf, BuildOutput)
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(DeployError::Project { path: build_file.display().to_string(), message: e.to_string() }),
     };
-    let build: BuildOutput = serde_json::from_slice(&text).map_err(|e| DeployError::Project { path: build_file.display().to_string(), message: e.to_string() })?;
+    let build: BuildOutput = serde_json::from_slice(&text)
+        .map_err(|e| DeployError::Project { path: build_file.display().to_string(), message: e.to_string() })?;
     Ok(Some((out_dir.to_owned(), build)))
 }
 
@@ -66,7 +67,13 @@ pub fn plan_for(out_dir: &Path, build: &BuildOutput) -> UploadPlan {
 /// Uploads a plan for `version` of `function` to the backend's asset
 /// store; `None` when the backend has no store (the function then serves
 /// the files itself).
-pub async fn upload(info: &BackendInfo, function: &str, version: &str, plan: &UploadPlan, progress: impl FnMut(&UploadProgress)) -> Result<Option<UploadReport>, DeployError> {
+pub async fn upload(
+    info: &BackendInfo,
+    function: &str,
+    version: &str,
+    plan: &UploadPlan,
+    progress: impl FnMut(&UploadProgress),
+) -> Result<Option<UploadReport>, DeployError> {
     let (Some(endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else {
         tracing::info!("the backend has no asset store; the function serves the static files");
         return Ok(None);
@@ -77,7 +84,13 @@ pub async fn upload(info: &BackendInfo, function: &str, version: &str, plan: &Up
 
 /// Uploads a plan for `version` of `function` to a given store (an AWS
 /// backend's assets bucket).
-pub async fn upload_to(store: &AssetStore, function: &str, version: &str, plan: &UploadPlan, progress: impl FnMut(&UploadProgress)) -> Result<UploadReport, DeployError> {
+pub async fn upload_to(
+    store: &AssetStore,
+    function: &str,
+    version: &str,
+    plan: &UploadPlan,
+    progress: impl FnMut(&UploadProgress),
+) -> Result<UploadReport, DeployError> {
     Ok(store.upload(function, version, plan, progress).await?)
 }
 

@@ -112,7 +112,10 @@ impl Arch {
 pub fn build(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Result<Bundle, DeployError> {
     let dir = &input.app_dir;
     if !dir.is_dir() {
-        return Err(DeployError::Bundle(format!("{} is not a directory; pass the app directory to deploy", dir.display())));
+        return Err(DeployError::Bundle(format!(
+            "{} is not a directory; pass the app directory to deploy",
+            dir.display()
+        )));
     }
     for name in RESERVED {
         if dir.join(name).exists() {
@@ -198,7 +201,11 @@ mod tests {
     fn input(dir: &Path) -> BundleInput {
         let runtime = dir.join("..").join("fake-runtime");
         fs::write(&runtime, b"\x7fELF runtime").unwrap();
-        BundleInput { app_dir: dir.to_owned(), runtime_binary: runtime, manifest: BundleManifest::for_command("node server.js") }
+        BundleInput {
+            app_dir: dir.to_owned(),
+            runtime_binary: runtime,
+            manifest: BundleManifest::for_command("node server.js"),
+        }
     }
 
     #[test]

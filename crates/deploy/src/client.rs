@@ -33,7 +33,9 @@ impl Endpoint {
     /// What to do when the endpoint cannot be reached.
     pub(crate) fn unreachable_hint(&self) -> &'static str {
         match self {
-            Endpoint::Local(_) => "Is the backend running? Start one with `ownstak local up`, or pass --lambda-endpoint",
+            Endpoint::Local(_) => {
+                "Is the backend running? Start one with `ownstak local up`, or pass --lambda-endpoint"
+            }
             Endpoint::Aws { .. } => "Check the network connection and --region",
         }
     }
@@ -58,17 +60,25 @@ pub fn lambda_client(endpoint: &Endpoint) -> aws_sdk_lambda::Client {
 /// Asks a local backend for its URL facts (`GET /__ownstak__/backend`).
 pub async fn fetch_backend_info(endpoint: &Endpoint) -> Result<BackendInfo, DeployError> {
     let Endpoint::Local(base) = endpoint else {
-        return Err(DeployError::NotFound(format!("{} has no ownstak backend facts endpoint; read them from the backend's stack", endpoint.url())));
+        return Err(DeployError::NotFound(format!(
+            "{} has no ownstak backend facts endpoint; read them from the backend's stack",
+            endpoint.url()
+        )));
     };
     let url = format!("{}/__ownstak__/backend", base.trim_end_matches('/'));
-    let unreachable = |detail: String| DeployError::Unreachable { endpoint: base.clone(), detail, hint: endpoint.unreachable_hint() };
+    let unreachable =
+        |detail: String| DeployError::Unreachable { endpoint: base.clone(), detail, hint: endpoint.unreachable_hint() };
     let uri: hyper::Uri = url.parse().map_err(|e| unreachable(format!("invalid endpoint URL: {e}")))?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
     let resp = client.get(uri).await.map_err(|e| unreachable(e.to_string()))?;
     let status = resp.status();
     let body = resp.into_body().collect().await.map_err(|e| unreachable(e.to_string()))?.to_bytes();
     if !status.is_success() {
-        return Err(DeployError::NotFound(format!("{url} answered {status}; the endpoint is not an ownstak local backend")));
+        return Err(DeployError::NotFound(format!(
+            "{url} answered {status}; the endpoint is not an ownstak local backend"
+        )));
     }
-    serde_json::from_slice(&body).map_err(|e| DeployError::NotFound(format!("{url} returned unreadable backend facts: {e}")))
+    serde_json::from_slice(&body)
+        .map_err(|e| DeployError::NotFound(format!("{url} returned unreadable backend facts: {e}")))
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::bundle::Arch;
 use crate::client::Endpoint;
 use crate::deployments::{alias_description, deployment_aliases};
-use crate::error::{sdk, DeployError};
+use crate::error::{DeployError, sdk};
 use crate::runtime::FunctionRuntime;
 
 /// Role given to functions on backends without IAM (the local backend).
@@ -88,11 +88,18 @@ impl DeployRequest {
     }
 
     fn vpc_config(&self) -> Option<VpcConfig> {
-        self.vpc.as_ref().map(|v| VpcConfig::builder().set_subnet_ids(Some(v.subnet_ids.clone())).set_security_group_ids(Some(v.security_group_ids.clone())).build())
+        self.vpc.as_ref().map(|v| {
+            VpcConfig::builder()
+                .set_subnet_ids(Some(v.subnet_ids.clone()))
+                .set_security_group_ids(Some(v.security_group_ids.clone()))
+                .build()
+        })
     }
 
     fn environment(&self) -> Environment {
-        Environment::builder().set_variables(Some(self.runtime.variables(&self.variables).into_iter().collect())).build()
+        Environment::builder()
+            .set_variables(Some(self.runtime.variables(&self.variables).into_iter().collect()))
+            .build()
     }
 }
 
@@ -144,7 +151,12 @@ pub struct DeployOutcome {
 }
 
 /// Deploys a bundle; see the module docs for the steps.
-pub async fn deploy(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, req: &DeployRequest, progress: impl FnMut(DeployStep)) -> Result<DeployOutcome, DeployError> {
+pub async fn deploy(
+    client: &aws_sdk_lambda::Client,
+    endpoint: &Endpoint,
+    req: &DeployRequest,
+    progress: impl FnMut(DeployStep),
+) -> Result<DeployOutcome, DeployError> {
     let (outcome, ()) = deploy_with(client, endpoint, req, progress, async |_: &str, _: &str| Ok(())).await?;
     Ok(outcome)
 }
@@ -211,12 +223,17 @@ pub async fn deploy_with<T>(
         point_current(client, ep, &function, &version).await?;
     }
     tracing::info!(%function, %version, deployment = number.get(), promoted = req.promote, "deployed");
-    Ok((DeployOutcome { function, version, deployment: number.get(), promoted: req.promote, created_function: created }, extra))
+    Ok((
+        DeployOutcome { function, version, deployment: number.get(), promoted: req.promote, created_function: created },
+        extra,
+    ))
 }
 
 /// Whether an update was refused because another update of the function is
 /// still running (a concurrent deploy).
-fn update_in_progress<E: aws_sdk_lambda::error::ProvideErrorMetadata, R>(e: &aws_sdk_lambda::error::SdkError<E, R>) -> bool {
+fn update_in_progress<E: aws_sdk_lambda::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_lambda::error::SdkError<E, R>,
+) -> bool {
     use aws_sdk_lambda::error::ProvideErrorMetadata as _;
     e.code() == Some("ResourceConflictException")
 }
@@ -301,7 +318,10 @@ async fn publish_with_retries(
                     message: "the response had no version".to_owned(),
                 });
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_precondition_failed_exception() || s.is_resource_conflict_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_precondition_failed_exception() || s.is_resource_conflict_exception()) =>
+            {
                 tracing::debug!(attempt, "publish lost a race with another deploy; retrying");
             }
             Err(e) => return Err(sdk("PublishVersion", ep)(e)),
@@ -313,35 +333,64 @@ async fn publish_with_retries(
 /// Waits until the function is `Active` and its last update `Successful`
 /// (immediate on the local backend; on AWS creation and updates are
 /// asynchronous and the next update or a publish is refused meanwhile).
-async fn wait_ready(client: &aws_sdk_lambda::Client, ep: &Endpoint, function: &str, state: Option<&State>, status: Option<&LastUpdateStatus>) -> Result<(), DeployError> {
+async fn wait_ready(
+    client: &aws_sdk_lambda::Client,
+    ep: &Endpoint,
+    function: &str,
+    state: Option<&State>,
+    status: Option<&LastUpdateStatus>,
+) -> Result<(), DeployError> {
     let (mut state, mut status) = (state.cloned(), status.cloned());
     let mut reason: Option<String> = None;
     for _ in 0..READY_CHECKS {
         if state == Some(State::Failed) {
-            return Err(DeployError::NotReady { function: function.to_owned(), state: "failed to become active".to_owned(), reason: reason.map(|r| format!(": {r}")).unwrap_or_default() });
+            return Err(DeployError::NotReady {
+                function: function.to_owned(),
+                state: "failed to become active".to_owned(),
+                reason: reason.map(|r| format!(": {r}")).unwrap_or_default(),
+            });
         }
         if status == Some(LastUpdateStatus::Failed) {
-            return Err(DeployError::NotReady { function: function.to_owned(), state: "failed to update".to_owned(), reason: reason.map(|r| format!(": {r}")).unwrap_or_default() });
+            return Err(DeployError::NotReady {
+                function: function.to_owned(),
+                state: "failed to update".to_owned(),
+                reason: reason.map(|r| format!(": {r}")).unwrap_or_default(),
+            });
         }
         let busy = state == Some(State::Pending) || status == Some(LastUpdateStatus::InProgress);
         if !busy {
             return Ok(());
         }
         tokio::time::sleep(READY_POLL).await;
-        let c = client.get_function_configuration().function_name(function).send().await.map_err(sdk("GetFunctionConfiguration", ep))?;
+        let c = client
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(sdk("GetFunctionConfiguration", ep))?;
         state = c.state().cloned();
         status = c.last_update_status().cloned();
         reason = c.last_update_status_reason().or(c.state_reason()).map(str::to_owned);
     }
-    Err(DeployError::NotReady { function: function.to_owned(), state: "was still being updated after 5 minutes".to_owned(), reason: String::new() })
+    Err(DeployError::NotReady {
+        function: function.to_owned(),
+        state: "was still being updated after 5 minutes".to_owned(),
+        reason: String::new(),
+    })
 }
 
 /// Claims the next free `deployment-<N>` for `version`. Creating an alias
 /// is atomic, so two deploys can never share a number; a lost race moves
 /// on to the next number, so none is skipped.
-async fn claim_number(client: &aws_sdk_lambda::Client, ep: &Endpoint, function: &str, version: &str) -> Result<DeploymentNumber, DeployError> {
+async fn claim_number(
+    client: &aws_sdk_lambda::Client,
+    ep: &Endpoint,
+    function: &str,
+    version: &str,
+) -> Result<DeploymentNumber, DeployError> {
     let existing = deployment_aliases(client, ep, function).await?;
-    let mut n = existing.iter().map(|(n, _)| *n).max().and_then(DeploymentNumber::next).unwrap_or(DeploymentNumber::FIRST);
+    let mut n =
+        existing.iter().map(|(n, _)| *n).max().and_then(DeploymentNumber::next).unwrap_or(DeploymentNumber::FIRST);
     for _ in 0..CLAIM_ATTEMPTS {
         let res = client
             .create_alias()
@@ -363,15 +412,22 @@ async fn claim_number(client: &aws_sdk_lambda::Client, ep: &Endpoint, function: 
 }
 
 /// Points `current` at a version, creating the alias on first use.
-pub(crate) async fn point_current(client: &aws_sdk_lambda::Client, ep: &Endpoint, function: &str, version: &str) -> Result<(), DeployError> {
+pub(crate) async fn point_current(
+    client: &aws_sdk_lambda::Client,
+    ep: &Endpoint,
+    function: &str,
+    version: &str,
+) -> Result<(), DeployError> {
     for _ in 0..3 {
-        let updated = client.update_alias().function_name(function).name(CURRENT_ALIAS).function_version(version).send().await;
+        let updated =
+            client.update_alias().function_name(function).name(CURRENT_ALIAS).function_version(version).send().await;
         match updated {
             Ok(_) => return Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(sdk("UpdateAlias", ep)(e)),
         }
-        let created = client.create_alias().function_name(function).name(CURRENT_ALIAS).function_version(version).send().await;
+        let created =
+            client.create_alias().function_name(function).name(CURRENT_ALIAS).function_version(version).send().await;
         match created {
             Ok(_) => return Ok(()),
             // Created meanwhile by a concurrent deploy: update it instead.

@@ -7,7 +7,7 @@ use ownstak_core::{DeploymentNumber, EnvironmentName};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Endpoint;
-use crate::error::{sdk, DeployError};
+use crate::error::{DeployError, sdk};
 
 /// One deployment of an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,7 +41,11 @@ pub(crate) fn alias_description() -> String {
 
 /// All `deployment-<N>` aliases of a function, with their versions and
 /// descriptions, following pagination.
-pub(crate) async fn deployment_aliases(client: &aws_sdk_lambda::Client, ep: &Endpoint, function: &str) -> Result<Vec<(DeploymentNumber, aws_sdk_lambda::types::AliasConfiguration)>, DeployError> {
+pub(crate) async fn deployment_aliases(
+    client: &aws_sdk_lambda::Client,
+    ep: &Endpoint,
+    function: &str,
+) -> Result<Vec<(DeploymentNumber, aws_sdk_lambda::types::AliasConfiguration)>, DeployError> {
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -79,7 +83,11 @@ fn missing_env(env: &EnvironmentName) -> DeployError {
 }
 
 /// Lists an environment's deployments, oldest first.
-pub async fn list_deployments(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, env: &EnvironmentName) -> Result<Vec<Deployment>, DeployError> {
+pub async fn list_deployments(
+    client: &aws_sdk_lambda::Client,
+    endpoint: &Endpoint,
+    env: &EnvironmentName,
+) -> Result<Vec<Deployment>, DeployError> {
     let ep = endpoint;
     let current = match client.get_alias().function_name(env.function()).name(CURRENT_ALIAS).send().await {
         Ok(a) => a.function_version().map(str::to_owned),
@@ -97,7 +105,13 @@ pub async fn list_deployments(client: &aws_sdk_lambda::Client, endpoint: &Endpoi
     if needs_times {
         let mut marker = None;
         loop {
-            let page = client.list_versions_by_function().function_name(env.function()).set_marker(marker.take()).send().await.map_err(sdk("ListVersionsByFunction", ep))?;
+            let page = client
+                .list_versions_by_function()
+                .function_name(env.function())
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(sdk("ListVersionsByFunction", ep))?;
             for v in page.versions() {
                 if let (Some(ver), Some(t)) = (v.version(), v.last_modified()) {
                     times.insert(ver.to_owned(), t.to_owned());
@@ -128,7 +142,12 @@ fn note(a: &aws_sdk_lambda::types::AliasConfiguration) -> Option<String> {
 }
 
 /// Moves `current` to deployment `n`; returns the version now live.
-pub async fn promote(client: &aws_sdk_lambda::Client, endpoint: &Endpoint, env: &EnvironmentName, n: DeploymentNumber) -> Result<String, DeployError> {
+pub async fn promote(
+    client: &aws_sdk_lambda::Client,
+    endpoint: &Endpoint,
+    env: &EnvironmentName,
+    n: DeploymentNumber,
+) -> Result<String, DeployError> {
     let ep = endpoint;
     let alias = match client.get_alias().function_name(env.function()).name(n.alias()).send().await {
         Ok(a) => a,

@@ -25,7 +25,9 @@ pub enum DeployError {
         hint: &'static str,
     },
     /// The credentials in use may not make a call.
-    #[error("{operation} was denied: {message}; the credentials in use need the backend's deployer policy (the stack output `DeployerPolicyArn`, see `ownstak backend status`)")]
+    #[error(
+        "{operation} was denied: {message}; the credentials in use need the backend's deployer policy (the stack output `DeployerPolicyArn`, see `ownstak backend status`)"
+    )]
     AccessDenied {
         /// The operation, e.g. `CreateFunction`.
         operation: &'static str,
@@ -83,7 +85,10 @@ impl DeployError {
 
 /// Converts an SDK error into a [`DeployError`], telling transport
 /// failures apart from API refusals.
-pub(crate) fn sdk<E, R>(operation: &'static str, endpoint: &crate::client::Endpoint) -> impl FnOnce(aws_sdk_lambda::error::SdkError<E, R>) -> DeployError
+pub(crate) fn sdk<E, R>(
+    operation: &'static str,
+    endpoint: &crate::client::Endpoint,
+) -> impl FnOnce(aws_sdk_lambda::error::SdkError<E, R>) -> DeployError
 where
     E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -93,13 +98,18 @@ where
     move |err| {
         use aws_sdk_lambda::error::{ProvideErrorMetadata as _, SdkError};
         match &err {
-            SdkError::DispatchFailure(d) => {
-                DeployError::Unreachable { endpoint, detail: d.as_connector_error().map(|c| c.to_string()).unwrap_or_else(|| "connection failed".to_owned()), hint }
-            }
+            SdkError::DispatchFailure(d) => DeployError::Unreachable {
+                endpoint,
+                detail: d.as_connector_error().map(|c| c.to_string()).unwrap_or_else(|| "connection failed".to_owned()),
+                hint,
+            },
             SdkError::TimeoutError(_) => DeployError::Unreachable { endpoint, detail: "timed out".to_owned(), hint },
             _ => {
                 let code = err.code().unwrap_or("Unknown").to_owned();
-                let message = err.message().map(str::to_owned).unwrap_or_else(|| format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)));
+                let message = err
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)));
                 if matches!(code.as_str(), "AccessDeniedException" | "AccessDenied") {
                     return DeployError::AccessDenied { operation, message: format!("{code}: {message}") };
                 }

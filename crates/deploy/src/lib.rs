@@ -15,9 +15,9 @@ pub mod project;
 pub mod runtime;
 
 pub use bundle::{Arch, Bundle, BundleInput};
-pub use client::{fetch_backend_info, lambda_client, Endpoint};
-pub use deploy::{deploy, deploy_with, Code, DeployOutcome, DeployRequest, DeployStep, VpcPlacement};
-pub use deployments::{list_deployments, promote, Deployment};
+pub use client::{Endpoint, fetch_backend_info, lambda_client};
+pub use deploy::{Code, DeployOutcome, DeployRequest, DeployStep, VpcPlacement, deploy, deploy_with};
+pub use deployments::{Deployment, list_deployments, promote};
 pub use error::DeployError;
 pub use project::ProjectConfig;
 pub use runtime::FunctionRuntime;

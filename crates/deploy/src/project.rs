@@ -46,7 +46,8 @@ impl ProjectConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(DeployError::Project { path: path.display().to_string(), message: e.to_string() }),
         };
-        toml::from_str(&text).map_err(|e| DeployError::Project { path: path.display().to_string(), message: e.to_string() })
+        toml::from_str(&text)
+            .map_err(|e| DeployError::Project { path: path.display().to_string(), message: e.to_string() })
     }
 }
 
@@ -58,7 +59,11 @@ mod tests {
     fn reads_and_rejects() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(ProjectConfig::load(dir.path()).unwrap(), ProjectConfig::default());
-        std::fs::write(dir.path().join(PROJECT_FILE), "command = \"node server.js\"\n[function]\nmemory = 512\n[env]\nA = \"1\"\n").unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "command = \"node server.js\"\n[function]\nmemory = 512\n[env]\nA = \"1\"\n",
+        )
+        .unwrap();
         let c = ProjectConfig::load(dir.path()).unwrap();
         assert_eq!(c.command.as_deref(), Some("node server.js"));
         assert_eq!(c.function.memory, Some(512));

@@ -119,7 +119,8 @@ fn programs(command: &str) -> impl Iterator<Item = &str> {
 /// Whether a shell word is a variable assignment (`NAME=value`).
 fn is_assignment(word: &str) -> bool {
     word.split_once('=').is_some_and(|(name, _)| {
-        name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     })
 }
 
@@ -147,7 +148,14 @@ mod tests {
 
     #[test]
     fn native_commands_stay_on_provided() {
-        for command in ["./server", "bin/app --port $PORT", "python3 -m http.server $PORT", "./server --node", "./nodejs-free", "NODE=1 ./server"] {
+        for command in [
+            "./server",
+            "bin/app --port $PORT",
+            "python3 -m http.server $PORT",
+            "./server --node",
+            "./nodejs-free",
+            "NODE=1 ./server",
+        ] {
             assert_eq!(FunctionRuntime::choose(command, None), FunctionRuntime::Custom, "{command}");
             assert_eq!(FunctionRuntime::choose(command, Some(Framework::Custom)), FunctionRuntime::Custom, "{command}");
         }
@@ -162,13 +170,17 @@ mod tests {
     #[test]
     fn node_functions_start_bootstrap_as_the_exec_wrapper() {
         let node = FunctionRuntime::Node;
-        assert_eq!((node.name(), node.handler(), node.exec_wrapper()), ("nodejs22.x", "bootstrap.handler", Some("/var/task/bootstrap")));
+        assert_eq!(
+            (node.name(), node.handler(), node.exec_wrapper()),
+            ("nodejs22.x", "bootstrap.handler", Some("/var/task/bootstrap"))
+        );
         assert_eq!(node.lambda(), Runtime::Nodejs22x);
         let custom = FunctionRuntime::Custom;
         assert_eq!((custom.name(), custom.handler(), custom.exec_wrapper()), ("provided.al2023", "bootstrap", None));
         assert_eq!(custom.lambda(), Runtime::Providedal2023);
 
-        let requested = BTreeMap::from([("A".to_owned(), "1".to_owned()), (EXEC_WRAPPER_VAR.to_owned(), "/opt/other".to_owned())]);
+        let requested =
+            BTreeMap::from([("A".to_owned(), "1".to_owned()), (EXEC_WRAPPER_VAR.to_owned(), "/opt/other".to_owned())]);
         let vars = node.variables(&requested);
         assert_eq!(vars.get(EXEC_WRAPPER_VAR).map(String::as_str), Some(BOOTSTRAP_PATH));
         assert_eq!(vars.get("A").map(String::as_str), Some("1"));

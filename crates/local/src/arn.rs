@@ -24,7 +24,11 @@ impl FunctionRef {
             [_acct, "function", name, q] => (*name, Some(*q)),
             ["arn", _, "lambda", _region, _acct, "function", name] => (*name, None),
             ["arn", _, "lambda", _region, _acct, "function", name, q] => (*name, Some(*q)),
-            _ => return Err(ApiError::invalid(format!("1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"))),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+                )));
+            }
         };
         check_name(name)?;
         if let Some(q) = qualifier {
@@ -52,7 +56,8 @@ impl FunctionRef {
 
 /// Checks a bare function name: 1–64 of `[a-zA-Z0-9-_]`.
 pub fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(ApiError::invalid(format!(
             "1 validation error detected: Value '{name}' at 'functionName' failed to satisfy constraint: Member must be 1 to 64 characters of [a-zA-Z0-9-_]"
         )));
@@ -62,7 +67,9 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
 
 /// Checks a qualifier: `$LATEST` or 1–128 of `[a-zA-Z0-9-_]`.
 pub fn check_qualifier(q: &str) -> Result<(), ApiError> {
-    if q == "$LATEST" || (!q.is_empty() && q.len() <= 128 && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+    if q == "$LATEST"
+        || (!q.is_empty() && q.len() <= 128 && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
         Ok(())
     } else {
         Err(ApiError::invalid(format!(

@@ -41,8 +41,11 @@ impl HttpConnector for InProcessConnector {
             // The body streams through unchanged: an InvokeWithResponseStream
             // answer reaches the SDK frame by frame, as it would over a socket.
             let (parts, body) = response.into_parts();
-            HttpResponse::try_from(http::Response::from_parts(parts, SdkBody::from_body_1_x(SyncBody(std::sync::Mutex::new(body)))))
-                .map_err(|e| ConnectorError::other(e.into(), None))
+            HttpResponse::try_from(http::Response::from_parts(
+                parts,
+                SdkBody::from_body_1_x(SyncBody(std::sync::Mutex::new(body))),
+            ))
+            .map_err(|e| ConnectorError::other(e.into(), None))
         })
     }
 }
@@ -74,10 +77,9 @@ impl http_body::Body for SyncBody {
 fn into_router_request(request: HttpRequest) -> Result<http::Request<axum::body::Body>, ConnectorError> {
     let request = request.try_into_http1x().map_err(|e| ConnectorError::user(e.into()))?;
     let (parts, body) = request.into_parts();
-    let bytes = body
-        .bytes()
-        .map(Bytes::copy_from_slice)
-        .ok_or_else(|| ConnectorError::user("a streaming request body cannot be sent in process; use the Lambda API endpoint".into()))?;
+    let bytes = body.bytes().map(Bytes::copy_from_slice).ok_or_else(|| {
+        ConnectorError::user("a streaming request body cannot be sent in process; use the Lambda API endpoint".into())
+    })?;
     Ok(http::Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::arn::ArnBuilder;
 
@@ -59,7 +59,8 @@ impl VersionRecord {
 
     /// The `FunctionConfiguration` JSON shape of the Lambda API.
     pub fn configuration(&self, function: &str, arns: &ArnBuilder) -> Value {
-        let arn = if self.version == LATEST { arns.function(function) } else { arns.qualified(function, &self.version) };
+        let arn =
+            if self.version == LATEST { arns.function(function) } else { arns.qualified(function, &self.version) };
         json!({
             "FunctionName": function,
             "FunctionArn": arn,
@@ -134,7 +135,9 @@ impl FunctionRecord {
     pub fn resolve(&self, qualifier: Option<&str>) -> Option<&VersionRecord> {
         match qualifier {
             None | Some(LATEST) => Some(&self.latest),
-            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => q.parse::<u64>().ok().and_then(|n| self.versions.get(&n)),
+            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => {
+                q.parse::<u64>().ok().and_then(|n| self.versions.get(&n))
+            }
             Some(alias) => {
                 let target = &self.aliases.get(alias)?.function_version;
                 if target == LATEST {

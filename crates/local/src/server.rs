@@ -39,7 +39,8 @@ impl LocalLambda {
     pub async fn bind(config: LocalConfig) -> Result<Self, ServerError> {
         let addr = config.lambda_addr;
         let service = Service::open(config)?;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
         Ok(Self { service, listener })
     }
 
@@ -65,9 +66,14 @@ impl LocalLambda {
     /// then stops every environment.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let app = crate::api::router(self.service.clone());
-        let result = axum::serve(self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }), app).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(
+            self.listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            app,
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         self.service.pool.shutdown();
         result.map_err(ServerError::Serve)
     }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, params};
 
 use crate::error::ApiError;
 use crate::model::{AliasRecord, FunctionRecord, VersionRecord};
@@ -108,7 +108,11 @@ impl Store {
 
     /// Applies a change to one function atomically. `change` edits a copy;
     /// its result is stored only if it returns `Ok`.
-    pub fn update<R>(&self, name: &str, change: impl FnOnce(&mut FunctionRecord) -> Result<R, ApiError>) -> Result<(R, Arc<FunctionRecord>), ApiError> {
+    pub fn update<R>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut FunctionRecord) -> Result<R, ApiError>,
+    ) -> Result<(R, Arc<FunctionRecord>), ApiError> {
         let db = self.lock_db();
         let old = self.get(name).ok_or_else(|| not_found(name))?;
         let mut new = (*old).clone();
@@ -125,7 +129,8 @@ impl Store {
     pub fn delete(&self, name: &str) -> Result<Arc<FunctionRecord>, ApiError> {
         let db = self.lock_db();
         let old = self.get(name).ok_or_else(|| not_found(name))?;
-        db.execute("DELETE FROM functions WHERE name = ?1", params![name]).map_err(|e| ApiError::from(StoreError::from(e)))?;
+        db.execute("DELETE FROM functions WHERE name = ?1", params![name])
+            .map_err(|e| ApiError::from(StoreError::from(e)))?;
         self.write().remove(name);
         Ok(old)
     }
@@ -148,7 +153,9 @@ pub fn not_found(name: &str) -> ApiError {
 fn load(conn: &Connection) -> Result<HashMap<String, Arc<FunctionRecord>>, StoreError> {
     let mut out = HashMap::new();
     let mut stmt = conn.prepare("SELECT name, latest, tags, next_version FROM functions")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+    })?;
     let mut functions: BTreeMap<String, FunctionRecord> = BTreeMap::new();
     for row in rows {
         let (name, latest, tags, next) = row?;

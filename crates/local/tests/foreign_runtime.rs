@@ -13,8 +13,6 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
 use serde_json::{Value, json};
 
-
-
 async fn create(client: &Client, name: &str, zip: Vec<u8>, timeout: i32, memory: i32, env: &[(&str, &str)]) {
     let mut e = Environment::builder();
     for (k, v) in env {
@@ -54,7 +52,8 @@ async fn invoke(client: &Client, name: &str, qualifier: Option<&str>, event: &Va
         .await
         .unwrap_or_else(|e| panic!("Invoke {name}: {e:?}"));
     let bytes = out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
-    let payload = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("payload {:?}: {e}", String::from_utf8_lossy(&bytes)));
+    let payload =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("payload {:?}: {e}", String::from_utf8_lossy(&bytes)));
     Answer {
         status: out.status_code(),
         function_error: out.function_error().map(str::to_owned),
@@ -97,7 +96,8 @@ done
 "#;
 
 fn curl_available() {
-    let ok = std::process::Command::new("sh").args(["-c", "command -v curl"]).output().is_ok_and(|o| o.status.success());
+    let ok =
+        std::process::Command::new("sh").args(["-c", "command -v curl"]).output().is_ok_and(|o| o.status.success());
     assert!(ok, "these tests need curl on PATH for their shell bootstraps");
 }
 
@@ -126,7 +126,10 @@ async fn a_lambda_runtime_function_runs_through_an_alias_and_stays_warm() {
     assert_eq!(a.payload["headers"]["x-fixture"], "lambda_runtime");
     let body: Value = serde_json::from_str(a.payload["body"].as_str().expect("a string body")).expect("a JSON body");
     assert_eq!(body["event"], event, "the function received the event unchanged");
-    assert_eq!(body, json!({"runtime": "lambda_runtime", "rawPath": "/hello", "function": "rs-fn", "version": "1", "memory": "256", "event": event}));
+    assert_eq!(
+        body,
+        json!({"runtime": "lambda_runtime", "rawPath": "/hello", "function": "rs-fn", "version": "1", "memory": "256", "event": event})
+    );
 
     // A second invoke is served by the same, warm environment: the platform
     // log reports exactly one cold start for two invocations.
@@ -143,7 +146,10 @@ async fn a_lambda_runtime_function_runs_through_an_alias_and_stays_warm() {
     assert_eq!(f.function_error.as_deref(), Some("Unhandled"), "{f:?}");
     assert_eq!(f.executed_version.as_deref(), Some("1"));
     assert!(f.payload["errorType"].as_str().is_some_and(|t| !t.is_empty()), "{f:?}");
-    assert!(f.payload["errorMessage"].as_str().is_some_and(|m| m.contains("the event asked the fixture to fail")), "{f:?}");
+    assert!(
+        f.payload["errorMessage"].as_str().is_some_and(|m| m.contains("the event asked the fixture to fail")),
+        "{f:?}"
+    );
     let log = log_of(dir.path(), "rs-fn");
     assert_eq!(log.matches("REPORT RequestId:").count(), 3, "{log}");
     assert_eq!(log.matches("Init: cold").count(), 1, "{log}");
@@ -174,14 +180,19 @@ async fn crashes_timeouts_and_missing_bootstraps_are_reported_and_recovered_from
     // No bootstrap at all, or one that is not executable.
     create(&client, "empty", ownstak_testkit::zip(&[("README", b"no bootstrap here", 0o644)]), 3, 128, &[]).await;
     assert_platform_error(&invoke(&client, "empty", None, &json!({})).await, "Runtime.InvalidEntrypoint");
-    create(&client, "noexec", ownstak_testkit::zip(&[("bootstrap", CURL_BOOTSTRAP.as_bytes(), 0o644)]), 3, 128, &[]).await;
+    create(&client, "noexec", ownstak_testkit::zip(&[("bootstrap", CURL_BOOTSTRAP.as_bytes(), 0o644)]), 3, 128, &[])
+        .await;
     assert_platform_error(&invoke(&client, "noexec", None, &json!({})).await, "Runtime.InvalidEntrypoint");
 
     // A function that takes its invocation and then runs past its 1 s timeout.
-    create(&client, "slow", ownstak_testkit::zip(&[("bootstrap", CURL_BOOTSTRAP.as_bytes(), 0o755)]), 1, 128, &[]).await;
+    create(&client, "slow", ownstak_testkit::zip(&[("bootstrap", CURL_BOOTSTRAP.as_bytes(), 0o755)]), 1, 128, &[])
+        .await;
     let t = invoke(&client, "slow", None, &json!({"slow": true})).await;
     assert_platform_error(&t, "Sandbox.Timedout");
-    assert!(t.payload["errorMessage"].as_str().is_some_and(|m| m.contains("Task timed out after 1.00 seconds")), "{t:?}");
+    assert!(
+        t.payload["errorMessage"].as_str().is_some_and(|m| m.contains("Task timed out after 1.00 seconds")),
+        "{t:?}"
+    );
     // The same function still works afterwards, in a fresh environment.
     let ok = invoke(&client, "slow", None, &json!({"fast": true})).await;
     assert_eq!((ok.status, ok.function_error.as_deref()), (200, None), "{ok:?}");
@@ -211,7 +222,15 @@ async fn concurrent_invokes_run_in_separate_environments() {
     let server = Server::start(&dir.path().join("data")).await;
     let client = server.client();
     let barrier_env = barrier.to_str().expect("utf-8 path");
-    create(&client, "par", ownstak_testkit::zip(&[("bootstrap", CURL_BOOTSTRAP.as_bytes(), 0o755)]), 30, 128, &[("BARRIER_DIR", barrier_env)]).await;
+    create(
+        &client,
+        "par",
+        ownstak_testkit::zip(&[("bootstrap", CURL_BOOTSTRAP.as_bytes(), 0o755)]),
+        30,
+        128,
+        &[("BARRIER_DIR", barrier_env)],
+    )
+    .await;
 
     // Each invocation waits until two environments are inside an invocation
     // at the same time; that only happens if the service started a second one.
@@ -223,7 +242,10 @@ async fn concurrent_invokes_run_in_separate_environments() {
     }
     let (pa, pb) = (a.payload["pid"].as_u64().expect("pid"), b.payload["pid"].as_u64().expect("pid"));
     assert_ne!(pa, pb, "two concurrent invocations ran in two environments");
-    let mut registered: Vec<u64> = std::fs::read_dir(&barrier).expect("read barrier").map(|e| e.expect("entry").file_name().to_string_lossy().parse().expect("pid file")).collect();
+    let mut registered: Vec<u64> = std::fs::read_dir(&barrier)
+        .expect("read barrier")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().parse().expect("pid file"))
+        .collect();
     registered.sort_unstable();
     let mut expected = vec![pa, pb];
     expected.sort_unstable();
@@ -232,7 +254,10 @@ async fn concurrent_invokes_run_in_separate_environments() {
     // Afterwards both environments are warm: a third invoke reuses one of them.
     let c = invoke(&client, "par", None, &event).await;
     assert_eq!(c.function_error, None, "{c:?}");
-    assert!(c.payload["pid"] == a.payload["pid"] || c.payload["pid"] == b.payload["pid"], "{c:?} reuses a warm environment");
+    assert!(
+        c.payload["pid"] == a.payload["pid"] || c.payload["pid"] == b.payload["pid"],
+        "{c:?} reuses a warm environment"
+    );
     assert_eq!(log_of(&dir.path().join("data"), "par").matches("Init: cold").count(), 2);
     server.stop().await;
 }
@@ -249,10 +274,14 @@ async fn a_burst_waits_for_the_warm_environment_instead_of_starting_new_ones() {
     let first = invoke(&client, "burst", None, &json!({"rawPath": "/warm"})).await;
     assert_eq!((first.status, first.function_error.as_deref()), (200, None), "{first:?}");
 
-    let burst: Vec<_> = (0..8).map(|i| {
-        let client = client.clone();
-        tokio::spawn(async move { invoke(&client, "burst", None, &json!({"rawPath": format!("/burst/{i}")})).await })
-    }).collect();
+    let burst: Vec<_> = (0..8)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(
+                async move { invoke(&client, "burst", None, &json!({"rawPath": format!("/burst/{i}")})).await },
+            )
+        })
+        .collect();
     for task in burst {
         let a = task.await.expect("invoke task");
         assert_eq!((a.status, a.function_error.as_deref()), (200, None), "{a:?}");

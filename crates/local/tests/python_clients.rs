@@ -18,8 +18,6 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
 use serde_json::{Value, json};
 
-
-
 /// The virtualenv's interpreter (with boto3 and awslambdaric). A missing
 /// setup fails the test: these clients are part of what is tested.
 fn python() -> PathBuf {
@@ -30,7 +28,11 @@ fn python() -> PathBuf {
         );
     };
     let path = PathBuf::from(path);
-    assert!(path.is_absolute(), "OWNSTAK_PYTHON must be an absolute path (the sandbox has its own PATH): {}", path.display());
+    assert!(
+        path.is_absolute(),
+        "OWNSTAK_PYTHON must be an absolute path (the sandbox has its own PATH): {}",
+        path.display()
+    );
     let check = std::process::Command::new(&path).args(["-c", "import boto3, awslambdaric"]).output();
     match check {
         Ok(o) if o.status.success() => path,
@@ -40,7 +42,10 @@ fn python() -> PathBuf {
             o.status,
             String::from_utf8_lossy(&o.stderr)
         ),
-        Err(e) => panic!("cannot run OWNSTAK_PYTHON={}: {e}; run `scripts/test.sh` or `source scripts/env.sh && python_env`", path.display()),
+        Err(e) => panic!(
+            "cannot run OWNSTAK_PYTHON={}: {e}; run `scripts/test.sh` or `source scripts/env.sh && python_env`",
+            path.display()
+        ),
     }
 }
 
@@ -77,7 +82,12 @@ async fn boto3_drives_the_control_plane_and_invoke() {
         .unwrap_or_else(|e| panic!("run {} {}: {e}", python.display(), script.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let report = format!("{} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- function log\n{}", script.display(), out.status, log_of(dir.path(), "py-cp"));
+    let report = format!(
+        "{} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- function log\n{}",
+        script.display(),
+        out.status,
+        log_of(dir.path(), "py-cp")
+    );
     assert!(out.status.success(), "{report}");
     assert!(stdout.contains("boto3 control plane:") && stdout.contains("checks passed"), "{report}");
     println!("{}", stdout.trim_end());
@@ -109,7 +119,8 @@ async fn invoke(client: &Client, name: &str, event: &Value) -> Answer {
         .await
         .unwrap_or_else(|e| panic!("Invoke {name}: {e:?}"));
     let bytes = out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
-    let payload = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("payload {:?}: {e}", String::from_utf8_lossy(&bytes)));
+    let payload =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("payload {:?}: {e}", String::from_utf8_lossy(&bytes)));
     Answer {
         status: out.status_code(),
         function_error: out.function_error().map(str::to_owned),
@@ -155,7 +166,11 @@ async fn awslambdaric_runs_a_python_handler_warm_and_reports_its_exceptions() {
     let event = json!({"version": "2.0", "rawPath": "/py/hello", "requestContext": {"http": {"method": "GET"}}});
     let a = invoke(&client, "py-ric", &event).await;
     let log = log_of(dir.path(), "py-ric");
-    assert_eq!((a.status, a.function_error.as_deref(), a.executed_version.as_deref()), (200, None, Some("$LATEST")), "{a:?}\n{log}");
+    assert_eq!(
+        (a.status, a.function_error.as_deref(), a.executed_version.as_deref()),
+        (200, None, Some("$LATEST")),
+        "{a:?}\n{log}"
+    );
     assert_eq!(a.payload["statusCode"], 200, "{a:?}");
     assert_eq!(a.payload["headers"]["content-type"], "application/json", "{a:?}");
     let body = body_of(&a);
@@ -198,7 +213,10 @@ async fn awslambdaric_runs_a_python_handler_warm_and_reports_its_exceptions() {
     assert_eq!(f.payload["errorMessage"], "the event asked the python handler to fail", "{f:?}");
     assert_eq!(f.payload["requestId"].as_str(), f.request_id.as_deref(), "{f:?}");
     let trace = f.payload["stackTrace"].as_array().unwrap_or_else(|| panic!("a stackTrace: {f:?}"));
-    assert!(trace.iter().any(|l| l.as_str().is_some_and(|l| l.contains("handler.py"))), "the trace points into handler.py: {f:?}");
+    assert!(
+        trace.iter().any(|l| l.as_str().is_some_and(|l| l.contains("handler.py"))),
+        "the trace points into handler.py: {f:?}"
+    );
     let log = log_of(dir.path(), "py-ric");
     assert!(log.contains("FixtureFailure"), "awslambdaric logged the exception to the function log: {log}");
     assert_eq!(log.matches("ErrorType: FixtureFailure").count(), 1, "{log}");

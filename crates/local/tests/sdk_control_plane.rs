@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 
 const ARN_PREFIX: &str = "arn:aws:lambda:us-east-1:000000000000:function:";
 
-
 /// A trivial package; `tag` makes its bytes (and so its CodeSha256) distinct.
 fn package(tag: &str) -> Vec<u8> {
     let script = format!("#!/bin/sh\n# {tag}\nexit 0\n");
@@ -48,7 +47,8 @@ macro_rules! assert_config {
         let version: &str = $version;
         let zip: &[u8] = $zip;
         assert_eq!(out.function_name(), Some(name));
-        let arn = if version == "$LATEST" { format!("{ARN_PREFIX}{name}") } else { format!("{ARN_PREFIX}{name}:{version}") };
+        let arn =
+            if version == "$LATEST" { format!("{ARN_PREFIX}{name}") } else { format!("{ARN_PREFIX}{name}:{version}") };
         assert_eq!(out.function_arn(), Some(arn.as_str()));
         assert_eq!(out.version(), Some(version));
         assert_eq!(out.code_sha256(), Some(sha256_b64(zip).as_str()));
@@ -66,7 +66,11 @@ macro_rules! assert_config {
     }};
 }
 
-async fn create(client: &Client, name: &str, zip: &[u8]) -> aws_sdk_lambda::operation::create_function::CreateFunctionOutput {
+async fn create(
+    client: &Client,
+    name: &str,
+    zip: &[u8],
+) -> aws_sdk_lambda::operation::create_function::CreateFunctionOutput {
     client
         .create_function()
         .function_name(name)
@@ -84,7 +88,15 @@ async fn create(client: &Client, name: &str, zip: &[u8]) -> aws_sdk_lambda::oper
 
 /// All version names of a function, read one item per page.
 async fn versions_paged(client: &Client, name: &str) -> Vec<String> {
-    let pages = client.list_versions_by_function().function_name(name).into_paginator().page_size(1).send().try_collect().await.expect("ListVersionsByFunction");
+    let pages = client
+        .list_versions_by_function()
+        .function_name(name)
+        .into_paginator()
+        .page_size(1)
+        .send()
+        .try_collect()
+        .await
+        .expect("ListVersionsByFunction");
     let mut out = Vec::new();
     for page in &pages {
         assert_eq!(page.versions().len(), 1, "MaxItems=1 gives one version per page");
@@ -95,11 +107,23 @@ async fn versions_paged(client: &Client, name: &str) -> Vec<String> {
 
 /// All (alias, version) pairs of a function, read one item per page.
 async fn aliases_paged(client: &Client, name: &str) -> Vec<(String, String)> {
-    let pages = client.list_aliases().function_name(name).into_paginator().page_size(1).send().try_collect().await.expect("ListAliases");
+    let pages = client
+        .list_aliases()
+        .function_name(name)
+        .into_paginator()
+        .page_size(1)
+        .send()
+        .try_collect()
+        .await
+        .expect("ListAliases");
     let mut out = Vec::new();
     for page in &pages {
         assert_eq!(page.aliases().len(), 1, "MaxItems=1 gives one alias per page");
-        out.extend(page.aliases().iter().map(|a| (a.name().unwrap_or_default().to_owned(), a.function_version().unwrap_or_default().to_owned())));
+        out.extend(
+            page.aliases().iter().map(|a| {
+                (a.name().unwrap_or_default().to_owned(), a.function_version().unwrap_or_default().to_owned())
+            }),
+        );
     }
     out
 }
@@ -109,7 +133,8 @@ async fn every_control_plane_operation_through_the_sdk_and_across_a_restart() {
     let dir = ownstak_testkit::tempdir();
     let server = Server::start(dir.path()).await;
     let client = server.client();
-    let (zip1, zip2, zip3, zip4, zip5) = (package("one"), package("two"), package("three"), package("four"), package("five"));
+    let (zip1, zip2, zip3, zip4, zip5) =
+        (package("one"), package("two"), package("three"), package("four"), package("five"));
 
     // CreateFunction.
     let created = create(&client, "app", &zip1).await;
@@ -126,24 +151,44 @@ async fn every_control_plane_operation_through_the_sdk_and_across_a_restart() {
     let conf = client.get_function_configuration().function_name("app").send().await.expect("GetFunctionConfiguration");
     assert_config!(conf, name: "app", version: "$LATEST", zip: &zip1, timeout: 7, memory: 256, env: &[("A", "1")]);
     // The ARN form of the name works too.
-    let by_arn = client.get_function_configuration().function_name(format!("{ARN_PREFIX}app")).send().await.expect("GetFunctionConfiguration by ARN");
+    let by_arn = client
+        .get_function_configuration()
+        .function_name(format!("{ARN_PREFIX}app"))
+        .send()
+        .await
+        .expect("GetFunctionConfiguration by ARN");
     assert_eq!(by_arn.revision_id(), Some(rev_created.as_str()));
 
     // ListFunctions, one per page.
-    let pages = client.list_functions().into_paginator().page_size(1).send().try_collect().await.expect("ListFunctions");
-    let names: Vec<_> = pages.iter().flat_map(|p| p.functions()).map(|f| f.function_name().unwrap_or_default().to_owned()).collect();
+    let pages =
+        client.list_functions().into_paginator().page_size(1).send().try_collect().await.expect("ListFunctions");
+    let names: Vec<_> =
+        pages.iter().flat_map(|p| p.functions()).map(|f| f.function_name().unwrap_or_default().to_owned()).collect();
     assert_eq!(pages.len(), 2, "two functions, one per page");
     assert_eq!(names, ["app", "other"]);
 
     // PublishVersion: 1, and an unchanged $LATEST publishes nothing new.
     let v1 = client.publish_version().function_name("app").send().await.expect("PublishVersion");
     assert_config!(v1, name: "app", version: "1", zip: &zip1, timeout: 7, memory: 256, env: &[("A", "1")]);
-    let again = client.publish_version().function_name("app").code_sha256(sha256_b64(&zip1)).revision_id(&rev_created).send().await.expect("PublishVersion unchanged");
+    let again = client
+        .publish_version()
+        .function_name("app")
+        .code_sha256(sha256_b64(&zip1))
+        .revision_id(&rev_created)
+        .send()
+        .await
+        .expect("PublishVersion unchanged");
     assert_eq!(again.version(), Some("1"));
     assert_eq!(again.revision_id(), v1.revision_id());
 
     // UpdateFunctionCode changes the code and the revision.
-    let updated = client.update_function_code().function_name("app").zip_file(Blob::new(zip2.clone())).send().await.expect("UpdateFunctionCode");
+    let updated = client
+        .update_function_code()
+        .function_name("app")
+        .zip_file(Blob::new(zip2.clone()))
+        .send()
+        .await
+        .expect("UpdateFunctionCode");
     assert_config!(updated, name: "app", version: "$LATEST", zip: &zip2, timeout: 7, memory: 256, env: &[("A", "1")]);
     let rev_code = updated.revision_id().unwrap().to_owned();
     assert_ne!(rev_code, rev_created);
@@ -166,15 +211,36 @@ async fn every_control_plane_operation_through_the_sdk_and_across_a_restart() {
     assert_eq!(conf.timeout(), Some(9));
 
     // Version 2 snapshots the new state; version 1 is unchanged.
-    let v2 = client.publish_version().function_name("app").revision_id(&rev_conf).code_sha256(sha256_b64(&zip2)).send().await.expect("PublishVersion 2");
+    let v2 = client
+        .publish_version()
+        .function_name("app")
+        .revision_id(&rev_conf)
+        .code_sha256(sha256_b64(&zip2))
+        .send()
+        .await
+        .expect("PublishVersion 2");
     assert_config!(v2, name: "app", version: "2", zip: &zip2, timeout: 9, memory: 512, env: &[("B", "2"), ("C", "three")]);
-    let still_v1 = client.get_function_configuration().function_name("app").qualifier("1").send().await.expect("GetFunctionConfiguration:1");
+    let still_v1 = client
+        .get_function_configuration()
+        .function_name("app")
+        .qualifier("1")
+        .send()
+        .await
+        .expect("GetFunctionConfiguration:1");
     assert_config!(still_v1, name: "app", version: "1", zip: &zip1, timeout: 7, memory: 256, env: &[("A", "1")]);
     let v2_by_name = client.get_function().function_name("app:2").send().await.expect("GetFunction app:2");
     assert_eq!(v2_by_name.configuration().and_then(|c| c.version()), Some("2"));
 
     // Aliases: create, get, update, list, delete.
-    let live = client.create_alias().function_name("app").name("live").function_version("1").description("prod").send().await.expect("CreateAlias");
+    let live = client
+        .create_alias()
+        .function_name("app")
+        .name("live")
+        .function_version("1")
+        .description("prod")
+        .send()
+        .await
+        .expect("CreateAlias");
     assert_eq!(live.alias_arn(), Some(format!("{ARN_PREFIX}app:live").as_str()));
     assert_eq!(live.name(), Some("live"));
     assert_eq!(live.function_version(), Some("1"));
@@ -182,58 +248,153 @@ async fn every_control_plane_operation_through_the_sdk_and_across_a_restart() {
     let live_rev = live.revision_id().unwrap().to_owned();
     let got = client.get_alias().function_name("app").name("live").send().await.expect("GetAlias");
     assert_eq!((got.function_version(), got.revision_id()), (Some("1"), Some(live_rev.as_str())));
-    let moved = client.update_alias().function_name("app").name("live").function_version("2").revision_id(&live_rev).send().await.expect("UpdateAlias");
+    let moved = client
+        .update_alias()
+        .function_name("app")
+        .name("live")
+        .function_version("2")
+        .revision_id(&live_rev)
+        .send()
+        .await
+        .expect("UpdateAlias");
     assert_eq!(moved.function_version(), Some("2"));
     assert_eq!(moved.description(), Some("prod"), "an update without Description keeps it");
     let live_rev2 = moved.revision_id().unwrap().to_owned();
     assert_ne!(live_rev2, live_rev);
-    let via_alias = client.get_function_configuration().function_name("app").qualifier("live").send().await.expect("GetFunctionConfiguration:live");
+    let via_alias = client
+        .get_function_configuration()
+        .function_name("app")
+        .qualifier("live")
+        .send()
+        .await
+        .expect("GetFunctionConfiguration:live");
     assert_eq!(via_alias.version(), Some("2"));
-    client.create_alias().function_name("app").name("beta").function_version("1").send().await.expect("CreateAlias beta");
-    client.create_alias().function_name("app").name("edge").function_version("$LATEST").send().await.expect("CreateAlias edge");
+    client
+        .create_alias()
+        .function_name("app")
+        .name("beta")
+        .function_version("1")
+        .send()
+        .await
+        .expect("CreateAlias beta");
+    client
+        .create_alias()
+        .function_name("app")
+        .name("edge")
+        .function_version("$LATEST")
+        .send()
+        .await
+        .expect("CreateAlias edge");
     assert_eq!(
         aliases_paged(&client, "app").await,
-        [("beta".to_owned(), "1".to_owned()), ("edge".to_owned(), "$LATEST".to_owned()), ("live".to_owned(), "2".to_owned())]
+        [
+            ("beta".to_owned(), "1".to_owned()),
+            ("edge".to_owned(), "$LATEST".to_owned()),
+            ("live".to_owned(), "2".to_owned())
+        ]
     );
     client.delete_alias().function_name("app").name("edge").send().await.expect("DeleteAlias");
     let err = client.get_alias().function_name("app").name("edge").send().await.expect_err("deleted alias");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
 
     // A version that an alias points at cannot be deleted.
-    let err = client.delete_function().function_name("app").qualifier("1").send().await.expect_err("version 1 is aliased by beta");
+    let err = client
+        .delete_function()
+        .function_name("app")
+        .qualifier("1")
+        .send()
+        .await
+        .expect_err("version 1 is aliased by beta");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_conflict_exception()), "{err:?}");
 
     // Version numbers are never reused, even after the newest is deleted.
-    client.update_function_code().function_name("app").zip_file(Blob::new(zip3.clone())).send().await.expect("UpdateFunctionCode 3");
+    client
+        .update_function_code()
+        .function_name("app")
+        .zip_file(Blob::new(zip3.clone()))
+        .send()
+        .await
+        .expect("UpdateFunctionCode 3");
     let v3 = client.publish_version().function_name("app").send().await.expect("PublishVersion 3");
     assert_eq!(v3.version(), Some("3"));
     client.delete_function().function_name("app").qualifier("3").send().await.expect("DeleteFunction:3");
-    let err = client.get_function_configuration().function_name("app").qualifier("3").send().await.expect_err("version 3 is gone");
+    let err = client
+        .get_function_configuration()
+        .function_name("app")
+        .qualifier("3")
+        .send()
+        .await
+        .expect_err("version 3 is gone");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
-    client.update_function_code().function_name("app").zip_file(Blob::new(zip4.clone())).send().await.expect("UpdateFunctionCode 4");
+    client
+        .update_function_code()
+        .function_name("app")
+        .zip_file(Blob::new(zip4.clone()))
+        .send()
+        .await
+        .expect("UpdateFunctionCode 4");
     let v4 = client.publish_version().function_name("app").send().await.expect("PublishVersion 4");
     assert_config!(v4, name: "app", version: "4", zip: &zip4, timeout: 9, memory: 512, env: &[("B", "2"), ("C", "three")]);
     assert_eq!(versions_paged(&client, "app").await, ["$LATEST", "1", "2", "4"]);
 
     // Everything survives a restart on the same data directory.
-    let latest_rev = client.get_function_configuration().function_name("app").send().await.expect("GetFunctionConfiguration").revision_id().unwrap().to_owned();
+    let latest_rev = client
+        .get_function_configuration()
+        .function_name("app")
+        .send()
+        .await
+        .expect("GetFunctionConfiguration")
+        .revision_id()
+        .unwrap()
+        .to_owned();
     server.stop().await;
     let server = Server::start(dir.path()).await;
     let client = server.client();
-    let conf = client.get_function_configuration().function_name("app").send().await.expect("GetFunctionConfiguration after restart");
+    let conf = client
+        .get_function_configuration()
+        .function_name("app")
+        .send()
+        .await
+        .expect("GetFunctionConfiguration after restart");
     assert_config!(conf, name: "app", version: "$LATEST", zip: &zip4, timeout: 9, memory: 512, env: &[("B", "2"), ("C", "three")]);
     assert_eq!(conf.revision_id(), Some(latest_rev.as_str()));
-    let v1 = client.get_function_configuration().function_name("app").qualifier("1").send().await.expect("version 1 after restart");
+    let v1 = client
+        .get_function_configuration()
+        .function_name("app")
+        .qualifier("1")
+        .send()
+        .await
+        .expect("version 1 after restart");
     assert_config!(v1, name: "app", version: "1", zip: &zip1, timeout: 7, memory: 256, env: &[("A", "1")]);
     assert_eq!(versions_paged(&client, "app").await, ["$LATEST", "1", "2", "4"]);
-    assert_eq!(aliases_paged(&client, "app").await, [("beta".to_owned(), "1".to_owned()), ("live".to_owned(), "2".to_owned())]);
+    assert_eq!(
+        aliases_paged(&client, "app").await,
+        [("beta".to_owned(), "1".to_owned()), ("live".to_owned(), "2".to_owned())]
+    );
     let live = client.get_alias().function_name("app").name("live").send().await.expect("GetAlias after restart");
     assert_eq!(live.revision_id(), Some(live_rev2.as_str()));
-    let names: Vec<_> = client.list_functions().send().await.expect("ListFunctions").functions().iter().map(|f| f.function_name().unwrap_or_default().to_owned()).collect();
+    let names: Vec<_> = client
+        .list_functions()
+        .send()
+        .await
+        .expect("ListFunctions")
+        .functions()
+        .iter()
+        .map(|f| f.function_name().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(names, ["app", "other"]);
     // Unchanged $LATEST still maps to 4; a change continues with 5.
-    assert_eq!(client.publish_version().function_name("app").send().await.expect("PublishVersion").version(), Some("4"));
-    client.update_function_code().function_name("app").zip_file(Blob::new(zip5.clone())).send().await.expect("UpdateFunctionCode 5");
+    assert_eq!(
+        client.publish_version().function_name("app").send().await.expect("PublishVersion").version(),
+        Some("4")
+    );
+    client
+        .update_function_code()
+        .function_name("app")
+        .zip_file(Blob::new(zip5.clone()))
+        .send()
+        .await
+        .expect("UpdateFunctionCode 5");
     let v5 = client.publish_version().function_name("app").send().await.expect("PublishVersion 5");
     assert_config!(v5, name: "app", version: "5", zip: &zip5, timeout: 9, memory: 512, env: &[("B", "2"), ("C", "three")]);
 
@@ -241,9 +402,18 @@ async fn every_control_plane_operation_through_the_sdk_and_across_a_restart() {
     client.delete_function().function_name("app").send().await.expect("DeleteFunction");
     let err = client.get_function().function_name("app").send().await.expect_err("deleted function");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
-    let err = client.get_alias().function_name("app").name("live").send().await.expect_err("alias of a deleted function");
+    let err =
+        client.get_alias().function_name("app").name("live").send().await.expect_err("alias of a deleted function");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
-    let names: Vec<_> = client.list_functions().send().await.expect("ListFunctions").functions().iter().map(|f| f.function_name().unwrap_or_default().to_owned()).collect();
+    let names: Vec<_> = client
+        .list_functions()
+        .send()
+        .await
+        .expect("ListFunctions")
+        .functions()
+        .iter()
+        .map(|f| f.function_name().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(names, ["other"]);
     server.stop().await;
 
@@ -286,7 +456,8 @@ async fn errors_come_back_as_the_sdks_typed_errors() {
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_conflict_exception()), "{err:?}");
 
     // 400: invalid runtime, timeout, memory, package and name; none creates anything.
-    let base = || client.create_function().function_name("g").runtime(Runtime::Providedal2023).role(ROLE).code(code(&zip));
+    let base =
+        || client.create_function().function_name("g").runtime(Runtime::Providedal2023).role(ROLE).code(code(&zip));
     let err = base().runtime(Runtime::Nodejs20x).send().await.expect_err("unsupported runtime");
     assert!(err.as_service_error().is_some_and(|e| e.is_invalid_parameter_value_exception()), "{err:?}");
     let err = base().timeout(901).send().await.expect_err("timeout above 900");
@@ -305,44 +476,131 @@ async fn errors_come_back_as_the_sdks_typed_errors() {
     assert!(err.as_service_error().is_some_and(|e| e.is_invalid_parameter_value_exception()), "{err:?}");
     let err = client.get_function().function_name("g").send().await.expect_err("no rejected create left a function");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
-    let err = client.update_function_configuration().function_name("f").timeout(1000).send().await.expect_err("bad timeout update");
+    let err = client
+        .update_function_configuration()
+        .function_name("f")
+        .timeout(1000)
+        .send()
+        .await
+        .expect_err("bad timeout update");
     assert!(err.as_service_error().is_some_and(|e| e.is_invalid_parameter_value_exception()), "{err:?}");
-    let err = client.update_function_code().function_name("f").zip_file(Blob::new(b"PK-but-not-really".to_vec())).send().await.expect_err("bad zip update");
+    let err = client
+        .update_function_code()
+        .function_name("f")
+        .zip_file(Blob::new(b"PK-but-not-really".to_vec()))
+        .send()
+        .await
+        .expect_err("bad zip update");
     assert!(err.as_service_error().is_some_and(|e| e.is_invalid_parameter_value_exception()), "{err:?}");
     let conf = client.get_function_configuration().function_name("f").send().await.expect("GetFunctionConfiguration");
     assert_eq!(conf.revision_id(), Some(rev.as_str()), "rejected updates change nothing");
     assert_eq!(conf.timeout(), Some(7));
 
     // 412: PublishVersion with a stale RevisionId or a wrong CodeSha256.
-    let updated = client.update_function_configuration().function_name("f").timeout(8).send().await.expect("UpdateFunctionConfiguration");
+    let updated = client
+        .update_function_configuration()
+        .function_name("f")
+        .timeout(8)
+        .send()
+        .await
+        .expect("UpdateFunctionConfiguration");
     let fresh = updated.revision_id().unwrap().to_owned();
     assert_ne!(fresh, rev);
     let err = client.publish_version().function_name("f").revision_id(&rev).send().await.expect_err("stale RevisionId");
     assert!(err.as_service_error().is_some_and(|e| e.is_precondition_failed_exception()), "{err:?}");
-    let err = client.publish_version().function_name("f").code_sha256(sha256_b64(b"other bytes")).send().await.expect_err("wrong CodeSha256");
+    let err = client
+        .publish_version()
+        .function_name("f")
+        .code_sha256(sha256_b64(b"other bytes"))
+        .send()
+        .await
+        .expect_err("wrong CodeSha256");
     assert!(err.as_service_error().is_some_and(|e| e.is_precondition_failed_exception()), "{err:?}");
     assert_eq!(versions_paged(&client, "f").await, ["$LATEST"], "failed publishes create no version");
-    let v1 = client.publish_version().function_name("f").revision_id(&fresh).code_sha256(sha256_b64(&zip)).send().await.expect("PublishVersion");
+    let v1 = client
+        .publish_version()
+        .function_name("f")
+        .revision_id(&fresh)
+        .code_sha256(sha256_b64(&zip))
+        .send()
+        .await
+        .expect("PublishVersion");
     assert_eq!(v1.version(), Some("1"));
 
     // Aliases: 409 duplicate, 404 missing target, 412 stale RevisionId.
-    let live = client.create_alias().function_name("f").name("live").function_version("1").send().await.expect("CreateAlias");
-    let err = client.create_alias().function_name("f").name("live").function_version("1").send().await.expect_err("duplicate alias");
+    let live =
+        client.create_alias().function_name("f").name("live").function_version("1").send().await.expect("CreateAlias");
+    let err = client
+        .create_alias()
+        .function_name("f")
+        .name("live")
+        .function_version("1")
+        .send()
+        .await
+        .expect_err("duplicate alias");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_conflict_exception()), "{err:?}");
-    let err = client.create_alias().function_name("f").name("next").function_version("9").send().await.expect_err("alias to a missing version");
+    let err = client
+        .create_alias()
+        .function_name("f")
+        .name("next")
+        .function_version("9")
+        .send()
+        .await
+        .expect_err("alias to a missing version");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
-    let err = client.create_alias().function_name("missing").name("live").function_version("1").send().await.expect_err("alias of a missing function");
+    let err = client
+        .create_alias()
+        .function_name("missing")
+        .name("live")
+        .function_version("1")
+        .send()
+        .await
+        .expect_err("alias of a missing function");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
-    let err = client.update_alias().function_name("f").name("live").function_version("9").send().await.expect_err("update to a missing version");
+    let err = client
+        .update_alias()
+        .function_name("f")
+        .name("live")
+        .function_version("9")
+        .send()
+        .await
+        .expect_err("update to a missing version");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
-    let first = client.update_alias().function_name("f").name("live").description("moved").revision_id(live.revision_id().unwrap()).send().await.expect("UpdateAlias");
-    let err = client.update_alias().function_name("f").name("live").description("again").revision_id(live.revision_id().unwrap()).send().await.expect_err("stale alias RevisionId");
+    let first = client
+        .update_alias()
+        .function_name("f")
+        .name("live")
+        .description("moved")
+        .revision_id(live.revision_id().unwrap())
+        .send()
+        .await
+        .expect("UpdateAlias");
+    let err = client
+        .update_alias()
+        .function_name("f")
+        .name("live")
+        .description("again")
+        .revision_id(live.revision_id().unwrap())
+        .send()
+        .await
+        .expect_err("stale alias RevisionId");
     assert!(err.as_service_error().is_some_and(|e| e.is_precondition_failed_exception()), "{err:?}");
     let now = client.get_alias().function_name("f").name("live").send().await.expect("GetAlias");
-    assert_eq!((now.description(), now.revision_id()), (Some("moved"), first.revision_id()), "the rejected update changed nothing");
+    assert_eq!(
+        (now.description(), now.revision_id()),
+        (Some("moved"), first.revision_id()),
+        "the rejected update changed nothing"
+    );
     let err = client.get_alias().function_name("f").name("nope").send().await.expect_err("missing alias");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
-    let err = client.update_alias().function_name("f").name("nope").function_version("1").send().await.expect_err("update of a missing alias");
+    let err = client
+        .update_alias()
+        .function_name("f")
+        .name("nope")
+        .function_version("1")
+        .send()
+        .await
+        .expect_err("update of a missing alias");
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
 
     // Deleting a version that does not exist is a 404.

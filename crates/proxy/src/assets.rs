@@ -49,13 +49,25 @@ pub(crate) struct ProxyAssets {
 impl ProxyAssets {
     /// State for a configuration; the S3 client is built on first use.
     pub(crate) fn new(config: &ProxyConfig) -> Self {
-        let store = config.assets.as_ref().map(|a| StoreConfig { endpoint: a.endpoint.clone(), bucket: a.bucket.clone(), region: config.region.clone() });
+        let store = config.assets.as_ref().map(|a| StoreConfig {
+            endpoint: a.endpoint.clone(),
+            bucket: a.bucket.clone(),
+            region: config.region.clone(),
+        });
         Self { store, resolver: OnceCell::new(), aliases: Mutex::new(HashMap::new()) }
     }
 
     /// The response for a request when the store has the file, else `None`
     /// (the function answers).
-    pub(crate) async fn answer(&self, invoker: &Invoker, method: &Method, path: &str, headers: &HeaderMap, function: &str, qualifier: &str) -> Option<Response<ProxyBody>> {
+    pub(crate) async fn answer(
+        &self,
+        invoker: &Invoker,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        function: &str,
+        qualifier: &str,
+    ) -> Option<Response<ProxyBody>> {
         let store = self.store.as_ref()?;
         if method != Method::GET && method != Method::HEAD {
             return None;

@@ -67,7 +67,13 @@ impl Activity {
     /// A fresh connection: idle since now.
     pub fn new(protocol: Protocol) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(State { protocol, sniffed: 0, in_flight: 0, idle_since: Instant::now(), head_started: None }),
+            state: Mutex::new(State {
+                protocol,
+                sniffed: 0,
+                in_flight: 0,
+                idle_since: Instant::now(),
+                head_started: None,
+            }),
             changed: Notify::new(),
         })
     }
@@ -243,7 +249,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
     }
 

@@ -2,7 +2,7 @@
 //! an HTML page for browsers or JSON for everything else.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 
 /// A failure to serve a request, with what the client should see.
@@ -28,10 +28,8 @@ impl ProxyFailure {
 
     /// Renders the failure for a client that sent `headers`.
     pub fn render(&self, headers: &HeaderMap, request_id: &str) -> Response<crate::body::ProxyBody> {
-        let wants_html = headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
+        let wants_html =
+            headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
         let (body, content_type) = if wants_html {
             (self.html(request_id), "text/html; charset=utf-8")
         } else {

@@ -49,7 +49,11 @@ mod tests {
         h.insert("x-forwarded-for", "203.0.113.7, 10.1.1.1".parse().unwrap());
         assert_eq!(t.client_ip("10.2.3.4".parse().unwrap(), &h), "203.0.113.7".parse::<IpAddr>().unwrap());
         assert_eq!(t.client_ip("127.0.0.1".parse().unwrap(), &h), "203.0.113.7".parse::<IpAddr>().unwrap());
-        assert_eq!(t.client_ip("192.0.2.1".parse().unwrap(), &h), "192.0.2.1".parse::<IpAddr>().unwrap(), "untrusted peers cannot spoof");
+        assert_eq!(
+            t.client_ip("192.0.2.1".parse().unwrap(), &h),
+            "192.0.2.1".parse::<IpAddr>().unwrap(),
+            "untrusted peers cannot spoof"
+        );
         h.insert("x-forwarded-for", "garbage".parse().unwrap());
         assert_eq!(t.client_ip("10.2.3.4".parse().unwrap(), &h), "10.2.3.4".parse::<IpAddr>().unwrap());
         assert!(TrustedProxies::parse(["nope"]).is_err());

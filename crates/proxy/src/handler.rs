@@ -1,12 +1,12 @@
 //! One request: route by host, build the event, invoke, answer.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, HOST};
+use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -16,8 +16,8 @@ use ownstak_core::{HostError, Qualifier, Route};
 use crate::body::{BodyError, ProxyBody};
 use crate::config::{InvokeMode, ProxyConfig};
 use crate::error::ProxyFailure;
-use crate::metrics::{InFlight, Metrics};
 use crate::invoker::{InvokeFailure, Invoked, Invoker, ResponseEvents, StreamEvent};
+use crate::metrics::{InFlight, Metrics};
 use ownstak_core::stream::{Decoded, PreludeDecoder};
 
 /// Paths under this prefix belong to the proxy, never to an app.
@@ -103,9 +103,17 @@ impl Access {
 impl Handler {
     /// A handler for a configuration and invoker.
     pub fn new(config: ProxyConfig, invoker: Invoker) -> Arc<Self> {
-        let activity = Arc::new(Activity { base: Instant::now(), active: Default::default(), last_end_ms: Default::default() });
+        let activity =
+            Arc::new(Activity { base: Instant::now(), active: Default::default(), last_end_ms: Default::default() });
         let assets = crate::assets::ProxyAssets::new(&config);
-        Arc::new(Self { config, invoker, metrics: Arc::new(Metrics::new()), draining: AtomicBool::new(false), activity, assets })
+        Arc::new(Self {
+            config,
+            invoker,
+            metrics: Arc::new(Metrics::new()),
+            draining: AtomicBool::new(false),
+            activity,
+            assets,
+        })
     }
 
     /// How long no request has been in progress; `None` while one is.
@@ -189,7 +197,9 @@ impl Handler {
             return None;
         }
         let (status, body, content_type) = match path {
-            "/__ownstak__/health" if self.draining.load(Ordering::SeqCst) => (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned(), "text/plain"),
+            "/__ownstak__/health" if self.draining.load(Ordering::SeqCst) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned(), "text/plain")
+            }
             "/__ownstak__/health" => (StatusCode::OK, "ok\n".to_owned(), "text/plain"),
             "/__ownstak__/metrics" if self.config.expose_metrics => {
                 (StatusCode::OK, self.metrics.encode(), "application/openmetrics-text; version=1.0.0; charset=utf-8")
@@ -203,8 +213,15 @@ impl Handler {
         Some(resp)
     }
 
-    async fn route_and_invoke(&self, req: Request<Incoming>, peer: SocketAddr, access: &mut Access) -> Result<Answer, ProxyFailure> {
-        let host = routing_host(&req).ok_or_else(|| ProxyFailure::new(StatusCode::BAD_REQUEST, "missing_host", "the request has no Host header"))?;
+    async fn route_and_invoke(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        access: &mut Access,
+    ) -> Result<Answer, ProxyFailure> {
+        let host = routing_host(&req).ok_or_else(|| {
+            ProxyFailure::new(StatusCode::BAD_REQUEST, "missing_host", "the request has no Host header")
+        })?;
         let route = match (self.config.suffix.route(&host), &self.config.fallback_route) {
             (Ok(route), _) => route,
             (Err(HostError::Unknown { .. }), Some(fallback)) => fallback.clone(),
@@ -214,18 +231,26 @@ impl Handler {
         let qualifier = route.qualifier.alias();
         access.function = function.clone();
         access.qualifier = qualifier.clone();
-        if let Some(resp) = self.assets.answer(&self.invoker, req.method(), req.uri().path(), req.headers(), &function, &qualifier).await {
+        if let Some(resp) = self
+            .assets
+            .answer(&self.invoker, req.method(), req.uri().path(), req.headers(), &function, &qualifier)
+            .await
+        {
             return Ok(Answer::Full(resp));
         }
         let (parts, body) = req.into_parts();
         let limit = self.config.limits.max_body_bytes;
-        let read = tokio::time::timeout(self.config.limits.body_read_timeout, Limited::new(body, limit).collect()).await;
+        let read =
+            tokio::time::timeout(self.config.limits.body_read_timeout, Limited::new(body, limit).collect()).await;
         let body = match read {
             Err(_) => {
                 return Err(ProxyFailure::new(
                     StatusCode::REQUEST_TIMEOUT,
                     "request_timeout",
-                    format!("the request body did not arrive within {} s", self.config.limits.body_read_timeout.as_secs()),
+                    format!(
+                        "the request body did not arrive within {} s",
+                        self.config.limits.body_read_timeout.as_secs()
+                    ),
                 ));
             }
             Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
@@ -235,15 +260,28 @@ impl Handler {
                     format!("the request body is larger than {limit} bytes, the most a function accepts"),
                 ));
             }
-            Ok(Err(e)) => return Err(ProxyFailure::new(StatusCode::BAD_REQUEST, "bad_request_body", format!("the request body could not be read: {e}"))),
+            Ok(Err(e)) => {
+                return Err(ProxyFailure::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request_body",
+                    format!("the request body could not be read: {e}"),
+                ));
+            }
             Ok(Ok(c)) => c.to_bytes(),
         };
         access.bytes_in = body.len() as u64;
         let mut headers = parts.headers;
         strip_control_headers(&mut headers);
-        headers.insert(REQUEST_ID, HeaderValue::from_str(&access.request_id).unwrap_or_else(|_| HeaderValue::from_static("invalid")));
+        headers.insert(
+            REQUEST_ID,
+            HeaderValue::from_str(&access.request_id).unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+        );
         let now = time::OffsetDateTime::now_utc();
-        let domain = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.as_str(), |(h, _)| h).to_ascii_lowercase();
+        let domain = host
+            .rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host.as_str(), |(h, _)| h)
+            .to_ascii_lowercase();
         let meta = RequestMeta {
             account_id: self.config.account_id.clone(),
             api_id: self.config.api_id.clone(),
@@ -254,11 +292,16 @@ impl Handler {
             time_epoch: (now.unix_timestamp_nanos() / 1_000_000) as i64,
         };
         let event = HttpEvent::from_request(&parts.method, &parts.uri, parts.version, &headers, &body, meta);
-        let payload = serde_json::to_vec(&event).map_err(|e| ProxyFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "event_encoding", e.to_string()))?;
+        let payload = serde_json::to_vec(&event)
+            .map_err(|e| ProxyFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "event_encoding", e.to_string()))?;
         let invoked_at = Instant::now();
         match self.config.invoke_mode {
             InvokeMode::Buffered => {
-                let invoked = self.invoker.invoke(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route, &function))?;
+                let invoked = self
+                    .invoker
+                    .invoke(&function, &qualifier, payload)
+                    .await
+                    .map_err(|f| invoke_failure(f, &route, &function))?;
                 self.metrics.invoke_latency(invoked_at.elapsed().as_secs_f64());
                 match invoked {
                     Invoked::Payload(payload) => respond(&payload).map(Answer::Full),
@@ -266,7 +309,11 @@ impl Handler {
                 }
             }
             InvokeMode::Streaming => {
-                let events = self.invoker.invoke_stream(&function, &qualifier, payload).await.map_err(|f| invoke_failure(f, &route, &function))?;
+                let events = self
+                    .invoker
+                    .invoke_stream(&function, &qualifier, payload)
+                    .await
+                    .map_err(|f| invoke_failure(f, &route, &function))?;
                 let answer = self.stream(events, invoked_at + self.config.limits.invoke_timeout).await;
                 self.metrics.invoke_latency(invoked_at.elapsed().as_secs_f64());
                 answer
@@ -280,7 +327,11 @@ impl Handler {
         let mut decoder = PreludeDecoder::new(self.config.max_response_head_bytes);
         let (status, headers, first) = loop {
             let next = tokio::time::timeout_at(deadline.into(), events.next()).await.map_err(|_| {
-                let mut f = ProxyFailure::new(StatusCode::GATEWAY_TIMEOUT, "function_timeout", "the function did not answer within the proxy's invoke limit");
+                let mut f = ProxyFailure::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "function_timeout",
+                    "the function did not answer within the proxy's invoke limit",
+                );
                 f.function_error = Some("Proxy.InvokeTimeout".to_owned());
                 f
             })?;
@@ -312,7 +363,9 @@ impl Handler {
             let Some(next) = ready_now(events.next()) else { break };
             match next {
                 Ok(Some(StreamEvent::Chunk(c))) => ready.extend_from_slice(&c),
-                Ok(Some(StreamEvent::Complete(None))) => return Ok(Answer::Full(build(status, headers, ProxyBody::full(ready.freeze())))),
+                Ok(Some(StreamEvent::Complete(None))) => {
+                    return Ok(Answer::Full(build(status, headers, ProxyBody::full(ready.freeze()))));
+                }
                 Ok(Some(StreamEvent::Complete(Some(Invoked::FunctionError { error_type, message })))) => {
                     return Err(function_failure(error_type, message));
                 }
@@ -401,11 +454,19 @@ impl Pump {
 }
 
 fn malformed(e: ownstak_core::stream::StreamError) -> ProxyFailure {
-    ProxyFailure::new(StatusCode::BAD_GATEWAY, "malformed_response", format!("the function returned a malformed response: {e}"))
+    ProxyFailure::new(
+        StatusCode::BAD_GATEWAY,
+        "malformed_response",
+        format!("the function returned a malformed response: {e}"),
+    )
 }
 
 fn cut_off(detail: &str) -> ProxyFailure {
-    ProxyFailure::new(StatusCode::BAD_GATEWAY, "response_cut_off", format!("the function's response broke off: {detail}"))
+    ProxyFailure::new(
+        StatusCode::BAD_GATEWAY,
+        "response_cut_off",
+        format!("the function's response broke off: {detail}"),
+    )
 }
 
 fn build(status: StatusCode, mut headers: HeaderMap, body: ProxyBody) -> Response<ProxyBody> {
@@ -478,21 +539,39 @@ fn invoke_failure(f: InvokeFailure, route: &Route, function: &str) -> ProxyFailu
         InvokeFailure::NotFound => ProxyFailure::new(
             StatusCode::NOT_FOUND,
             "deployment_not_found",
-            format!("{} (project-environment `{}`); check the URL or list deployments with `ownstak deployments`", describe(route), route.label),
+            format!(
+                "{} (project-environment `{}`); check the URL or list deployments with `ownstak deployments`",
+                describe(route),
+                route.label
+            ),
         ),
         InvokeFailure::Throttled => {
-            let mut f = ProxyFailure::new(StatusCode::SERVICE_UNAVAILABLE, "throttled", "the function is at its concurrency limit; retry shortly");
+            let mut f = ProxyFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "throttled",
+                "the function is at its concurrency limit; retry shortly",
+            );
             f.retry_after = Some(1);
             f
         }
         InvokeFailure::AccessDenied(message) => {
             tracing::error!(%function, permission = "lambda:InvokeFunction", %message, "the proxy's role may not invoke this function; grant it lambda:InvokeFunction on the function (this action also covers streaming invokes)");
-            ProxyFailure::new(StatusCode::BAD_GATEWAY, "access_denied", "the proxy is not allowed to invoke this function")
+            ProxyFailure::new(
+                StatusCode::BAD_GATEWAY,
+                "access_denied",
+                "the proxy is not allowed to invoke this function",
+            )
         }
-        InvokeFailure::TooLarge => ProxyFailure::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", "the request is too large for Lambda"),
+        InvokeFailure::TooLarge => {
+            ProxyFailure::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", "the request is too large for Lambda")
+        }
         InvokeFailure::Api { code, message } => {
             tracing::warn!(%code, %message, "lambda refused the invocation");
-            ProxyFailure::new(StatusCode::BAD_GATEWAY, "invoke_failed", format!("Lambda refused the invocation: {code}: {message}"))
+            ProxyFailure::new(
+                StatusCode::BAD_GATEWAY,
+                "invoke_failed",
+                format!("Lambda refused the invocation: {code}: {message}"),
+            )
         }
         InvokeFailure::Unreachable(detail) => {
             tracing::error!(%detail, "lambda unreachable");
@@ -502,13 +581,15 @@ fn invoke_failure(f: InvokeFailure, route: &Route, function: &str) -> ProxyFailu
 }
 
 fn function_failure(error_type: String, message: Option<String>) -> ProxyFailure {
-    let timed_out = error_type == "Sandbox.Timedout" || message.as_deref().is_some_and(|m| m.contains("Task timed out"));
+    let timed_out =
+        error_type == "Sandbox.Timedout" || message.as_deref().is_some_and(|m| m.contains("Task timed out"));
     let (status, code, text) = if timed_out {
         (StatusCode::GATEWAY_TIMEOUT, "function_timeout", "the function did not answer within its timeout")
     } else {
         (StatusCode::BAD_GATEWAY, "function_error", "the function failed while handling the request")
     };
-    let detail = message.map(|m| format!("{text}: {error_type}: {m}")).unwrap_or_else(|| format!("{text}: {error_type}"));
+    let detail =
+        message.map(|m| format!("{text}: {error_type}: {m}")).unwrap_or_else(|| format!("{text}: {error_type}"));
     let mut f = ProxyFailure::new(status, code, detail);
     f.function_error = Some(error_type);
     f
@@ -545,7 +626,11 @@ mod tests {
     #[test]
     fn access_denied_is_a_502_naming_no_internals() {
         let route = Route { label: "hello-prod".into(), qualifier: Qualifier::Current };
-        let f = invoke_failure(InvokeFailure::AccessDenied("User: arn:aws:sts::1:assumed-role/x is not authorized".into()), &route, "ownstak-hello-prod");
+        let f = invoke_failure(
+            InvokeFailure::AccessDenied("User: arn:aws:sts::1:assumed-role/x is not authorized".into()),
+            &route,
+            "ownstak-hello-prod",
+        );
         assert_eq!((f.status, f.code), (StatusCode::BAD_GATEWAY, "access_denied"));
         assert!(!f.message.contains("arn:"), "the client must not see the role: {}", f.message);
         let t = invoke_failure(InvokeFailure::Throttled, &route, "ownstak-hello-prod");

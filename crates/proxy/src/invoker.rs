@@ -58,7 +58,13 @@ impl Invoker {
                 let mut builder = aws_sdk_lambda::Config::builder()
                     .behavior_version(BehaviorVersion::latest())
                     .region(Region::new(config.region.clone()))
-                    .credentials_provider(Credentials::new("ownstak-local", "ownstak-local", None, None, "ownstak-local"))
+                    .credentials_provider(Credentials::new(
+                        "ownstak-local",
+                        "ownstak-local",
+                        None,
+                        None,
+                        "ownstak-local",
+                    ))
                     .endpoint_url(url.trim_end_matches('/'))
                     .retry_config(retry_config())
                     .timeout_config(timeout_config(config));
@@ -92,7 +98,8 @@ impl Invoker {
 
     /// Invokes `function` at `qualifier` with a JSON payload.
     pub async fn invoke(&self, function: &str, qualifier: &str, payload: Vec<u8>) -> Result<Invoked, InvokeFailure> {
-        let res = self.client.invoke().function_name(function).qualifier(qualifier).payload(Blob::new(payload)).send().await;
+        let res =
+            self.client.invoke().function_name(function).qualifier(qualifier).payload(Blob::new(payload)).send().await;
         match res {
             Ok(out) => {
                 let body = out.payload.map(|b| Bytes::from(b.into_inner())).unwrap_or_default();
@@ -100,8 +107,12 @@ impl Invoker {
                     None => Ok(Invoked::Payload(body)),
                     Some(header) => {
                         let doc: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-                        let field = |k: &str| doc.as_ref().and_then(|d| d.get(k)).and_then(|v| v.as_str()).map(str::to_owned);
-                        Ok(Invoked::FunctionError { error_type: field("errorType").unwrap_or(header), message: field("errorMessage") })
+                        let field =
+                            |k: &str| doc.as_ref().and_then(|d| d.get(k)).and_then(|v| v.as_str()).map(str::to_owned);
+                        Ok(Invoked::FunctionError {
+                            error_type: field("errorType").unwrap_or(header),
+                            message: field("errorMessage"),
+                        })
                     }
                 }
             }
@@ -161,7 +172,12 @@ impl ResponseEvents {
                     let failure = done.error_code.map(|code| {
                         let details = done.error_details.unwrap_or_default();
                         let doc: Option<serde_json::Value> = serde_json::from_str(&details).ok();
-                        let message = doc.as_ref().and_then(|d| d.get("errorMessage")).and_then(|m| m.as_str()).map(str::to_owned).or(Some(details).filter(|d| !d.is_empty()));
+                        let message = doc
+                            .as_ref()
+                            .and_then(|d| d.get("errorMessage"))
+                            .and_then(|m| m.as_str())
+                            .map(str::to_owned)
+                            .or(Some(details).filter(|d| !d.is_empty()));
                         Invoked::FunctionError { error_type: code, message }
                     });
                     return Ok(Some(StreamEvent::Complete(failure)));
@@ -176,7 +192,12 @@ impl ResponseEvents {
 
 impl Invoker {
     /// Invokes with InvokeWithResponseStream; events arrive as produced.
-    pub async fn invoke_stream(&self, function: &str, qualifier: &str, payload: Vec<u8>) -> Result<ResponseEvents, InvokeFailure> {
+    pub async fn invoke_stream(
+        &self,
+        function: &str,
+        qualifier: &str,
+        payload: Vec<u8>,
+    ) -> Result<ResponseEvents, InvokeFailure> {
         let res = self
             .client
             .invoke_with_response_stream()

@@ -23,5 +23,5 @@ pub mod tls;
 pub use assets::AssetsConfig;
 pub use config::{InvokeMode, ProxyConfig};
 pub use limits::Limits;
-pub use tls::TlsSetting;
 pub use server::{Proxy, ProxyError};
+pub use tls::TlsSetting;

@@ -201,13 +201,16 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         // hyper's own header timer also closes idle keep-alive connections
         // after the same time; heads are timed by `conn_limits` instead.
         .header_read_timeout(None);
-    b.http2()
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .timer(TokioTimer::new());
+    b.http2().max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX)).timer(TokioTimer::new());
     b
 }
 
-async fn serve_plain(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr, phase: watch::Receiver<Phase>) {
+async fn serve_plain(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    phase: watch::Receiver<Phase>,
+) {
     let activity = Activity::new(Protocol::Unknown);
     let io = TokioIo::new(Watched::new(stream, activity.clone()));
     let service = service(shared.clone(), activity.clone(), peer);
@@ -249,8 +252,14 @@ fn service(
     shared: Arc<Shared>,
     activity: Arc<Activity>,
     peer: SocketAddr,
-) -> impl hyper::service::Service<Request<Incoming>, Response = Response<Tracked>, Error = Infallible, Future = impl Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static> + Clone + Send + 'static
-{
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Tracked>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ 'static {
     service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         let guard = activity.begin();
@@ -304,8 +313,14 @@ fn overloaded<B>(req: &Request<B>, max: usize) -> Response<crate::body::ProxyBod
 /// Runs one connection to its end, closing it gracefully when it has been
 /// idle too long or the server drains, and at once when a request head
 /// stalls or the drain deadline passes.
-async fn drive<C, E>(conn: C, shutdown: impl Fn(Pin<&mut C>), activity: &Activity, limits: &Limits, mut phase: watch::Receiver<Phase>, peer: SocketAddr)
-where
+async fn drive<C, E>(
+    conn: C,
+    shutdown: impl Fn(Pin<&mut C>),
+    activity: &Activity,
+    limits: &Limits,
+    mut phase: watch::Receiver<Phase>,
+    peer: SocketAddr,
+) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {

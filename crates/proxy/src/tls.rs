@@ -122,17 +122,21 @@ pub fn server_config(setting: &TlsSetting, suffix: &HostSuffix) -> Result<Option
 /// Loads a certificate chain and key from PEM files into a server
 /// configuration offering `h2` and `http/1.1`.
 pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
-    let cert_pem = std::fs::read(cert).map_err(|source| TlsError::Read { what: "certificate", path: cert.to_owned(), source })?;
-    let key_pem = std::fs::read(key).map_err(|source| TlsError::Read { what: "private key", path: key.to_owned(), source })?;
+    let cert_pem =
+        std::fs::read(cert).map_err(|source| TlsError::Read { what: "certificate", path: cert.to_owned(), source })?;
+    let key_pem =
+        std::fs::read(key).map_err(|source| TlsError::Read { what: "private key", path: key.to_owned(), source })?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::BadCertificate { path: cert.to_owned(), detail: Some(e.to_string()) })?;
     if chain.is_empty() {
         return Err(TlsError::BadCertificate { path: cert.to_owned(), detail: None });
     }
-    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::BadKey { path: key.to_owned(), detail: e.to_string() })?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| TlsError::BadKey { path: key.to_owned(), detail: e.to_string() })?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mismatch = |e: rustls::Error| TlsError::Mismatch { cert: cert.to_owned(), key: key.to_owned(), detail: e.to_string() };
+    let mismatch =
+        |e: rustls::Error| TlsError::Mismatch { cert: cert.to_owned(), key: key.to_owned(), detail: e.to_string() };
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(mismatch)?

@@ -8,19 +8,26 @@ use base64::Engine as _;
 use ownstak_core::HostSuffix;
 use ownstak_proxy::forwarded::TrustedProxies;
 use ownstak_proxy::{Proxy, ProxyConfig};
-use ownstak_testkit::{tempdir, Backend};
+use ownstak_testkit::{Backend, tempdir};
 use serde_json::Value;
 
 const HOST: &str = "echo-prod.local.dev.localhost";
 
 /// Deploys the echoing fixture as `ownstak-echo-prod` with a `current` alias.
 async fn deploy_echo(backend: &Backend) {
-    ownstak_testkit::deploy_binary(&ownstak_testkit::lambda_client(&backend.lambda), "ownstak-echo-prod", "fixture-lambda-rs", "current").await;
+    ownstak_testkit::deploy_binary(
+        &ownstak_testkit::lambda_client(&backend.lambda),
+        "ownstak-echo-prod",
+        "fixture-lambda-rs",
+        "current",
+    )
+    .await;
 }
 
 /// An in-process proxy in front of the backend, trusting `127.0.0.1` as a load balancer.
 async fn proxy(backend: &Backend, trusted: &[&str]) -> std::net::SocketAddr {
-    let mut config = ProxyConfig::new(HostSuffix::new("local", "dev", "localhost").unwrap(), Some(backend.lambda.clone()));
+    let mut config =
+        ProxyConfig::new(HostSuffix::new("local", "dev", "localhost").unwrap(), Some(backend.lambda.clone()));
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.trusted_proxies = TrustedProxies::parse(trusted.iter().copied()).unwrap();
     config.expose_metrics = true;
@@ -52,28 +59,46 @@ async fn every_event_field_is_faithful() {
             assert_eq!(e["rawPath"], "/a%20b/%7Ec/caf%C3%A9");
             assert_eq!(e["requestContext"]["http"]["path"], "/a%20b/%7Ec/caf%C3%A9");
         }),
-        ("rawQueryString as sent", get("/q?b=2&a=1&a=3&e=%20x&flag"), |e| assert_eq!(e["rawQueryString"], "b=2&a=1&a=3&e=%20x&flag")),
+        ("rawQueryString as sent", get("/q?b=2&a=1&a=3&e=%20x&flag"), |e| {
+            assert_eq!(e["rawQueryString"], "b=2&a=1&a=3&e=%20x&flag")
+        }),
         ("queryStringParameters join repeated keys", get("/q?b=2&a=1&a=3&e=%20x&flag"), |e| {
             let q = &e["queryStringParameters"];
-            assert_eq!((q["a"].as_str(), q["b"].as_str(), q["e"].as_str(), q["flag"].as_str()), (Some("1,3"), Some("2"), Some(" x"), Some("")));
+            assert_eq!(
+                (q["a"].as_str(), q["b"].as_str(), q["e"].as_str(), q["flag"].as_str()),
+                (Some("1,3"), Some("2"), Some(" x"), Some(""))
+            );
         }),
-        ("headers lower-cased and repeated values joined", get("/h").header("X-Multi", "one").header("x-multi", "two").header("X-Single", "Value"), |e| {
-            assert_eq!(e["headers"]["x-multi"], "one,two");
-            assert_eq!(e["headers"]["x-single"], "Value");
-            assert!(e["headers"].as_object().unwrap().keys().all(|k| k.chars().all(|c| !c.is_ascii_uppercase())));
-        }),
+        (
+            "headers lower-cased and repeated values joined",
+            get("/h").header("X-Multi", "one").header("x-multi", "two").header("X-Single", "Value"),
+            |e| {
+                assert_eq!(e["headers"]["x-multi"], "one,two");
+                assert_eq!(e["headers"]["x-single"], "Value");
+                assert!(e["headers"].as_object().unwrap().keys().all(|k| k.chars().all(|c| !c.is_ascii_uppercase())));
+            },
+        ),
         ("cookies split out of Cookie", get("/c").header("cookie", "a=1; b=2"), |e| {
             assert_eq!(e["cookies"], serde_json::json!(["a=1", "b=2"]));
             assert!(e["headers"].get("cookie").is_none());
         }),
         ("http method, protocol and userAgent", get("/m").header("user-agent", "fidelity/1.0"), |e| {
             let h = &e["requestContext"]["http"];
-            assert_eq!((h["method"].as_str(), h["protocol"].as_str(), h["userAgent"].as_str()), (Some("GET"), Some("HTTP/1.1"), Some("fidelity/1.0")));
+            assert_eq!(
+                (h["method"].as_str(), h["protocol"].as_str(), h["userAgent"].as_str()),
+                (Some("GET"), Some("HTTP/1.1"), Some("fidelity/1.0"))
+            );
         }),
-        ("sourceIp is the peer without a forwarding header", get("/s"), |e| assert_eq!(e["requestContext"]["http"]["sourceIp"], "127.0.0.1")),
-        ("sourceIp from X-Forwarded-For of a trusted balancer", get("/s").header("x-forwarded-for", "203.0.113.9, 10.0.0.1"), |e| {
-            assert_eq!(e["requestContext"]["http"]["sourceIp"], "203.0.113.9");
+        ("sourceIp is the peer without a forwarding header", get("/s"), |e| {
+            assert_eq!(e["requestContext"]["http"]["sourceIp"], "127.0.0.1")
         }),
+        (
+            "sourceIp from X-Forwarded-For of a trusted balancer",
+            get("/s").header("x-forwarded-for", "203.0.113.9, 10.0.0.1"),
+            |e| {
+                assert_eq!(e["requestContext"]["http"]["sourceIp"], "203.0.113.9");
+            },
+        ),
         ("domainName and domainPrefix", get("/d"), |e| {
             assert_eq!(e["requestContext"]["domainName"], HOST);
             assert_eq!(e["requestContext"]["domainPrefix"], "echo-prod");
@@ -89,9 +114,13 @@ async fn every_event_field_is_faithful() {
             let t = e["requestContext"]["time"].as_str().unwrap();
             assert!(t.len() == 26 && t.ends_with(" +0000") && t.as_bytes()[2] == b'/', "{t}");
         }),
-        ("X-Own-* control headers never reach the function", get("/o").header("x-own-secret", "s").header("x-own-host", HOST), |e| {
-            assert!(e["headers"].as_object().unwrap().keys().all(|k| !k.starts_with("x-own-")), "{}", e["headers"]);
-        }),
+        (
+            "X-Own-* control headers never reach the function",
+            get("/o").header("x-own-secret", "s").header("x-own-host", HOST),
+            |e| {
+                assert!(e["headers"].as_object().unwrap().keys().all(|k| !k.starts_with("x-own-")), "{}", e["headers"]);
+            },
+        ),
         ("version and routeKey", get("/v"), |e| {
             assert_eq!(e["version"], "2.0");
             assert_eq!(e["routeKey"], "$default");
@@ -105,15 +134,26 @@ async fn every_event_field_is_faithful() {
 
     // Bodies: text as is, anything else base64.
     let binary: Vec<u8> = vec![0, 159, 146, 150, 255, 10];
-    let e = event_of(http.post(format!("http://{addr}/b")).header("host", HOST).body(binary.clone()).send().await.unwrap()).await;
+    let e =
+        event_of(http.post(format!("http://{addr}/b")).header("host", HOST).body(binary.clone()).send().await.unwrap())
+            .await;
     assert_eq!(e["isBase64Encoded"], true);
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(e["body"].as_str().unwrap()).unwrap(), binary);
-    let e = event_of(http.post(format!("http://{addr}/b")).header("host", HOST).body("héllo").send().await.unwrap()).await;
+    let e =
+        event_of(http.post(format!("http://{addr}/b")).header("host", HOST).body("héllo").send().await.unwrap()).await;
     assert_eq!((e["isBase64Encoded"].as_bool(), e["body"].as_str()), (Some(false), Some("héllo")));
 
     // An untrusted peer cannot spoof its address.
     let untrusted = proxy(&backend, &[]).await;
-    let e = event_of(http.get(format!("http://{untrusted}/s")).header("host", HOST).header("x-forwarded-for", "203.0.113.9").send().await.unwrap()).await;
+    let e = event_of(
+        http.get(format!("http://{untrusted}/s"))
+            .header("host", HOST)
+            .header("x-forwarded-for", "203.0.113.9")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(e["requestContext"]["http"]["sourceIp"], "127.0.0.1");
     assert!(backend.stop().success());
 }
@@ -160,7 +200,8 @@ async fn errors_health_and_metrics() {
 
     // Without the setting, metrics are not public.
     let private = {
-        let mut config = ProxyConfig::new(HostSuffix::new("local", "dev", "localhost").unwrap(), Some(backend.lambda.clone()));
+        let mut config =
+            ProxyConfig::new(HostSuffix::new("local", "dev", "localhost").unwrap(), Some(backend.lambda.clone()));
         config.listen = "127.0.0.1:0".parse().unwrap();
         let p = Proxy::bind(config).await.unwrap();
         let a = p.local_addr();
@@ -183,7 +224,14 @@ async fn throttling_becomes_503_with_retry_after() {
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let slow = {
         let http = http.clone();
-        tokio::spawn(async move { http.get(format!("http://{addr}/api/slow?ms=4000")).header("host", "slow-prod.local.dev.localhost").send().await.unwrap().status() })
+        tokio::spawn(async move {
+            http.get(format!("http://{addr}/api/slow?ms=4000"))
+                .header("host", "slow-prod.local.dev.localhost")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
     };
     // Wait until the slow request holds the only environment: its START
     // line is in the function log.
@@ -207,7 +255,8 @@ async fn a_response_over_the_buffered_limit_is_a_502() {
     let data = tempdir();
     let backend = Backend::start(data.path(), &[]);
     backend.deploy(&ownstak_testkit::workspace_root().join("examples/streaming"), "big", "prod", &[]);
-    let mut config = ProxyConfig::new(HostSuffix::new("local", "dev", "localhost").unwrap(), Some(backend.lambda.clone()));
+    let mut config =
+        ProxyConfig::new(HostSuffix::new("local", "dev", "localhost").unwrap(), Some(backend.lambda.clone()));
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.invoke_mode = ownstak_proxy::InvokeMode::Buffered;
     let proxy = Proxy::bind(config).await.unwrap();
@@ -215,11 +264,21 @@ async fn a_response_over_the_buffered_limit_is_a_502() {
     tokio::spawn(proxy.serve(std::future::pending(), Duration::from_secs(1)));
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     // Buffered responses are limited to 6 MiB, as in Lambda.
-    let r = http.get(format!("http://{addr}/big?bytes={}", 7 * 1024 * 1024)).header("host", "big-prod.local.dev.localhost").send().await.unwrap();
+    let r = http
+        .get(format!("http://{addr}/big?bytes={}", 7 * 1024 * 1024))
+        .header("host", "big-prod.local.dev.localhost")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 502);
     assert_eq!(r.headers()["x-own-function-error"], "Function.ResponseSizeTooLarge");
     // Under the limit the same route answers in full.
-    let ok = http.get(format!("http://{addr}/big?bytes=1000")).header("host", "big-prod.local.dev.localhost").send().await.unwrap();
+    let ok = http
+        .get(format!("http://{addr}/big?bytes=1000"))
+        .header("host", "big-prod.local.dev.localhost")
+        .send()
+        .await
+        .unwrap();
     let status = ok.status();
     let body = ok.bytes().await.unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));

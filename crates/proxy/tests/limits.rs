@@ -26,7 +26,11 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
         }
     })
     .await;
-    assert!(closed.is_ok(), "the server did not close the connection within {SOON:?}; read so far: {:?}", String::from_utf8_lossy(&seen));
+    assert!(
+        closed.is_ok(),
+        "the server did not close the connection within {SOON:?}; read so far: {:?}",
+        String::from_utf8_lossy(&seen)
+    );
     seen
 }
 
@@ -38,7 +42,11 @@ async fn an_oversized_request_head_gets_431() {
 
     // Under the limit: the request reaches the handler (an unknown host: 404).
     let (mut send, _conn) = h1(proxy.addr).await;
-    let req = http::Request::get("/").header("host", "nope.example").header("x-pad", "a".repeat(4 * 1024)).body(Default::default()).unwrap();
+    let req = http::Request::get("/")
+        .header("host", "nope.example")
+        .header("x-pad", "a".repeat(4 * 1024))
+        .body(Default::default())
+        .unwrap();
     let resp = send.send_request(req).await.unwrap();
     assert_eq!(resp.status(), 404);
 
@@ -53,7 +61,10 @@ async fn an_oversized_request_head_gets_431() {
 
     // HTTP/2 (h2c): the h2 layer answers a header list over the limit with 431.
     let (mut send, _conn) = h2c(proxy.addr).await;
-    let req = http::Request::get(format!("http://{}/", host("hello-prod"))).header("x-pad", "a".repeat(32 * 1024)).body(Default::default()).unwrap();
+    let req = http::Request::get(format!("http://{}/", host("hello-prod")))
+        .header("x-pad", "a".repeat(32 * 1024))
+        .body(Default::default())
+        .unwrap();
     let resp = send.send_request(req).await.expect("an HTTP/2 answer");
     assert_eq!(resp.status(), 431, "an oversized HTTP/2 header list");
     proxy.stop().await;

@@ -24,14 +24,23 @@ fn hello_backend(data: &std::path::Path) -> Backend {
 /// Deploys the fixture built on the official `lambda_runtime` crate, which
 /// answers with the event it received, as `ownstak-echo-prod` (`current`).
 async fn deploy_echo(backend: &Backend) {
-    ownstak_testkit::deploy_binary(&ownstak_testkit::lambda_client(&backend.lambda), "ownstak-echo-prod", "fixture-lambda-rs", "current").await;
+    ownstak_testkit::deploy_binary(
+        &ownstak_testkit::lambda_client(&backend.lambda),
+        "ownstak-echo-prod",
+        "fixture-lambda-rs",
+        "current",
+    )
+    .await;
 }
 
 /// `requestContext.http.protocol` of the event the echo function received.
 async fn event_protocol(resp: http::Response<hyper::body::Incoming>) -> String {
     assert_eq!(resp.status(), 200);
     let doc: serde_json::Value = serde_json::from_str(&text(resp).await).unwrap();
-    doc["event"]["requestContext"]["http"]["protocol"].as_str().unwrap_or_else(|| panic!("no protocol in {doc}")).to_owned()
+    doc["event"]["requestContext"]["http"]["protocol"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no protocol in {doc}"))
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +103,16 @@ async fn https_with_a_self_signed_certificate_serves_http2_and_http1_by_alpn() {
     // `ownstak proxy --tls-self-signed`: reports an https URL and serves it,
     // reusing the pair generated above byte for byte.
     let before = std::fs::read(&ca).unwrap();
-    let argv = ["proxy", "--json", "--proxy-addr", "127.0.0.1:0", "--lambda-endpoint", &backend.lambda, "--tls-self-signed", certs.to_str().unwrap()];
+    let argv = [
+        "proxy",
+        "--json",
+        "--proxy-addr",
+        "127.0.0.1:0",
+        "--lambda-endpoint",
+        &backend.lambda,
+        "--tls-self-signed",
+        certs.to_str().unwrap(),
+    ];
     let process = ServerProcess::start(&argv.iter().map(OsStr::new).collect::<Vec<_>>());
     let url = process.ready["proxy"].as_str().unwrap().to_owned();
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");

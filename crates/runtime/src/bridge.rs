@@ -18,15 +18,16 @@ use tokio::time::Instant;
 
 use crate::conn::{Connection, RequestBody};
 use crate::error::{ConnError, InvokeError};
-use ownstak_core::stream::Prelude;
 use crate::runtime_api::Invocation;
 use crate::stream::{OutcomeReceiver, ResponseStream};
+use ownstak_core::stream::Prelude;
 
 /// The header that passes the invocation's request id to the app (unless the event has one).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Connection-level headers that describe one hop, not the message; never forwarded.
-const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
+const HOP_BY_HOP: [&str; 7] =
+    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
 
 /// How long past the invocation's deadline the runtime's own guard waits.
 /// The platform ends a late invocation at the deadline and reports it as
@@ -114,7 +115,12 @@ impl Bridge {
     /// plus [`PLATFORM_GRACE`]: all of it when buffered; up to the response
     /// head when streaming, and the returned stream ends with error trailers
     /// if the body outlasts it.
-    pub async fn handle(&mut self, invocation: &Invocation, mode: ResponseMode, now: SystemTime) -> Result<Reply, InvokeError> {
+    pub async fn handle(
+        &mut self,
+        invocation: &Invocation,
+        mode: ResponseMode,
+        now: SystemTime,
+    ) -> Result<Reply, InvokeError> {
         let event = parse_event(&invocation.payload)?;
         let request = build_request(&event, &invocation.request_id)?;
         let budget = invocation.time_left(now);
@@ -170,7 +176,8 @@ pub fn parse_event(payload: &[u8]) -> Result<HttpEvent, InvokeError> {
 pub fn build_request(event: &HttpEvent, request_id: &str) -> Result<Request<RequestBody>, InvokeError> {
     let method = event.method().map_err(InvokeError::EventConvert)?;
     let target = event.path_and_query();
-    let uri = http::uri::PathAndQuery::try_from(target.as_str()).map_err(|_| InvokeError::EventTarget(target.clone()))?;
+    let uri =
+        http::uri::PathAndQuery::try_from(target.as_str()).map_err(|_| InvokeError::EventTarget(target.clone()))?;
     if !uri.as_str().starts_with('/') {
         return Err(InvokeError::EventTarget(target));
     }
@@ -181,7 +188,10 @@ pub fn build_request(event: &HttpEvent, request_id: &str) -> Result<Request<Requ
     headers.remove(http::header::EXPECT);
     if !headers.contains_key(HOST) {
         let domain = event.request_context.domain_name.as_str();
-        let host = HeaderValue::from_str(domain).ok().filter(|_| !domain.is_empty()).unwrap_or(HeaderValue::from_static("localhost"));
+        let host = HeaderValue::from_str(domain)
+            .ok()
+            .filter(|_| !domain.is_empty())
+            .unwrap_or(HeaderValue::from_static("localhost"));
         headers.insert(HOST, host);
     }
     if !headers.contains_key(&REQUEST_ID)
@@ -260,7 +270,8 @@ mod tests {
 
     #[test]
     fn fills_host_and_keeps_the_events_request_id() {
-        let e = event(base(serde_json::json!({"headers": {"x-request-id": "mine"}, "rawPath": "", "rawQueryString": ""})));
+        let e =
+            event(base(serde_json::json!({"headers": {"x-request-id": "mine"}, "rawPath": "", "rawQueryString": ""})));
         let req = build_request(&e, "req-1").unwrap();
         assert_eq!(req.uri(), "/");
         assert_eq!(req.headers()["host"], "shop-prod-3.local.dev.localhost");

@@ -104,7 +104,13 @@ mod tests {
 
     #[test]
     fn reads_overrides() {
-        let vars = [(RUNTIME_API_VAR, "localhost:9001"), (TASK_ROOT_VAR, "/var/task"), (APP_PORT_VAR, "3000"), (LOG_VAR, "debug"), (LOG_FORMAT_VAR, "JSON")];
+        let vars = [
+            (RUNTIME_API_VAR, "localhost:9001"),
+            (TASK_ROOT_VAR, "/var/task"),
+            (APP_PORT_VAR, "3000"),
+            (LOG_VAR, "debug"),
+            (LOG_FORMAT_VAR, "JSON"),
+        ];
         let c = Config::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(c.task_root, PathBuf::from("/var/task"));
         assert_eq!(c.app_port, Some(3000));

@@ -110,8 +110,9 @@ where
         };
         // Small requests and responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream)).await.map_err(|source| ConnError::Http { addr: self.addr.clone(), source })?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| ConnError::Http { addr: self.addr.clone(), source })?;
         let addr = self.addr.clone();
         self.driver = Some(tokio::spawn(async move {
             if let Err(err) = connection.await {

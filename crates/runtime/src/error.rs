@@ -53,7 +53,9 @@ pub fn chain(error: &dyn std::error::Error) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// `AWS_LAMBDA_RUNTIME_API` is not set.
-    #[error("AWS_LAMBDA_RUNTIME_API is not set; ownstak-runtime must run inside a Lambda sandbox (or set it to the Runtime API's host:port)")]
+    #[error(
+        "AWS_LAMBDA_RUNTIME_API is not set; ownstak-runtime must run inside a Lambda sandbox (or set it to the Runtime API's host:port)"
+    )]
     MissingRuntimeApi,
     /// `OWNSTAK_APP_PORT` is not a port number.
     #[error("OWNSTAK_APP_PORT is `{0}`, which is not a port number between 1 and 65535")]
@@ -119,7 +121,9 @@ impl InitError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::ManifestRead { .. } | Self::ManifestInvalid { .. } => "Runtime.ManifestError",
-            Self::Port(_) | Self::Spawn { .. } | Self::ExitedEarly { .. } | Self::NotListening { .. } => "Runtime.AppStartError",
+            Self::Port(_) | Self::Spawn { .. } | Self::ExitedEarly { .. } | Self::NotListening { .. } => {
+                "Runtime.AppStartError"
+            }
         }
     }
 
@@ -262,7 +266,9 @@ pub enum StreamError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The app did not finish its body before the invocation's deadline.
-    #[error("the app on port {port} did not finish its response body before the invocation's deadline ({bytes} bytes sent)")]
+    #[error(
+        "the app on port {port} did not finish its response body before the invocation's deadline ({bytes} bytes sent)"
+    )]
     Deadline {
         /// The app's port.
         port: u16,
@@ -329,19 +335,34 @@ mod tests {
 
     #[test]
     fn messages_include_sources_and_exit_details() {
-        let err = InitError::ManifestRead { path: "/var/task/ownstak.json".into(), source: std::io::Error::from(std::io::ErrorKind::NotFound) };
+        let err = InitError::ManifestRead {
+            path: "/var/task/ownstak.json".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
         assert_eq!(err.error_type(), "Runtime.ManifestError");
-        assert_eq!(err.report().error_message, "cannot read the bundle manifest /var/task/ownstak.json: entity not found");
+        assert_eq!(
+            err.report().error_message,
+            "cannot read the bundle manifest /var/task/ownstak.json: entity not found"
+        );
         let exited = InitError::ExitedEarly { status: ExitStatus::from_raw(3 << 8), port: 4000 };
-        assert_eq!(exited.to_string(), "the app exited with exit code 3 before listening on port 4000; check the function log for its output");
+        assert_eq!(
+            exited.to_string(),
+            "the app exited with exit code 3 before listening on port 4000; check the function log for its output"
+        );
         assert_eq!(describe_exit(ExitStatus::from_raw(9)), "signal 9");
         let refused = InvokeError::App {
             port: 4000,
-            source: ConnError::Connect { addr: "127.0.0.1:4000".into(), source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused) },
+            source: ConnError::Connect {
+                addr: "127.0.0.1:4000".into(),
+                source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            },
         };
         assert_eq!(refused.error_type(), "Runtime.AppError");
         assert!(refused.is_app_failure());
-        assert_eq!(refused.report().error_message, "the request to the app on port 4000 failed: cannot connect to 127.0.0.1:4000: connection refused");
+        assert_eq!(
+            refused.report().error_message,
+            "the request to the app on port 4000 failed: cannot connect to 127.0.0.1:4000: connection refused"
+        );
         let bad = InvokeError::EventJson(serde_json::from_slice::<serde_json::Value>(b"{").unwrap_err());
         assert_eq!(bad.error_type(), "Runtime.InvalidEvent");
         assert!(!bad.is_app_failure());

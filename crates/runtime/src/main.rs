@@ -27,6 +27,7 @@ fn try_main() -> anyhow::Result<Shutdown> {
     // One thread: invocations are sequential, and no worker threads means a
     // faster cold start. It also keeps the app's parent-death signal tied to
     // the main thread, which lives as long as the process.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     Ok(runtime.block_on(run(config))?)
 }

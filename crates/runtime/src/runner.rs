@@ -87,7 +87,12 @@ async fn start_app(config: &Config) -> Result<App, InitError> {
 }
 
 /// The invocation loop; it only returns on a fatal failure.
-async fn serve(api: &mut RuntimeApi, bridge: &mut Bridge, app: &mut App, mode: ResponseMode) -> Result<Infallible, RunError> {
+async fn serve(
+    api: &mut RuntimeApi,
+    bridge: &mut Bridge,
+    app: &mut App,
+    mode: ResponseMode,
+) -> Result<Infallible, RunError> {
     loop {
         let invocation = api.next().await?;
         let id = invocation.request_id.as_str();
@@ -96,13 +101,23 @@ async fn serve(api: &mut RuntimeApi, bridge: &mut Bridge, app: &mut App, mode: R
             Ok(Reply::Buffered(payload)) => {
                 let bytes = payload.len();
                 tolerate(api.respond(id, payload).await, id)?;
-                tracing::debug!(request_id = id, bytes, elapsed_us = started.elapsed().as_micros() as u64, "invocation answered");
+                tracing::debug!(
+                    request_id = id,
+                    bytes,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "invocation answered"
+                );
             }
             Ok(Reply::Streaming(stream, outcome)) => {
                 let posted = api.respond_streaming(id, stream).await;
                 match outcome.outcome() {
                     Some(StreamOutcome::Complete { bytes }) => {
-                        tracing::debug!(request_id = id, bytes, elapsed_us = started.elapsed().as_micros() as u64, "invocation streamed");
+                        tracing::debug!(
+                            request_id = id,
+                            bytes,
+                            elapsed_us = started.elapsed().as_micros() as u64,
+                            "invocation streamed"
+                        );
                     }
                     Some(StreamOutcome::Failed(err)) => {
                         tracing::warn!(request_id = id, error_type = err.error_type(), error = %chain(&err), "the streamed response broke off");

@@ -48,7 +48,8 @@ impl Invocation {
     /// Reads an invocation from the head and body of an `invocation/next` response.
     pub fn from_parts(headers: &HeaderMap, payload: Bytes) -> Result<Self, RuntimeApiError> {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let request_id = text(REQUEST_ID_HEADER).filter(|id| !id.is_empty()).ok_or(RuntimeApiError::MissingRequestId)?;
+        let request_id =
+            text(REQUEST_ID_HEADER).filter(|id| !id.is_empty()).ok_or(RuntimeApiError::MissingRequestId)?;
         // The id goes into a URL path; refuse anything that would change the path.
         if !request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
             return Err(RuntimeApiError::InvalidRequestId(request_id));
@@ -144,7 +145,13 @@ impl RuntimeApi {
         self.call(Method::POST, &path, Some(&report.error_type), Bytes::from(report.to_json())).await.map(drop)
     }
 
-    async fn call(&mut self, method: Method, path: &str, error_type: Option<&str>, body: Bytes) -> Result<(HeaderMap, Bytes), RuntimeApiError> {
+    async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        error_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<(HeaderMap, Bytes), RuntimeApiError> {
         let is_post = method == Method::POST;
         let mut request = Request::builder().method(method).uri(path).header(HOST, self.host.clone());
         if is_post {
@@ -160,7 +167,11 @@ impl RuntimeApi {
     }
 
     /// Sends a request, reads the whole answer (so the connection can be reused) and checks its status.
-    async fn exchange(&mut self, request: Request<UploadBody>, path: &str) -> Result<(HeaderMap, Bytes), RuntimeApiError> {
+    async fn exchange(
+        &mut self,
+        request: Request<UploadBody>,
+        path: &str,
+    ) -> Result<(HeaderMap, Bytes), RuntimeApiError> {
         let response = self.conn.send(request).await?;
         let (parts, body) = response.into_parts();
         let body = body
@@ -222,7 +233,13 @@ mod tests {
         assert_eq!(time_left(1_000_250, now), Duration::from_millis(250));
         assert_eq!(time_left(1_000_000, now), Duration::ZERO);
         assert_eq!(time_left(999_000, now), Duration::ZERO);
-        let inv = Invocation { request_id: "r".into(), deadline_ms: None, function_arn: None, trace_id: None, payload: Bytes::new() };
+        let inv = Invocation {
+            request_id: "r".into(),
+            deadline_ms: None,
+            function_arn: None,
+            trace_id: None,
+            payload: Bytes::new(),
+        };
         assert_eq!(inv.time_left(now), None);
         let inv = Invocation { deadline_ms: Some(1_003_000), ..inv };
         assert_eq!(inv.time_left(now), Some(Duration::from_secs(3)));

@@ -228,7 +228,10 @@ mod tests {
     impl Body for Scripted {
         type Data = Bytes;
         type Error = std::io::Error;
-        fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
             match self.frames.pop_front() {
                 Some(frame) => Poll::Ready(Some(frame)),
                 None if self.end => Poll::Ready(None),
@@ -286,7 +289,10 @@ mod tests {
         let json = BASE64.decode(trailers[ERROR_BODY_TRAILER].as_bytes()).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(json["errorType"], "Runtime.AppError");
-        assert_eq!(json["errorMessage"], "the app on port 3000 broke off its response body after 4 bytes: connection reset");
+        assert_eq!(
+            json["errorMessage"],
+            "the app on port 3000 broke off its response body after 4 bytes: connection reset"
+        );
         match outcome.outcome() {
             Some(StreamOutcome::Failed(err)) => assert!(err.is_app_failure()),
             other => panic!("{other:?}"),

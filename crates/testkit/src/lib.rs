@@ -66,7 +66,8 @@ impl ServerProcess {
             let mut line = String::new();
             let n = reader.read_line(&mut line).expect("read the ready line");
             assert!(n > 0, "the process exited before it was ready");
-            let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+            let value: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
             if value["event"] == "ready" {
                 break value;
             }
@@ -125,10 +126,11 @@ impl Backend {
     /// Starts the backend on `data_dir` with extra flags and waits until it
     /// reports that it is ready.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Backend {
-        let mut args: Vec<&std::ffi::OsStr> = ["local", "up", "--json", "--lambda-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--data-dir"]
-            .iter()
-            .map(std::ffi::OsStr::new)
-            .collect();
+        let mut args: Vec<&std::ffi::OsStr> =
+            ["local", "up", "--json", "--lambda-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--data-dir"]
+                .iter()
+                .map(std::ffi::OsStr::new)
+                .collect();
         args.push(data_dir.as_os_str());
         args.extend(extra.iter().map(std::ffi::OsStr::new));
         let process = ServerProcess::start(&args);
@@ -166,7 +168,10 @@ pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.trim_start_matches(':').trim().trim_end_matches("kB").trim().parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix(field)
+                .and_then(|r| r.trim_start_matches(':').trim().trim_end_matches("kB").trim().parse().ok())
+        })
         .unwrap_or_else(|| panic!("{field} not in /proc/{pid}/status"))
 }
 

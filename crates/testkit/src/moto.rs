@@ -37,7 +37,11 @@ impl Moto {
     /// pending for `acm_wait_secs`.
     pub fn start(acm_wait_secs: u32) -> Moto {
         let server = python().with_file_name("moto_server");
-        assert!(server.exists(), "{} is missing: install moto[server] with `source scripts/env.sh && python_env`", server.display());
+        assert!(
+            server.exists(),
+            "{} is missing: install moto[server] with `source scripts/env.sh && python_env`",
+            server.display()
+        );
         let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port();
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -106,6 +110,11 @@ impl Moto {
         let ids: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the network's ids as JSON");
         let id = |v: &serde_json::Value| v.as_str().expect("an id").to_owned();
         let subnets: Vec<String> = ids["subnets"].as_array().expect("subnet ids").iter().map(id).collect();
-        Network { vpc_id: id(&ids["vpc"]), cidr: "10.42.0.0/16", public_subnets: subnets[..2].to_vec(), private_subnets: subnets[2..].to_vec() }
+        Network {
+            vpc_id: id(&ids["vpc"]),
+            cidr: "10.42.0.0/16",
+            public_subnets: subnets[..2].to_vec(),
+            private_subnets: subnets[2..].to_vec(),
+        }
     }
 }

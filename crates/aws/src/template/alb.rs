@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{get_att, network, outputs, r, tags, Template, PARAM_CERTIFICATE_ARN};
+use super::{PARAM_CERTIFICATE_ARN, Template, get_att, network, outputs, r, tags};
 use crate::spec::{BackendSpec, HEALTH_CHECK_PATH, PROXY_PORT};
 
 /// The load balancer.
@@ -85,6 +85,14 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec, net: &network::Network) 
             } ],
         }),
     );
-    t.output(outputs::ALB_DNS_NAME, "DNS name of the load balancer (target of the wildcard CNAME)", get_att(LOAD_BALANCER, "DNSName"));
-    t.output(outputs::ALB_HOSTED_ZONE_ID, "Canonical hosted zone of the load balancer", get_att(LOAD_BALANCER, "CanonicalHostedZoneID"));
+    t.output(
+        outputs::ALB_DNS_NAME,
+        "DNS name of the load balancer (target of the wildcard CNAME)",
+        get_att(LOAD_BALANCER, "DNSName"),
+    );
+    t.output(
+        outputs::ALB_HOSTED_ZONE_ID,
+        "Canonical hosted zone of the load balancer",
+        get_att(LOAD_BALANCER, "CanonicalHostedZoneID"),
+    );
 }

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{alb, get_att, iam, network, outputs, r, tags, Template, PARAM_PROXY_IMAGE};
+use super::{PARAM_PROXY_IMAGE, Template, alb, get_att, iam, network, outputs, r, tags};
 use crate::spec::{BackendSpec, PROXY_PORT};
 
 /// The ECS cluster.

@@ -1,9 +1,9 @@
 //! IAM: the proxy task role, the task execution role, the functions' role and
 //! the deployer's managed policy, each limited to what its user calls.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{get_att, outputs, r, storage, sub, Template};
+use super::{Template, get_att, outputs, r, storage, sub};
 use crate::spec::BackendSpec;
 
 /// The role the proxy tasks run as.
@@ -19,7 +19,8 @@ pub const PROXY_LOG_GROUP: &str = "ProxyLogGroup";
 
 /// Actions AWS only authorizes on `Resource: "*"` (no resource-level
 /// permissions); the policy tests allow `*` resources for these alone.
-pub const RESOURCE_WILDCARD_ACTIONS: &[&str] = &["ecr:GetAuthorizationToken", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"];
+pub const RESOURCE_WILDCARD_ACTIONS: &[&str] =
+    &["ecr:GetAuthorizationToken", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"];
 
 /// Everything `ownstak deploy` calls on Lambda.
 pub const DEPLOYER_LAMBDA_ACTIONS: &[&str] = &[
@@ -49,17 +50,16 @@ pub struct Roles {
 fn function_arns(spec: &BackendSpec) -> Value {
     json!([
         sub(&format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{}-*", spec.prefix)),
-        sub(&format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{}-*:*", spec.prefix)),
+        sub(&format!(
+            "arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{}-*:*",
+            spec.prefix
+        )),
     ])
 }
 
 /// `arn:…:s3:::<bucket>` and `arn:…:s3:::<bucket>/*` of a bucket resource.
 fn bucket_arn(bucket: &str, objects: bool) -> Value {
-    if objects {
-        sub(&format!("${{{bucket}.Arn}}/*"))
-    } else {
-        get_att(bucket, "Arn")
-    }
+    if objects { sub(&format!("${{{bucket}.Arn}}/*")) } else { get_att(bucket, "Arn") }
 }
 
 fn assume(service: &str) -> Value {
@@ -171,6 +171,10 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
     );
     t.output(outputs::FUNCTION_ROLE_ARN, "Role functions run as", get_att(FUNCTION_ROLE, "Arn"));
     t.output(outputs::PROXY_TASK_ROLE_ARN, "Role of the proxy tasks", get_att(PROXY_TASK_ROLE, "Arn"));
-    t.output(outputs::DEPLOYER_POLICY_ARN, "Managed policy to attach to whoever runs `ownstak deploy`", r(DEPLOYER_POLICY));
+    t.output(
+        outputs::DEPLOYER_POLICY_ARN,
+        "Managed policy to attach to whoever runs `ownstak deploy`",
+        r(DEPLOYER_POLICY),
+    );
     Roles { task_role: get_att(PROXY_TASK_ROLE, "Arn"), execution_role: get_att(TASK_EXECUTION_ROLE, "Arn") }
 }

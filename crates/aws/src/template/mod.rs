@@ -12,7 +12,7 @@ pub mod iam;
 pub mod network;
 pub mod storage;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::spec::BackendSpec;
 

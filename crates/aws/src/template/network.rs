@@ -2,10 +2,10 @@
 //! gateway, one NAT gateway, route tables) or an existing one, and the three
 //! security groups (load balancer, proxy tasks, functions).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{get_att, outputs, r, tags, Template};
-use crate::spec::{BackendSpec, VpcSpec, PROXY_PORT};
+use super::{Template, get_att, outputs, r, tags};
+use crate::spec::{BackendSpec, PROXY_PORT, VpcSpec};
 
 /// Load balancer security group: 80 and 443 from anywhere.
 pub const ALB_SG: &str = "AlbSecurityGroup";
@@ -89,7 +89,11 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Network {
     );
 
     t.output(outputs::VPC_ID, "VPC of the backend", network.vpc_id.clone());
-    t.output(outputs::FUNCTION_SUBNET_IDS, "Private subnets for functions (comma-separated)", json!({ "Fn::Join": [",", network.private_subnets] }));
+    t.output(
+        outputs::FUNCTION_SUBNET_IDS,
+        "Private subnets for functions (comma-separated)",
+        json!({ "Fn::Join": [",", network.private_subnets] }),
+    );
     t.output(outputs::FUNCTION_SECURITY_GROUP_ID, "Security group for functions", get_att(FUNCTION_SG, "GroupId"));
     network
 }
@@ -103,7 +107,11 @@ fn new_vpc(t: &mut Template, spec: &BackendSpec, cidr: crate::spec::Ipv4Cidr) ->
         json!({ "CidrBlock": cidr.to_string(), "EnableDnsSupport": true, "EnableDnsHostnames": true, "Tags": tags(spec, "vpc") }),
     );
     t.resource("InternetGateway", "AWS::EC2::InternetGateway", json!({ "Tags": tags(spec, "igw") }));
-    t.resource("GatewayAttachment", "AWS::EC2::VPCGatewayAttachment", json!({ "VpcId": r(VPC), "InternetGatewayId": r("InternetGateway") }));
+    t.resource(
+        "GatewayAttachment",
+        "AWS::EC2::VPCGatewayAttachment",
+        json!({ "VpcId": r(VPC), "InternetGatewayId": r("InternetGateway") }),
+    );
 
     let az = |i: usize| json!({ "Fn::Select": [i, { "Fn::GetAZs": "" }] });
     for (id, block, zone) in [
@@ -161,6 +169,10 @@ fn new_vpc(t: &mut Template, spec: &BackendSpec, cidr: crate::spec::Ipv4Cidr) ->
         vpc_id: r(VPC),
         public_subnets: vec![r("PublicSubnet1"), r("PublicSubnet2")],
         private_subnets: vec![r("PrivateSubnet1"), r("PrivateSubnet2")],
-        egress_ready: vec!["PrivateDefaultRoute".to_owned(), "PrivateSubnet1RouteTableAssociation".to_owned(), "PrivateSubnet2RouteTableAssociation".to_owned()],
+        egress_ready: vec![
+            "PrivateDefaultRoute".to_owned(),
+            "PrivateSubnet1RouteTableAssociation".to_owned(),
+            "PrivateSubnet2RouteTableAssociation".to_owned(),
+        ],
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{outputs, r, tags, Template};
+use super::{Template, outputs, r, tags};
 use crate::spec::BackendSpec;
 
 /// The bucket for code bundles (read by Lambda on CreateFunction/UpdateFunctionCode).
@@ -35,6 +35,10 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) {
                 "Tags": tags(spec, name),
             }),
         );
-        t.output(if id == CODE_BUCKET { outputs::CODE_BUCKET } else { outputs::ASSETS_BUCKET }, &format!("Bucket for {what}"), r(id));
+        t.output(
+            if id == CODE_BUCKET { outputs::CODE_BUCKET } else { outputs::ASSETS_BUCKET },
+            &format!("Bucket for {what}"),
+            r(id),
+        );
     }
 }

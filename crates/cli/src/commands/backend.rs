@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use ownstak_aws::spec::Ipv4Cidr;
-use ownstak_aws::{backend, AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec};
+use ownstak_aws::{AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec, backend};
 
 use crate::cli::{AwsAccountArgs, BackendCommand, BackendSpecArgs};
 
@@ -23,13 +23,26 @@ pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
             let spec = spec(&a.backend.org, &a.backend.name, &a.backend.function_prefix, &a.spec)?;
             let zone_id = a.zone_id.clone().context("--zone-id is required: the Route53 zone of the root domain, where the certificate's validation record and the wildcard CNAME go")?;
             let account = settings(&a.backend.aws, a.backend.aws.profile.clone());
-            let dns = DnsTarget { zone_id, settings: settings(&a.backend.aws, a.dns_profile.clone().or(a.backend.aws.profile.clone())) };
-            eprintln!("provisioning backend {} (stack {}); a first creation takes 5-15 minutes", spec.domain(), spec.stack_name());
+            let dns = DnsTarget {
+                zone_id,
+                settings: settings(&a.backend.aws, a.dns_profile.clone().or(a.backend.aws.profile.clone())),
+            };
+            eprintln!(
+                "provisioning backend {} (stack {}); a first creation takes 5-15 minutes",
+                spec.domain(),
+                spec.stack_name()
+            );
             let out = backend::create(&spec, &account, &dns, &a.spec.proxy_image, &timing).await?;
             if a.backend.aws.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
-                let what = if out.created { "created" } else if out.changed() { "updated" } else { "unchanged" };
+                let what = if out.created {
+                    "created"
+                } else if out.changed() {
+                    "updated"
+                } else {
+                    "unchanged"
+                };
                 println!("backend {} {what} (stack {})", spec.domain(), out.stack);
                 for (k, v) in &out.outputs {
                     println!("  {k:<26} {v}");
@@ -61,7 +74,12 @@ pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
             if a.aws.json {
                 println!("{}", serde_json::to_string(&st)?);
             } else {
-                println!("stack {}: {}{}", st.stack.name, st.stack.status, st.stack.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+                println!(
+                    "stack {}: {}{}",
+                    st.stack.name,
+                    st.stack.status,
+                    st.stack.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                );
                 for (k, v) in &st.stack.outputs {
                     println!("  {k:<26} {v}");
                 }
@@ -74,8 +92,12 @@ pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
         BackendCommand::Destroy(a) => {
             let t = &a.target;
             let account = settings(&t.aws, t.aws.profile.clone());
-            let dns = a.zone_id.clone().map(|zone_id| DnsTarget { zone_id, settings: settings(&t.aws, a.dns_profile.clone().or(t.aws.profile.clone())) });
-            let out = backend::destroy(&t.function_prefix, &t.org, &t.name, &account, dns.as_ref(), a.force, &timing).await?;
+            let dns = a.zone_id.clone().map(|zone_id| DnsTarget {
+                zone_id,
+                settings: settings(&t.aws, a.dns_profile.clone().or(t.aws.profile.clone())),
+            });
+            let out =
+                backend::destroy(&t.function_prefix, &t.org, &t.name, &account, dns.as_ref(), a.force, &timing).await?;
             if t.aws.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
@@ -99,7 +121,12 @@ fn settings(aws: &AwsAccountArgs, profile: Option<String>) -> AwsSettings {
 fn spec(org: &str, name: &str, prefix: &str, a: &BackendSpecArgs) -> anyhow::Result<BackendSpec> {
     let cidr = Ipv4Cidr::parse(&a.vpc_cidr)?;
     let vpc = match &a.vpc_id {
-        Some(vpc_id) => VpcSpec::Existing { vpc_id: vpc_id.clone(), cidr, public_subnets: a.public_subnets.clone(), private_subnets: a.private_subnets.clone() },
+        Some(vpc_id) => VpcSpec::Existing {
+            vpc_id: vpc_id.clone(),
+            cidr,
+            public_subnets: a.public_subnets.clone(),
+            private_subnets: a.private_subnets.clone(),
+        },
         None => VpcSpec::New { cidr },
     };
     Ok(BackendSpec::new(org, name, &a.root_domain, prefix, vpc)?)

@@ -59,7 +59,12 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
         output::json(&value);
     } else {
         let version = built.framework_version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
-        println!("Built {}{version} in {:.1}s → {}", built.framework, started.elapsed().as_secs_f64(), built.out_dir.display());
+        println!(
+            "Built {}{version} in {:.1}s → {}",
+            built.framework,
+            started.elapsed().as_secs_f64(),
+            built.out_dir.display()
+        );
         println!("  compute    {}  (starts with `{}`)", size(built.compute.size), built.compute.command);
         println!("  assets     {}", size(built.assets.size));
         println!("  permanent  {}", size(built.permanent.size));

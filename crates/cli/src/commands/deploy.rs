@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use ownstak_core::{BundleManifest, DeploymentNumber, Qualifier};
 use ownstak_deploy::bundle::{self, BundleInput};
 use ownstak_deploy::deploy::LOCAL_ROLE;
-use ownstak_deploy::{deploy_with, lambda_client, Arch, Code, DeployRequest, FunctionRuntime, ProjectConfig};
+use ownstak_deploy::{Arch, Code, DeployRequest, FunctionRuntime, ProjectConfig, deploy_with, lambda_client};
 use serde_json::json;
 
 use super::Target;
@@ -70,9 +70,11 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
     pb.set_message(format!("packaging {}", args.dir.display()));
     let bundle = {
         let pb = pb.clone();
-        tokio::task::spawn_blocking(move || bundle::build(&input, |p| pb.set_message(format!("packaging {}", p.display()))))
-            .await
-            .context("packaging panicked")??
+        tokio::task::spawn_blocking(move || {
+            bundle::build(&input, |p| pb.set_message(format!("packaging {}", p.display())))
+        })
+        .await
+        .context("packaging panicked")??
     };
     pb.set_message(format!("bundle ready: {} files, {} zipped", bundle.files, output::bytes(bundle.zip.len() as u64)));
 
@@ -112,13 +114,18 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let upload_assets = async |function: &str, version: &str| {
         let Some(plan) = &plan else { return Ok(None) };
         pb.set_message("uploading static assets");
-        let progress = |p: &ownstak_assets::UploadProgress| pb.set_message(format!("uploading static assets {}/{}", p.done, p.total));
+        let progress = |p: &ownstak_assets::UploadProgress| {
+            pb.set_message(format!("uploading static assets {}/{}", p.done, p.total))
+        };
         match &target {
             Target::Local { info, .. } => ownstak_deploy::assets::upload(info, function, version, plan, progress).await,
-            Target::Aws(t) => ownstak_deploy::assets::upload_to(&t.asset_store(), function, version, plan, progress).await.map(Some),
+            Target::Aws(t) => {
+                ownstak_deploy::assets::upload_to(&t.asset_store(), function, version, plan, progress).await.map(Some)
+            }
         }
     };
-    let (outcome, assets) = deploy_with(&client, &endpoint, &req, |step| pb.set_message(step.describe().to_owned()), upload_assets).await?;
+    let (outcome, assets) =
+        deploy_with(&client, &endpoint, &req, |step| pb.set_message(step.describe().to_owned()), upload_assets).await?;
     pb.finish_and_clear();
 
     // A published deployment number is never zero.

@@ -13,13 +13,17 @@ pub async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
     let endpoint = target.endpoint();
     let info = target.info();
     let list = list_deployments(&lambda_client(&endpoint), &endpoint, &env).await?;
-    let url = |n: u32| DeploymentNumber::new(n).and_then(|n| info.url(&env, Qualifier::Deployment(n)).ok()).unwrap_or_default();
+    let url = |n: u32| {
+        DeploymentNumber::new(n).and_then(|n| info.url(&env, Qualifier::Deployment(n)).ok()).unwrap_or_default()
+    };
     if args.json {
         let items: Vec<_> = list
             .iter()
             .map(|d| json!({ "deployment": d.deployment, "version": d.version, "deployedAt": d.deployed_at, "live": d.live, "url": url(d.deployment) }))
             .collect();
-        output::json(&json!({ "function": env.function(), "environmentUrl": info.url(&env, Qualifier::Current)?, "deployments": items }));
+        output::json(
+            &json!({ "function": env.function(), "environmentUrl": info.url(&env, Qualifier::Current)?, "deployments": items }),
+        );
         return Ok(());
     }
     if list.is_empty() {

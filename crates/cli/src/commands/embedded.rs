@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ownstak_assets::{AssetServer, AssetStore, StoreConfig, DEFAULT_BUCKET};
+use ownstak_assets::{AssetServer, AssetStore, DEFAULT_BUCKET, StoreConfig};
 use ownstak_core::{BackendInfo, FunctionPrefix, HostSuffix, Route};
 use ownstak_local::{LocalConfig, LocalLambda};
 use ownstak_proxy::{AssetsConfig, Proxy, ProxyConfig};
@@ -79,7 +79,9 @@ pub struct Embedded {
 /// address from the backend facts).
 async fn bind_asset_store(addr: Option<SocketAddr>, root: &Path) -> anyhow::Result<AssetServer> {
     if let Some(addr) = addr {
-        return AssetServer::bind(addr, root).await.with_context(|| format!("cannot start the asset store on {addr}; pick another with --s3-addr"));
+        return AssetServer::bind(addr, root)
+            .await
+            .with_context(|| format!("cannot start the asset store on {addr}; pick another with --s3-addr"));
     }
     match AssetServer::bind(DEFAULT_S3_ADDR, root).await {
         Ok(s) => Ok(s),
@@ -95,10 +97,14 @@ impl Embedded {
     /// Binds every listener and starts the Lambda service and asset store.
     pub async fn start(opts: EmbeddedOptions) -> anyhow::Result<Self> {
         let data_dir = opts.data_dir;
-        let suffix = HostSuffix::new(&opts.backend, &opts.org, &opts.root_domain).context("invalid --backend, --org or --root-domain")?;
-        let lambda_listener = tokio::net::TcpListener::bind(opts.lambda_addr)
-            .await
-            .with_context(|| format!("cannot listen on {} for the Lambda API; is another backend running? pick another with --lambda-addr", opts.lambda_addr))?;
+        let suffix = HostSuffix::new(&opts.backend, &opts.org, &opts.root_domain)
+            .context("invalid --backend, --org or --root-domain")?;
+        let lambda_listener = tokio::net::TcpListener::bind(opts.lambda_addr).await.with_context(|| {
+            format!(
+                "cannot listen on {} for the Lambda API; is another backend running? pick another with --lambda-addr",
+                opts.lambda_addr
+            )
+        })?;
         let lambda_addr = lambda_listener.local_addr()?;
         let lambda_url = format!("http://{lambda_addr}");
 
@@ -122,9 +128,9 @@ impl Embedded {
         proxy_config.expose_metrics = true;
         proxy_config.assets = Some(AssetsConfig { endpoint: Some(s3_url.clone()), bucket: DEFAULT_BUCKET.to_owned() });
         proxy_config.fallback_route = opts.fallback_route;
-        let proxy_listener = tokio::net::TcpListener::bind(opts.proxy_addr)
-            .await
-            .with_context(|| format!("cannot listen on {} for the proxy; pick another address with --proxy-addr", opts.proxy_addr))?;
+        let proxy_listener = tokio::net::TcpListener::bind(opts.proxy_addr).await.with_context(|| {
+            format!("cannot listen on {} for the proxy; pick another address with --proxy-addr", opts.proxy_addr)
+        })?;
         let proxy_addr = proxy_listener.local_addr()?;
 
         let mut config = LocalConfig::new(data_dir.clone());
@@ -143,10 +149,16 @@ impl Embedded {
             assets_endpoint: Some(s3_url.clone()),
             assets_bucket: Some(DEFAULT_BUCKET.to_owned()),
         });
-        let lambda = LocalLambda::with_listener(config, lambda_listener).with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+        let lambda = LocalLambda::with_listener(config, lambda_listener)
+            .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
         // The proxy invokes through the SDK as against AWS, but in process:
         // no socket between the proxy and the Lambda service it shares a process with.
-        let proxy = Proxy::with_listener(proxy_config, proxy_listener, Some(ownstak_local::in_process_client(lambda.service()))).await?;
+        let proxy = Proxy::with_listener(
+            proxy_config,
+            proxy_listener,
+            Some(ownstak_local::in_process_client(lambda.service())),
+        )
+        .await?;
         let (stop_lambda, lambda_stopped) = tokio::sync::oneshot::channel::<()>();
         let lambda_task = tokio::spawn(lambda.serve(async move {
             let _ = lambda_stopped.await;

@@ -1,18 +1,18 @@
 //! One module per command.
 
+mod backend;
 mod build;
 mod deploy;
 mod deployments;
 mod embedded;
 mod local;
 mod promote;
-mod start;
 mod proxy;
-mod backend;
+mod start;
 
 use anyhow::Context as _;
 use ownstak_core::{EnvironmentName, FunctionPrefix};
-use ownstak_deploy::{fetch_backend_info, Endpoint};
+use ownstak_deploy::{Endpoint, fetch_backend_info};
 
 use crate::cli::{BackendArgs, Command, EnvArgs, LocalCommand};
 
@@ -79,14 +79,19 @@ async fn target(backend: &BackendArgs, args: &EnvArgs) -> anyhow::Result<(Target
             Target::Local { endpoint, info }
         }
         Some(name) => {
-            let org = backend.org.as_deref().context("--backend needs the backend's organization: pass --org (or set OWNSTAK_ORG)")?;
+            let org = backend
+                .org
+                .as_deref()
+                .context("--backend needs the backend's organization: pass --org (or set OWNSTAK_ORG)")?;
             let settings = ownstak_aws::AwsSettings {
                 profile: backend.profile.clone(),
                 region: backend.region.clone(),
                 endpoint_url: backend.aws_endpoint_url.clone(),
                 credentials: None,
             };
-            Target::Aws(Box::new(ownstak_aws::DeployTarget::open(&backend.function_prefix, org, name, &settings).await?))
+            Target::Aws(Box::new(
+                ownstak_aws::DeployTarget::open(&backend.function_prefix, org, name, &settings).await?,
+            ))
         }
     };
     let prefix = target.info().prefix().context("the backend reported an invalid function prefix")?;

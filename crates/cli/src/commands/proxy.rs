@@ -13,13 +13,15 @@ use crate::output;
 
 /// Serves until SIGINT or SIGTERM, then drains.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let suffix = HostSuffix::new(&args.backend, &args.org, &args.root_domain).context("invalid --backend, --org or --root-domain")?;
+    let suffix = HostSuffix::new(&args.backend, &args.org, &args.root_domain)
+        .context("invalid --backend, --org or --root-domain")?;
     let mut config = ProxyConfig::new(suffix.clone(), args.lambda_endpoint.clone());
     config.listen = args.proxy_addr;
     config.prefix = FunctionPrefix::new(&args.function_prefix)?;
     config.region = args.region.clone();
     config.api_id = args.backend.clone();
-    config.trusted_proxies = TrustedProxies::parse(args.trusted_proxies.iter().map(String::as_str)).map_err(anyhow::Error::msg)?;
+    config.trusted_proxies =
+        TrustedProxies::parse(args.trusted_proxies.iter().map(String::as_str)).map_err(anyhow::Error::msg)?;
     config.expose_metrics = args.expose_metrics;
     if args.buffered {
         config.invoke_mode = InvokeMode::Buffered;

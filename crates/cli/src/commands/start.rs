@@ -21,7 +21,10 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     if !build.join("compute").is_dir() {
         anyhow::bail!("{} has no built app; run `ownstak build {}` first", args.dir.display(), args.dir.display());
     }
-    let data = tempfile::Builder::new().prefix("ownstak-start-").tempdir().context("cannot create a temporary data directory")?;
+    let data = tempfile::Builder::new()
+        .prefix("ownstak-start-")
+        .tempdir()
+        .context("cannot create a temporary data directory")?;
     let embedded = Embedded::start(EmbeddedOptions {
         data_dir: data.path().to_path_buf(),
         lambda_addr: "127.0.0.1:0".parse()?,

@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AwsJson;
 use crate::arn::FunctionRef;
 use crate::error::ApiError;
-use crate::model::{new_revision_id, AliasRecord, FunctionRecord, LATEST};
+use crate::model::{AliasRecord, FunctionRecord, LATEST, new_revision_id};
 use crate::service::Service;
 use crate::store::not_found;
 
@@ -73,7 +73,11 @@ fn check_target(f: &FunctionRecord, version: &str, svc: &Service) -> Result<(), 
 }
 
 fn no_routing(rc: &Option<serde_json::Value>) -> Result<(), ApiError> {
-    let weighted = rc.as_ref().and_then(|v| v.get("AdditionalVersionWeights")).and_then(|w| w.as_object()).is_some_and(|m| !m.is_empty());
+    let weighted = rc
+        .as_ref()
+        .and_then(|v| v.get("AdditionalVersionWeights"))
+        .and_then(|w| w.as_object())
+        .is_some_and(|m| !m.is_empty());
     if weighted {
         Err(ApiError::invalid("Weighted aliases (RoutingConfig) are not supported by the local backend"))
     } else {
@@ -81,13 +85,20 @@ fn no_routing(rc: &Option<serde_json::Value>) -> Result<(), ApiError> {
     }
 }
 
-pub(super) async fn create(State(svc): State<Arc<Service>>, Path(name): Path<String>, AwsJson(req): AwsJson<CreateAlias>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub(super) async fn create(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    AwsJson(req): AwsJson<CreateAlias>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let r = FunctionRef::parse(&name)?;
     check_alias_name(&req.name)?;
     no_routing(&req.routing_config)?;
     let (alias, f) = svc.store.update(&r.name, |f| {
         if f.aliases.contains_key(&req.name) {
-            return Err(ApiError::conflict(format!("Alias already exists: {}", svc.arns.qualified(&f.name, &req.name))));
+            return Err(ApiError::conflict(format!(
+                "Alias already exists: {}",
+                svc.arns.qualified(&f.name, &req.name)
+            )));
         }
         check_target(f, &req.function_version, &svc)?;
         let alias = AliasRecord {
@@ -106,14 +117,21 @@ fn alias_not_found(svc: &Service, function: &str, alias: &str) -> ApiError {
     ApiError::not_found(format!("Alias not found: {}", svc.arns.qualified(function, alias)))
 }
 
-pub(super) async fn get(State(svc): State<Arc<Service>>, Path((name, alias)): Path<(String, String)>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn get(
+    State(svc): State<Arc<Service>>,
+    Path((name, alias)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let r = FunctionRef::parse(&name)?;
     let f = svc.store.get(&r.name).ok_or_else(|| not_found(&r.name))?;
     let a = f.aliases.get(&alias).ok_or_else(|| alias_not_found(&svc, &f.name, &alias))?;
     Ok(Json(a.configuration(&f.name, &svc.arns)))
 }
 
-pub(super) async fn update(State(svc): State<Arc<Service>>, Path((name, alias)): Path<(String, String)>, AwsJson(req): AwsJson<UpdateAlias>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn update(
+    State(svc): State<Arc<Service>>,
+    Path((name, alias)): Path<(String, String)>,
+    AwsJson(req): AwsJson<UpdateAlias>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let r = FunctionRef::parse(&name)?;
     no_routing(&req.routing_config)?;
     let (a, f) = svc.store.update(&r.name, |f| {
@@ -143,7 +161,10 @@ pub(super) async fn update(State(svc): State<Arc<Service>>, Path((name, alias)):
     Ok(Json(a.configuration(&f.name, &svc.arns)))
 }
 
-pub(super) async fn delete(State(svc): State<Arc<Service>>, Path((name, alias)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+pub(super) async fn delete(
+    State(svc): State<Arc<Service>>,
+    Path((name, alias)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     let r = FunctionRef::parse(&name)?;
     // Deleting a missing alias succeeds, as in Lambda.
     svc.store.update(&r.name, |f| {
@@ -153,7 +174,11 @@ pub(super) async fn delete(State(svc): State<Arc<Service>>, Path((name, alias)):
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn list(State(svc): State<Arc<Service>>, Path(name): Path<String>, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn list(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let r = FunctionRef::parse(&name)?;
     let f = svc.store.get(&r.name).ok_or_else(|| not_found(&r.name))?;
     let all: Vec<_> = f

@@ -4,20 +4,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{AwsJson, ListQuery};
-use crate::arn::{check_name, FunctionRef};
+use crate::arn::{FunctionRef, check_name};
 use crate::clock::last_modified_now;
 use crate::code::{CodeError, StoredCode};
 use crate::error::{ApiError, ErrorKind};
-use crate::model::{new_revision_id, FunctionRecord, VersionRecord, LATEST};
+use crate::model::{FunctionRecord, LATEST, VersionRecord, new_revision_id};
 use crate::service::Service;
 use crate::store::not_found;
 
@@ -25,7 +25,8 @@ use crate::store::not_found;
 /// and the managed Node.js runtime ownstak deploys Node.js apps on (emulated
 /// by the machine's `node`; the package's `bootstrap` still starts, through
 /// `AWS_LAMBDA_EXEC_WRAPPER` when it is set).
-const SUPPORTED_RUNTIMES: &[&str] = &["provided", "provided.al2", "provided.al2023", ownstak_core::lambda::NODE_RUNTIME];
+const SUPPORTED_RUNTIMES: &[&str] =
+    &["provided", "provided.al2", "provided.al2023", ownstak_core::lambda::NODE_RUNTIME];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -116,7 +117,6 @@ pub(super) struct QualifierQuery {
     pub qualifier: Option<String>,
 }
 
-
 fn check_runtime(runtime: &str) -> Result<(), ApiError> {
     if SUPPORTED_RUNTIMES.contains(&runtime) {
         Ok(())
@@ -131,7 +131,9 @@ fn check_timeout(t: u32) -> Result<u32, ApiError> {
     if (1..=900).contains(&t) {
         Ok(t)
     } else {
-        Err(ApiError::invalid(format!("1 validation error detected: Value '{t}' at 'timeout' failed to satisfy constraint: Member must have value between 1 and 900")))
+        Err(ApiError::invalid(format!(
+            "1 validation error detected: Value '{t}' at 'timeout' failed to satisfy constraint: Member must have value between 1 and 900"
+        )))
     }
 }
 
@@ -139,7 +141,9 @@ fn check_memory(m: u32) -> Result<u32, ApiError> {
     if (128..=10_240).contains(&m) {
         Ok(m)
     } else {
-        Err(ApiError::invalid(format!("1 validation error detected: Value '{m}' at 'memorySize' failed to satisfy constraint: Member must have value between 128 and 10240")))
+        Err(ApiError::invalid(format!(
+            "1 validation error detected: Value '{m}' at 'memorySize' failed to satisfy constraint: Member must have value between 128 and 10240"
+        )))
     }
 }
 
@@ -148,7 +152,9 @@ fn check_role(role: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(format!("1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: Member must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")))
+        Err(ApiError::invalid(format!(
+            "1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: Member must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+        )))
     }
 }
 
@@ -162,7 +168,11 @@ fn check_architectures(a: &[String]) -> Result<(), ApiError> {
 /// Decodes and stores a base64 zip, off the async threads.
 async fn store_zip(svc: &Arc<Service>, zip_b64: Option<String>, s3: Option<&str>) -> Result<StoredCode, ApiError> {
     let Some(b64) = zip_b64 else {
-        let what = if s3.is_some() { "S3 code locations are not supported by the local backend; send the package as ZipFile" } else { "Please provide a source for function code (ZipFile)." };
+        let what = if s3.is_some() {
+            "S3 code locations are not supported by the local backend; send the package as ZipFile"
+        } else {
+            "Please provide a source for function code (ZipFile)."
+        };
         return Err(ApiError::invalid(what));
     };
     let svc = svc.clone();
@@ -185,14 +195,19 @@ async fn store_zip(svc: &Arc<Service>, zip_b64: Option<String>, s3: Option<&str>
     .map_err(|e| ApiError::service(format!("storing the code failed: {e}")))?
 }
 
-pub(super) async fn create(State(svc): State<Arc<Service>>, AwsJson(req): AwsJson<CreateFunction>) -> Result<Response, ApiError> {
+pub(super) async fn create(
+    State(svc): State<Arc<Service>>,
+    AwsJson(req): AwsJson<CreateFunction>,
+) -> Result<Response, ApiError> {
     let name = FunctionRef::parse(&req.function_name)?;
     if name.qualifier.is_some() {
         return Err(ApiError::invalid("FunctionName must not carry a qualifier in CreateFunction"));
     }
     check_name(&name.name)?;
     if req.code.image_uri.is_some() {
-        return Err(ApiError::invalid("Container image functions are not supported by the local backend; use a .zip package"));
+        return Err(ApiError::invalid(
+            "Container image functions are not supported by the local backend; use a .zip package",
+        ));
     }
     let runtime = req.runtime.ok_or_else(|| ApiError::invalid("Runtime is required for .zip packages"))?;
     check_runtime(&runtime)?;
@@ -241,8 +256,12 @@ pub(super) async fn create(State(svc): State<Arc<Service>>, AwsJson(req): AwsJso
     Ok((StatusCode::CREATED, Json(shown.configuration(&created.name, &svc.arns))).into_response())
 }
 
-pub(super) async fn list(State(svc): State<Arc<Service>>, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
-    let all: Vec<serde_json::Value> = svc.store.all().iter().map(|f| f.latest.configuration(&f.name, &svc.arns)).collect();
+pub(super) async fn list(
+    State(svc): State<Arc<Service>>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let all: Vec<serde_json::Value> =
+        svc.store.all().iter().map(|f| f.latest.configuration(&f.name, &svc.arns)).collect();
     let (page, next) = super::page(all, q.marker.as_deref(), q.max_items)?;
     let mut out = json!({ "Functions": page });
     if let Some(n) = next {
@@ -253,7 +272,11 @@ pub(super) async fn list(State(svc): State<Arc<Service>>, Query(q): Query<ListQu
 
 /// Finds a function and the version a qualifier names, or a not-found error
 /// naming the qualified ARN.
-pub(super) fn resolve(svc: &Service, raw: &str, query: Option<&str>) -> Result<(Arc<FunctionRecord>, VersionRecord, Option<String>), ApiError> {
+pub(super) fn resolve(
+    svc: &Service,
+    raw: &str,
+    query: Option<&str>,
+) -> Result<(Arc<FunctionRecord>, VersionRecord, Option<String>), ApiError> {
     let (name, qualifier) = FunctionRef::parse(raw)?.with_query(query)?;
     let missing = || {
         let arn = match &qualifier {
@@ -267,7 +290,11 @@ pub(super) fn resolve(svc: &Service, raw: &str, query: Option<&str>) -> Result<(
     Ok((f, v, qualifier))
 }
 
-pub(super) async fn get(State(svc): State<Arc<Service>>, Path(name): Path<String>, Query(q): Query<QualifierQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn get(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(q): Query<QualifierQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (f, v, _) = resolve(&svc, &name, q.qualifier.as_deref())?;
     Ok(Json(json!({
         "Configuration": v.configuration(&f.name, &svc.arns),
@@ -276,7 +303,11 @@ pub(super) async fn get(State(svc): State<Arc<Service>>, Path(name): Path<String
     })))
 }
 
-pub(super) async fn get_configuration(State(svc): State<Arc<Service>>, Path(name): Path<String>, Query(q): Query<QualifierQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn get_configuration(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(q): Query<QualifierQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (f, v, _) = resolve(&svc, &name, q.qualifier.as_deref())?;
     Ok(Json(v.configuration(&f.name, &svc.arns)))
 }
@@ -298,7 +329,11 @@ fn unqualified(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-pub(super) async fn update_code(State(svc): State<Arc<Service>>, Path(name): Path<String>, AwsJson(req): AwsJson<UpdateCode>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn update_code(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    AwsJson(req): AwsJson<UpdateCode>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let name = unqualified(&name)?;
     let current = svc.store.get(&name).ok_or_else(|| not_found(&name))?;
     check_revision(req.revision_id.as_deref(), &current.latest.revision_id)?;
@@ -322,7 +357,11 @@ pub(super) async fn update_code(State(svc): State<Arc<Service>>, Path(name): Pat
     Ok(Json(shown.configuration(&f.name, &svc.arns)))
 }
 
-pub(super) async fn update_configuration(State(svc): State<Arc<Service>>, Path(name): Path<String>, AwsJson(req): AwsJson<UpdateConfiguration>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn update_configuration(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    AwsJson(req): AwsJson<UpdateConfiguration>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let name = unqualified(&name)?;
     if let Some(r) = &req.runtime {
         check_runtime(r)?;
@@ -363,20 +402,31 @@ pub(super) async fn update_configuration(State(svc): State<Arc<Service>>, Path(n
     Ok(Json(shown.configuration(&f.name, &svc.arns)))
 }
 
-pub(super) async fn delete(State(svc): State<Arc<Service>>, Path(name): Path<String>, Query(q): Query<QualifierQuery>) -> Result<StatusCode, ApiError> {
+pub(super) async fn delete(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(q): Query<QualifierQuery>,
+) -> Result<StatusCode, ApiError> {
     let (name, qualifier) = FunctionRef::parse(&name)?.with_query(q.qualifier.as_deref())?;
     match qualifier.as_deref() {
         None | Some(LATEST) => {
             svc.store.delete(&name)?;
         }
         Some(v) => {
-            let n: u64 = v.parse().map_err(|_| ApiError::invalid(format!("Deleting an alias through DeleteFunction is not allowed; `{v}` is not a version number")))?;
+            let n: u64 = v.parse().map_err(|_| {
+                ApiError::invalid(format!(
+                    "Deleting an alias through DeleteFunction is not allowed; `{v}` is not a version number"
+                ))
+            })?;
             svc.store.update(&name, |f| {
                 if !f.versions.contains_key(&n) {
                     return Err(ApiError::not_found(format!("Function not found: {}", svc.arns.qualified(&name, v))));
                 }
                 if let Some(a) = f.aliases.values().find(|a| a.function_version == v) {
-                    return Err(ApiError::conflict(format!("Unable to delete version because the following aliases reference it: [{}]", a.name)));
+                    return Err(ApiError::conflict(format!(
+                        "Unable to delete version because the following aliases reference it: [{}]",
+                        a.name
+                    )));
                 }
                 f.versions.remove(&n);
                 Ok(())

@@ -10,14 +10,19 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
-use super::functions::{resolve, QualifierQuery};
+use super::functions::{QualifierQuery, resolve};
 use crate::error::{ApiError, ErrorKind};
 use crate::model::{FunctionRecord, VersionRecord};
 use crate::sandbox::FunctionSpec;
 use crate::service::Service;
 
 /// Builds what the pool needs to run `version` of `f` as invoked with `qualifier`.
-pub(super) fn spec(svc: &Service, f: &FunctionRecord, version: &VersionRecord, qualifier: Option<&str>) -> FunctionSpec {
+pub(super) fn spec(
+    svc: &Service,
+    f: &FunctionRecord,
+    version: &VersionRecord,
+    qualifier: Option<&str>,
+) -> FunctionSpec {
     FunctionSpec {
         function: f.name.clone(),
         version: version.version.clone(),
@@ -44,15 +49,19 @@ pub(super) async fn read_payload(svc: &Service, body: Body) -> Result<Bytes, Api
     let bytes = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return Err(ApiError::new(ErrorKind::RequestTooLarge, format!("Request must be smaller than {limit} bytes for the InvokeFunction operation")));
+            return Err(ApiError::new(
+                ErrorKind::RequestTooLarge,
+                format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"),
+            ));
         }
         Err(e) => return Err(ApiError::invalid(format!("Could not read the request body: {e}"))),
     };
     if bytes.is_empty() {
         return Ok(Bytes::from_static(b"{}"));
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
-        .map_err(|e| ApiError::new(ErrorKind::InvalidParameterValue, format!("Could not parse request body into json: {e}")))?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| {
+        ApiError::new(ErrorKind::InvalidParameterValue, format!("Could not parse request body into json: {e}"))
+    })?;
     Ok(bytes)
 }
 
@@ -61,7 +70,13 @@ pub(super) fn invocation_type(headers: &HeaderMap) -> &str {
     headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse")
 }
 
-pub(super) async fn invoke(State(svc): State<Arc<Service>>, Path(name): Path<String>, Query(q): Query<QualifierQuery>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn invoke(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(q): Query<QualifierQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let (f, version, qualifier) = resolve(&svc, &name, q.qualifier.as_deref())?;
     let payload = read_payload(&svc, body).await?;
     let spec = spec(&svc, &f, &version, qualifier.as_deref());
@@ -77,7 +92,11 @@ pub(super) async fn invoke(State(svc): State<Arc<Service>>, Path(name): Path<Str
             return Ok(StatusCode::ACCEPTED.into_response());
         }
         "DryRun" => return Ok(StatusCode::NO_CONTENT.into_response()),
-        other => return Err(ApiError::invalid(format!("Invalid InvocationType: {other} (use RequestResponse, Event or DryRun)"))),
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Invalid InvocationType: {other} (use RequestResponse, Event or DryRun)"
+            )));
+        }
     }
     let outcome = svc
         .pool

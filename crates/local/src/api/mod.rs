@@ -9,9 +9,9 @@ mod versions;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::Router;
 
 use crate::error::ApiError;
 use crate::service::Service;
@@ -26,15 +26,23 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/2015-03-31/functions/", get(functions::list))
         .route("/2015-03-31/functions/{name}", get(functions::get).delete(functions::delete))
         .route("/2015-03-31/functions/{name}/code", axum::routing::put(functions::update_code))
-        .route("/2015-03-31/functions/{name}/configuration", get(functions::get_configuration).put(functions::update_configuration))
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(functions::get_configuration).put(functions::update_configuration),
+        )
         .route("/2015-03-31/functions/{name}/versions", post(versions::publish).get(versions::list))
         .route("/2015-03-31/functions/{name}/aliases", post(aliases::create).get(aliases::list))
-        .route("/2015-03-31/functions/{name}/aliases/{alias}", get(aliases::get).put(aliases::update).delete(aliases::delete))
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(aliases::get).put(aliases::update).delete(aliases::delete),
+        )
         .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
         .route("/2021-11-15/functions/{name}/response-streaming-invocations", post(stream::invoke_stream))
         .route("/__ownstak__/health", get(|| async { "ok" }))
         .route("/__ownstak__/backend", get(backend_info))
-        .fallback(|uri: axum::http::Uri| async move { ApiError::new(crate::error::ErrorKind::ResourceNotFound, format!("Unknown operation {uri}")) })
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::new(crate::error::ErrorKind::ResourceNotFound, format!("Unknown operation {uri}"))
+        })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(service)
 }
@@ -49,7 +57,11 @@ pub(super) struct ListQuery {
 }
 
 /// Pagination of list operations: `Marker` is an offset, `MaxItems` a count.
-fn page<T>(items: Vec<T>, marker: Option<&str>, max_items: Option<usize>) -> Result<(Vec<T>, Option<String>), ApiError> {
+fn page<T>(
+    items: Vec<T>,
+    marker: Option<&str>,
+    max_items: Option<usize>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
     let start = match marker {
         None | Some("") => 0,
         Some(m) => m.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid Marker: {m}")))?,
@@ -62,6 +74,12 @@ fn page<T>(items: Vec<T>, marker: Option<&str>, max_items: Option<usize>) -> Res
 }
 
 /// The backend facts for clients, or 404 when none were configured.
-async fn backend_info(axum::extract::State(svc): axum::extract::State<Arc<Service>>) -> Result<axum::Json<ownstak_core::BackendInfo>, ApiError> {
-    svc.config.backend_info.clone().map(axum::Json).ok_or_else(|| ApiError::not_found("this Lambda service has no backend facts configured"))
+async fn backend_info(
+    axum::extract::State(svc): axum::extract::State<Arc<Service>>,
+) -> Result<axum::Json<ownstak_core::BackendInfo>, ApiError> {
+    svc.config
+        .backend_info
+        .clone()
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("this Lambda service has no backend facts configured"))
 }

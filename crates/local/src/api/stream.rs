@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http_body::Frame;
 use tokio::sync::mpsc;
 
-use super::functions::{resolve, QualifierQuery};
+use super::functions::{QualifierQuery, resolve};
 use super::invoke::{invocation_type, read_payload, spec};
 use crate::error::{ApiError, ErrorKind};
 use crate::sandbox::{FunctionFailure, Outcome, StreamItem};
@@ -46,7 +46,9 @@ fn payload_chunk(data: Bytes) -> Bytes {
 fn invoke_complete(failure: Option<&FunctionFailure>) -> Bytes {
     let doc = match failure {
         None => serde_json::json!({}),
-        Some(f) => serde_json::json!({ "ErrorCode": f.error_type, "ErrorDetails": String::from_utf8_lossy(&f.payload) }),
+        Some(f) => {
+            serde_json::json!({ "ErrorCode": f.error_type, "ErrorDetails": String::from_utf8_lossy(&f.payload) })
+        }
     };
     frame("InvokeComplete", "application/json", Bytes::from(doc.to_string()))
 }
@@ -101,14 +103,24 @@ impl http_body::Body for EventStreamBody {
     }
 }
 
-pub(super) async fn invoke_stream(State(svc): State<Arc<Service>>, Path(name): Path<String>, Query(q): Query<QualifierQuery>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn invoke_stream(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(q): Query<QualifierQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let (f, version, qualifier) = resolve(&svc, &name, q.qualifier.as_deref())?;
     let payload = read_payload(&svc, body).await?;
     let spec = spec(&svc, &f, &version, qualifier.as_deref());
     match invocation_type(&headers) {
         "RequestResponse" => {}
         "DryRun" => return Ok(StatusCode::NO_CONTENT.into_response()),
-        other => return Err(ApiError::invalid(format!("Invalid InvocationType for a streaming invoke: {other} (use RequestResponse or DryRun)"))),
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Invalid InvocationType for a streaming invoke: {other} (use RequestResponse or DryRun)"
+            )));
+        }
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     let outcome = svc
@@ -131,7 +143,10 @@ pub(super) async fn invoke_stream(State(svc): State<Arc<Service>>, Path(name): P
     let h = resp.headers_mut();
     // The body is event-stream framed; `Content-Type` carries the function's
     // own stream type, which the SDK reports as `ResponseStreamContentType`.
-    h.insert("content-type", HeaderValue::from_str(&content_type).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")));
+    h.insert(
+        "content-type",
+        HeaderValue::from_str(&content_type).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+    );
     if let Ok(v) = HeaderValue::from_str(&version.version) {
         h.insert("x-amz-executed-version", v);
     }

@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{AwsJson, ListQuery};
 use crate::arn::FunctionRef;
 use crate::error::ApiError;
-use crate::model::{new_revision_id, FunctionRecord, VersionRecord};
+use crate::model::{FunctionRecord, VersionRecord, new_revision_id};
 use crate::service::Service;
 use crate::store::not_found;
 
@@ -26,11 +26,15 @@ pub(super) struct Publish {
     revision_id: Option<String>,
 }
 
-
 /// Publishes `$LATEST` inside a store update, honouring the preconditions.
 /// If the newest version already has the same code and configuration, it
 /// is returned instead of a new one, as Lambda does.
-pub(super) fn publish_in(f: &mut FunctionRecord, code_sha256: Option<&str>, revision_id: Option<&str>, description: Option<String>) -> Result<VersionRecord, ApiError> {
+pub(super) fn publish_in(
+    f: &mut FunctionRecord,
+    code_sha256: Option<&str>,
+    revision_id: Option<&str>,
+    description: Option<String>,
+) -> Result<VersionRecord, ApiError> {
     if let Some(r) = revision_id
         && r != f.latest.revision_id
     {
@@ -63,17 +67,28 @@ pub(super) fn publish_in(f: &mut FunctionRecord, code_sha256: Option<&str>, revi
     Ok(v)
 }
 
-pub(super) async fn publish(State(svc): State<Arc<Service>>, Path(name): Path<String>, AwsJson(req): AwsJson<Publish>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub(super) async fn publish(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    AwsJson(req): AwsJson<Publish>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let r = FunctionRef::parse(&name)?;
-    let (v, f) = svc.store.update(&r.name, |f| publish_in(f, req.code_sha256.as_deref(), req.revision_id.as_deref(), req.description))?;
+    let (v, f) = svc
+        .store
+        .update(&r.name, |f| publish_in(f, req.code_sha256.as_deref(), req.revision_id.as_deref(), req.description))?;
     tracing::info!(function = %f.name, version = %v.version, "version published");
     Ok((StatusCode::CREATED, Json(v.configuration(&f.name, &svc.arns))))
 }
 
-pub(super) async fn list(State(svc): State<Arc<Service>>, Path(name): Path<String>, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn list(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let r = FunctionRef::parse(&name)?;
     let f = svc.store.get(&r.name).ok_or_else(|| not_found(&r.name))?;
-    let all: Vec<_> = std::iter::once(&f.latest).chain(f.versions.values()).map(|v| v.configuration(&f.name, &svc.arns)).collect();
+    let all: Vec<_> =
+        std::iter::once(&f.latest).chain(f.versions.values()).map(|v| v.configuration(&f.name, &svc.arns)).collect();
     let (page, next) = super::page(all, q.marker.as_deref(), q.max_items)?;
     let mut out = json!({ "Versions": page });
     if let Some(n) = next {

@@ -6,8 +6,8 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,12 +42,12 @@ impl Environment {
     /// Starts the bootstrap of `spec` in a new process group.
     pub async fn spawn(id: u64, spec: &FunctionSpec, max_response: usize) -> Result<Self, FunctionFailure> {
         let program = entrypoint(spec)?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| FunctionFailure::platform("Runtime.Unknown", format!("cannot open a Runtime API port: {e}")))?;
-        let api_addr = listener
-            .local_addr()
-            .map_err(|e| FunctionFailure::platform("Runtime.Unknown", format!("cannot read the Runtime API port: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
+            FunctionFailure::platform("Runtime.Unknown", format!("cannot open a Runtime API port: {e}"))
+        })?;
+        let api_addr = listener.local_addr().map_err(|e| {
+            FunctionFailure::platform("Runtime.Unknown", format!("cannot read the Runtime API port: {e}"))
+        })?;
         let (inbox, queue) = mpsc::channel(1);
         let shared = Arc::new(Shared::new(queue, max_response));
         let app = runtime_api::router(shared.clone());
@@ -62,7 +62,12 @@ impl Environment {
             let _ = std::fs::create_dir_all(dir);
         }
         let log = OpenOptions::new().create(true).append(true).open(&spec.log_path).ok();
-        let stdio = || log.as_ref().and_then(|f| f.try_clone().ok()).map(std::process::Stdio::from).unwrap_or_else(std::process::Stdio::null);
+        let stdio = || {
+            log.as_ref()
+                .and_then(|f| f.try_clone().ok())
+                .map(std::process::Stdio::from)
+                .unwrap_or_else(std::process::Stdio::null)
+        };
 
         let mut cmd = match &program {
             Entrypoint::Direct(bootstrap) => tokio::process::Command::new(bootstrap),
@@ -94,7 +99,10 @@ impl Environment {
             Ok(c) => c,
             Err(e) => {
                 server.abort();
-                return Err(FunctionFailure::platform("Runtime.InvalidEntrypoint", format!("cannot start {}: {e}", program.describe())));
+                return Err(FunctionFailure::platform(
+                    "Runtime.InvalidEntrypoint",
+                    format!("cannot start {}: {e}", program.describe()),
+                ));
             }
         };
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
@@ -107,7 +115,10 @@ impl Environment {
                 alive.store(false, Ordering::SeqCst);
                 let status = status.map(|s| describe_exit(&s)).unwrap_or_else(|e| e.to_string());
                 shared.fail_pending(|rid| {
-                    FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {rid} Error: Runtime exited with error: {status}"))
+                    FunctionFailure::platform(
+                        "Runtime.ExitError",
+                        format!("RequestId: {rid} Error: Runtime exited with error: {status}"),
+                    )
                 });
                 // Take down whatever the bootstrap left running.
                 terminate_group(pgid);
@@ -147,7 +158,9 @@ impl Environment {
         let error_type = match self.run(spec, request_id, payload, init_timeout, deliver, starting).await {
             Ok(t) => t,
             Err(NotTaken) => {
-                self.platform_log(format_args!("END RequestId: {request_id} (environment had exited; retrying in a fresh one)"));
+                self.platform_log(format_args!(
+                    "END RequestId: {request_id} (environment had exited; retrying in a fresh one)"
+                ));
                 return Err(NotTaken);
             }
         };
@@ -192,13 +205,28 @@ impl Environment {
             done: done_tx,
         };
         if self.inbox.send(inv).await.is_err() {
-            return if self.fresh { fail(deliver, FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: the environment stopped"))) } else { Err(NotTaken) };
+            return if self.fresh {
+                fail(
+                    deliver,
+                    FunctionFailure::platform(
+                        "Runtime.ExitError",
+                        format!("RequestId: {request_id} Error: the environment stopped"),
+                    ),
+                )
+            } else {
+                Err(NotTaken)
+            };
         }
         // The process may have exited between its start and the send above;
         // its exit watcher then found nothing to answer, so answer here.
         // (The watcher clears `alive` before it looks, so one of us sees the invocation.)
         if !self.alive.load(Ordering::SeqCst) {
-            self.shared.fail_pending(|rid| FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {rid} Error: Runtime exited before taking the invocation")));
+            self.shared.fail_pending(|rid| {
+                FunctionFailure::platform(
+                    "Runtime.ExitError",
+                    format!("RequestId: {rid} Error: Runtime exited before taking the invocation"),
+                )
+            });
         }
         // Phase 1: the runtime must take the invocation within the init limit.
         tokio::select! {
@@ -226,7 +254,13 @@ impl Environment {
         // Phase 2: the function timeout covers the whole response, streamed or not.
         let deadline = tokio::time::Instant::now() + spec.timeout;
         let timed_out = |request_id: &str| {
-            FunctionFailure::platform("Sandbox.Timedout", format!("RequestId: {request_id} Error: Task timed out after {:.2} seconds", spec.timeout.as_secs_f64()))
+            FunctionFailure::platform(
+                "Sandbox.Timedout",
+                format!(
+                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                    spec.timeout.as_secs_f64()
+                ),
+            )
         };
         let outcome = match tokio::time::timeout_at(deadline, reply_rx).await {
             Ok(reply) => reply.unwrap_or_else(|_| exited(request_id)),
@@ -235,7 +269,10 @@ impl Environment {
                 return fail(deliver, timed_out(request_id));
             }
         };
-        let t = match &outcome { Outcome::Failure(f) => Some(f.error_type.clone()), _ => None };
+        let t = match &outcome {
+            Outcome::Failure(f) => Some(f.error_type.clone()),
+            _ => None,
+        };
         deliver.give(outcome);
         // A streamed response is still being written: stop it at the deadline.
         // Killing the runtime cuts the stream, which the reader sees as a failure.
@@ -337,7 +374,10 @@ impl Drop for Environment {
 }
 
 fn exited(request_id: &str) -> Outcome {
-    Outcome::Failure(FunctionFailure::platform("Runtime.ExitError", format!("RequestId: {request_id} Error: Runtime exited without providing a reason")))
+    Outcome::Failure(FunctionFailure::platform(
+        "Runtime.ExitError",
+        format!("RequestId: {request_id} Error: Runtime exited without providing a reason"),
+    ))
 }
 
 fn describe_exit(status: &std::process::ExitStatus) -> String {
@@ -368,7 +408,8 @@ impl Entrypoint {
 /// same file in this environment's code directory).
 fn entrypoint(spec: &FunctionSpec) -> Result<Entrypoint, FunctionFailure> {
     let bootstrap = spec.code_dir.join("bootstrap");
-    let executable = std::fs::metadata(&bootstrap).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let executable =
+        std::fs::metadata(&bootstrap).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if !executable {
         return Err(FunctionFailure::platform(
             "Runtime.InvalidEntrypoint",

@@ -135,7 +135,8 @@ impl FunctionFailure {
         let payload = match parsed {
             Some(serde_json::Value::Object(_)) => body,
             _ => Bytes::from(
-                serde_json::json!({ "errorType": error_type, "errorMessage": String::from_utf8_lossy(&body) }).to_string(),
+                serde_json::json!({ "errorType": error_type, "errorMessage": String::from_utf8_lossy(&body) })
+                    .to_string(),
             ),
         };
         Self { error_type, payload }

@@ -90,10 +90,19 @@ impl Pool {
     /// Runs one invocation in a warm or new environment. The work goes on
     /// in its own task, so a caller that gives up does not kill the
     /// environment mid-invocation.
-    pub async fn invoke(self: &Arc<Self>, spec: FunctionSpec, request_id: String, payload: Bytes) -> Result<Outcome, Throttled> {
+    pub async fn invoke(
+        self: &Arc<Self>,
+        spec: FunctionSpec,
+        request_id: String,
+        payload: Bytes,
+    ) -> Result<Outcome, Throttled> {
         let limit = {
             let mut inner = self.inner();
-            inner.limits.entry(spec.function.clone()).or_insert_with(|| Arc::new(Semaphore::new(self.config.max_environments))).clone()
+            inner
+                .limits
+                .entry(spec.function.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.config.max_environments)))
+                .clone()
         };
         let permit = tokio::time::timeout(self.config.queue_timeout, limit.acquire_owned())
             .await
@@ -127,7 +136,10 @@ impl Pool {
                         }
                     }
                 };
-                match env.invoke(&spec, &request_id, payload.clone(), pool.config.init_timeout, &mut deliver, &mut starting).await {
+                match env
+                    .invoke(&spec, &request_id, payload.clone(), pool.config.init_timeout, &mut deliver, &mut starting)
+                    .await
+                {
                     Ok(()) => break env,
                     Err(NotTaken) => {
                         tracing::debug!(env = env.id, function = %spec.function, "warm environment had exited; retrying in a fresh one");
@@ -140,7 +152,10 @@ impl Pool {
             deliver.release();
         });
         Ok(outcome.await.unwrap_or_else(|_| {
-            Outcome::Failure(super::FunctionFailure::platform("Runtime.Unknown", "the invocation ended without an outcome"))
+            Outcome::Failure(super::FunctionFailure::platform(
+                "Runtime.Unknown",
+                "the invocation ended without an outcome",
+            ))
         }))
     }
 
@@ -260,7 +275,8 @@ impl Pool {
         {
             let mut inner = self.inner();
             for list in inner.idle.values_mut() {
-                let (keep, old): (Vec<_>, Vec<_>) = list.drain(..).partition(|e| e.reusable() && e.last_used.elapsed() < timeout);
+                let (keep, old): (Vec<_>, Vec<_>) =
+                    list.drain(..).partition(|e| e.reusable() && e.last_used.elapsed() < timeout);
                 *list = keep;
                 stopped.extend(old);
             }

@@ -3,12 +3,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
@@ -103,7 +103,12 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     };
     drop(queue);
     let deadline = epoch_millis() + inv.timeout.as_millis() as u64;
-    let trace = format!("Root=1-{:08x}-{};Parent={};Sampled=0", epoch_millis() / 1000, &uuid::Uuid::new_v4().simple().to_string()[..24], &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let trace = format!(
+        "Root=1-{:08x}-{};Parent={};Sampled=0",
+        epoch_millis() / 1000,
+        &uuid::Uuid::new_v4().simple().to_string()[..24],
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    );
     let mut headers = HeaderMap::new();
     let put = |h: &mut HeaderMap, k: &'static str, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
@@ -129,7 +134,8 @@ fn take_active(shared: &Shared, id: &str) -> Option<Active> {
 }
 
 fn bad_request_id(id: &str) -> Response {
-    let body = serde_json::json!({ "errorMessage": format!("Invalid request ID: {id}"), "errorType": "InvalidRequestID" });
+    let body =
+        serde_json::json!({ "errorMessage": format!("Invalid request ID: {id}"), "errorType": "InvalidRequestID" });
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
@@ -146,7 +152,12 @@ async fn read_limited(body: Body, limit: usize) -> Result<Option<Bytes>, axum::E
     }
 }
 
-async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn response(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(active) = take_active(&shared, &id) else { return bad_request_id(&id) };
     let streaming = headers
         .get("lambda-runtime-function-response-mode")
@@ -164,13 +175,19 @@ async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, hea
             accepted()
         }
         Ok(None) => {
-            let msg = format!("Response payload size exceeded maximum allowed payload size ({} bytes).", shared.max_response);
-            let _ = active.reply.send(Outcome::Failure(FunctionFailure::platform("Function.ResponseSizeTooLarge", msg.clone())));
+            let msg =
+                format!("Response payload size exceeded maximum allowed payload size ({} bytes).", shared.max_response);
+            let _ = active
+                .reply
+                .send(Outcome::Failure(FunctionFailure::platform("Function.ResponseSizeTooLarge", msg.clone())));
             let body = serde_json::json!({ "errorMessage": msg, "errorType": "RequestEntityTooLarge" });
             (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
         }
         Err(e) => {
-            let _ = active.reply.send(Outcome::Failure(FunctionFailure::platform("Runtime.ExitError", format!("the runtime's response broke off: {e}"))));
+            let _ = active.reply.send(Outcome::Failure(FunctionFailure::platform(
+                "Runtime.ExitError",
+                format!("the runtime's response broke off: {e}"),
+            )));
             (StatusCode::BAD_REQUEST, "incomplete body").into_response()
         }
     };
@@ -208,7 +225,10 @@ async fn stream_response(reply: oneshot::Sender<Outcome>, content_type: Option<S
                 }
             }
             Some(Err(e)) => {
-                let failure = FunctionFailure::platform("Runtime.ExitError", format!("the runtime's streamed response broke off: {e}"));
+                let failure = FunctionFailure::platform(
+                    "Runtime.ExitError",
+                    format!("the runtime's streamed response broke off: {e}"),
+                );
                 send(StreamItem::Failed(failure), &mut listening).await;
                 return (StatusCode::BAD_REQUEST, "incomplete body").into_response();
             }
@@ -228,7 +248,10 @@ fn trailer_failure(trailers: &HeaderMap) -> Option<FunctionFailure> {
         .and_then(|v| v.to_str().ok())
         .map(|b| {
             use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.decode(b.trim()).map(Bytes::from).unwrap_or_else(|_| Bytes::copy_from_slice(b.as_bytes()))
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map(Bytes::from)
+                .unwrap_or_else(|_| Bytes::copy_from_slice(b.as_bytes()))
         })
         .unwrap_or_default();
     Some(FunctionFailure::reported(Some(&error_type), body))

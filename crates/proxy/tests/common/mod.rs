@@ -93,16 +93,22 @@ pub async fn h2c(addr: SocketAddr) -> (http2::SendRequest<Body>, JoinHandle<hype
 
 /// A TLS connection that trusts only the certificate in `ca_pem`, offering
 /// `alpn`; returns the stream and the protocol the server chose.
-pub async fn tls(addr: SocketAddr, ca_pem: &Path, server_name: &str, alpn: &[&[u8]]) -> (tokio_rustls::client::TlsStream<TcpStream>, Option<Vec<u8>>) {
+pub async fn tls(
+    addr: SocketAddr,
+    ca_pem: &Path,
+    server_name: &str,
+    alpn: &[&[u8]],
+) -> (tokio_rustls::client::TlsStream<TcpStream>, Option<Vec<u8>>) {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_pem).expect("read the CA file") {
         roots.add(cert.expect("a PEM certificate")).expect("add the root");
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.expect("connect");
@@ -113,7 +119,10 @@ pub async fn tls(addr: SocketAddr, ca_pem: &Path, server_name: &str, alpn: &[&[u
 }
 
 /// Sends a request on an HTTP/1.1 connection once it is ready for one.
-pub async fn send1(send: &mut http1::SendRequest<Body>, req: Request<Body>) -> hyper::Result<Response<hyper::body::Incoming>> {
+pub async fn send1(
+    send: &mut http1::SendRequest<Body>,
+    req: Request<Body>,
+) -> hyper::Result<Response<hyper::body::Incoming>> {
     send.ready().await?;
     send.send_request(req).await
 }
