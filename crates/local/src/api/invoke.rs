@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use super::functions::{QualifierQuery, resolve};
 use crate::error::{ApiError, ErrorKind};
 use crate::model::{FunctionRecord, VersionRecord};
-use crate::sandbox::FunctionSpec;
+use crate::sandbox::{FunctionSpec, InvokeRequest};
 use crate::service::Service;
 
 /// Builds what the pool needs to run `version` of `f` as invoked with `qualifier`.
@@ -87,7 +87,7 @@ pub(super) async fn invoke(
         "Event" => {
             let pool = svc.pool.clone();
             tokio::spawn(async move {
-                let _ = pool.invoke(spec, request_id, payload).await;
+                let _ = pool.invoke(InvokeRequest { spec, request_id, payload }).await;
             });
             return Ok(StatusCode::ACCEPTED.into_response());
         }
@@ -100,7 +100,7 @@ pub(super) async fn invoke(
     }
     let outcome = svc
         .pool
-        .invoke(spec, request_id.clone(), payload)
+        .invoke(InvokeRequest { spec, request_id: request_id.clone(), payload })
         .await
         .map_err(|t| ApiError::new(ErrorKind::TooManyRequests, t.to_string()))?
         .buffered(svc.config.max_payload_bytes)

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::functions::{QualifierQuery, resolve};
 use super::invoke::{invocation_type, read_payload, spec};
 use crate::error::{ApiError, ErrorKind};
-use crate::sandbox::{FunctionFailure, Outcome, StreamItem};
+use crate::sandbox::{FunctionFailure, InvokeRequest, Outcome, StreamItem};
 use crate::service::Service;
 
 /// Encodes one event-stream message.
@@ -125,7 +125,7 @@ pub(super) async fn invoke_stream(
     let request_id = uuid::Uuid::new_v4().to_string();
     let outcome = svc
         .pool
-        .invoke(spec, request_id.clone(), payload)
+        .invoke(InvokeRequest { spec, request_id: request_id.clone(), payload })
         .await
         .map_err(|t| ApiError::new(ErrorKind::TooManyRequests, t.to_string()))?;
     let mut content_type = "application/octet-stream".to_owned();

@@ -7,16 +7,15 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use ownstak_core::lambda::{EXEC_WRAPPER_VAR, TASK_ROOT};
-use tokio::sync::{mpsc, oneshot};
+use ownstak_core::lambda::{EXEC_WRAPPER_VAR, TASK_ROOT, error_type};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::runtime_api::{self, Invocation, Shared};
-use super::{FunctionFailure, FunctionSpec, Outcome};
+use super::runtime_api;
+use super::state::{EnvState, NextInvocation, Progress, Refusal, exit_failure};
+use super::{FunctionFailure, FunctionSpec, InvokeRequest, Outcome};
 use crate::clock::log_stream_date;
 
 /// Environment variables a sandbox inherits from the local backend; the
@@ -27,15 +26,12 @@ const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "NO
 pub(super) struct Environment {
     /// Unique within the process, for logs.
     pub id: u64,
-    inbox: mpsc::Sender<Invocation>,
-    shared: Arc<Shared>,
-    alive: Arc<AtomicBool>,
+    state: Arc<EnvState>,
     pgid: i32,
     server: JoinHandle<()>,
     log: Option<std::fs::File>,
     /// When the last invocation ended.
     pub last_used: Instant,
-    fresh: bool,
 }
 
 impl Environment {
@@ -43,14 +39,13 @@ impl Environment {
     pub async fn spawn(id: u64, spec: &FunctionSpec, max_response: usize) -> Result<Self, FunctionFailure> {
         let program = entrypoint(spec)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
-            FunctionFailure::platform("Runtime.Unknown", format!("cannot open a Runtime API port: {e}"))
+            FunctionFailure::platform(error_type::RUNTIME_UNKNOWN, format!("cannot open a Runtime API port: {e}"))
         })?;
         let api_addr = listener.local_addr().map_err(|e| {
-            FunctionFailure::platform("Runtime.Unknown", format!("cannot read the Runtime API port: {e}"))
+            FunctionFailure::platform(error_type::RUNTIME_UNKNOWN, format!("cannot read the Runtime API port: {e}"))
         })?;
-        let (inbox, queue) = mpsc::channel(1);
-        let shared = Arc::new(Shared::new(queue, max_response));
-        let app = runtime_api::router(shared.clone());
+        let state = Arc::new(EnvState::new(max_response));
+        let app = runtime_api::router(state.clone());
         let server = tokio::spawn(async move {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
@@ -100,62 +95,52 @@ impl Environment {
             Err(e) => {
                 server.abort();
                 return Err(FunctionFailure::platform(
-                    "Runtime.InvalidEntrypoint",
+                    error_type::RUNTIME_INVALID_ENTRYPOINT,
                     format!("cannot start {}: {e}", program.describe()),
                 ));
             }
         };
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-        let alive = Arc::new(AtomicBool::new(true));
         {
-            let alive = alive.clone();
-            let shared = shared.clone();
+            let state = state.clone();
             tokio::spawn(async move {
                 let status = child.wait().await;
-                alive.store(false, Ordering::SeqCst);
                 let status = status.map(|s| describe_exit(&s)).unwrap_or_else(|e| e.to_string());
-                shared.fail_pending(|rid| {
-                    FunctionFailure::platform(
-                        "Runtime.ExitError",
-                        format!("RequestId: {rid} Error: Runtime exited with error: {status}"),
-                    )
-                });
+                state.exited(&status);
                 // Take down whatever the bootstrap left running.
                 terminate_group(pgid);
             });
         }
         tracing::debug!(env = id, function = %spec.function, version = %spec.version, pid = pgid, runtime_api = %api_addr, "environment started");
-        Ok(Self { id, inbox, shared, alive, pgid, server, log, last_used: Instant::now(), fresh: true })
+        Ok(Self { id, state, pgid, server, log, last_used: Instant::now() })
     }
 
     /// Whether the process is running and may take another invocation.
     pub fn reusable(&self) -> bool {
-        self.alive.load(Ordering::SeqCst) && !self.shared.init_failed.load(Ordering::SeqCst)
+        self.state.reusable()
     }
 
     /// Runs one invocation. Its outcome goes to `deliver` (a streamed
     /// response as soon as it starts); the call returns when the runtime has
-    /// finished. The environment is unusable
+    /// finished. `taken` is called once the runtime has taken the
+    /// invocation (its init, if any, is over). The environment is unusable
     /// afterwards unless [`Environment::reusable`] says otherwise.
     ///
     /// A warm environment whose process died before taking the invocation
     /// returns [`NotTaken`] and gives nothing: nothing reached the function,
     /// so the caller can safely run the invocation in a fresh environment.
-    ///
-    /// `starting` (the count of a starting environment) is released once
-    /// the runtime has taken the invocation.
     pub async fn invoke(
         &mut self,
-        spec: &FunctionSpec,
-        request_id: &str,
-        payload: Bytes,
+        req: &InvokeRequest,
         init_timeout: Duration,
         deliver: &mut Delivery,
-        starting: &mut Option<super::pool::Starting>,
+        taken: impl FnOnce(),
     ) -> Result<(), NotTaken> {
         let started_at = Instant::now();
+        let cold = self.state.cold();
+        let (request_id, spec) = (&req.request_id, &req.spec);
         self.platform_log(format_args!("START RequestId: {request_id} Version: {}", spec.version));
-        let error_type = match self.run(spec, request_id, payload, init_timeout, deliver, starting).await {
+        let error_type = match self.run(req, init_timeout, deliver, taken).await {
             Ok(t) => t,
             Err(NotTaken) => {
                 self.platform_log(format_args!(
@@ -169,9 +154,8 @@ impl Environment {
         self.platform_log(format_args!(
             "END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tMemory Size: {} MB{}{status}",
             spec.memory_size,
-            if self.fresh { "\tInit: cold" } else { "" }
+            if cold { "\tInit: cold" } else { "" }
         ));
-        self.fresh = false;
         self.last_used = Instant::now();
         Ok(())
     }
@@ -180,93 +164,67 @@ impl Environment {
     /// response started.
     async fn run(
         &mut self,
-        spec: &FunctionSpec,
-        request_id: &str,
-        payload: Bytes,
+        req: &InvokeRequest,
         init_timeout: Duration,
         deliver: &mut Delivery,
-        starting: &mut Option<super::pool::Starting>,
+        taken: impl FnOnce(),
     ) -> Result<Option<String>, NotTaken> {
+        let request_id = req.request_id.as_str();
         let fail = |deliver: &mut Delivery, failure: FunctionFailure| {
             let t = failure.error_type.clone();
             deliver.give(Outcome::Failure(failure));
             Ok(Some(t))
         };
-        let (started_tx, started_rx) = oneshot::channel();
-        let (reply_tx, mut reply_rx) = oneshot::channel();
-        let (done_tx, done_rx) = oneshot::channel();
-        let inv = Invocation {
-            request_id: request_id.to_owned(),
-            payload,
-            invoked_arn: spec.invoked_arn.clone(),
-            timeout: spec.timeout,
-            started: started_tx,
-            reply: reply_tx,
-            done: done_tx,
+        let offered = self.state.offer(NextInvocation {
+            request_id: req.request_id.clone(),
+            payload: req.payload.clone(),
+            invoked_arn: req.spec.invoked_arn.clone(),
+            timeout: req.spec.timeout,
+        });
+        let mut progress = match offered {
+            Ok(progress) => progress,
+            Err(Refusal::NotTaken) => return Err(NotTaken),
+            Err(Refusal::Failed(failure)) => return fail(deliver, failure),
         };
-        if self.inbox.send(inv).await.is_err() {
-            return if self.fresh {
-                fail(
+        // Phase 1: the runtime must take the invocation within the init limit.
+        match tokio::time::timeout(init_timeout, progress.recv()).await {
+            Ok(Some(Progress::Taken)) => taken(),
+            Ok(Some(Progress::Refused(Refusal::NotTaken))) => return Err(NotTaken),
+            Ok(Some(Progress::Refused(Refusal::Failed(failure)))) => return fail(deliver, failure),
+            Ok(Some(Progress::Outcome(_) | Progress::Finished) | None) => {
+                return fail(deliver, exit_failure(request_id, "the environment stopped"));
+            }
+            Err(_) => {
+                self.kill();
+                return fail(
                     deliver,
                     FunctionFailure::platform(
-                        "Runtime.ExitError",
-                        format!("RequestId: {request_id} Error: the environment stopped"),
+                        error_type::SANDBOX_TIMEDOUT,
+                        format!(
+                            "RequestId: {request_id} Error: INIT phase did not finish within {:.2} seconds; the runtime never asked for the invocation",
+                            init_timeout.as_secs_f64()
+                        ),
                     ),
-                )
-            } else {
-                Err(NotTaken)
-            };
-        }
-        // The process may have exited between its start and the send above;
-        // its exit watcher then found nothing to answer, so answer here.
-        // (The watcher clears `alive` before it looks, so one of us sees the invocation.)
-        if !self.alive.load(Ordering::SeqCst) {
-            self.shared.fail_pending(|rid| {
-                FunctionFailure::platform(
-                    "Runtime.ExitError",
-                    format!("RequestId: {rid} Error: Runtime exited before taking the invocation"),
-                )
-            });
-        }
-        // Phase 1: the runtime must take the invocation within the init limit.
-        tokio::select! {
-            reply = &mut reply_rx => {
-                let outcome = reply.unwrap_or_else(|_| exited(request_id));
-                let exited_warm = !self.fresh && !self.alive.load(Ordering::SeqCst) && !self.shared.init_failed.load(Ordering::SeqCst);
-                if exited_warm {
-                    return Err(NotTaken);
-                }
-                let t = match &outcome { Outcome::Failure(f) => Some(f.error_type.clone()), _ => None };
-                deliver.give(outcome);
-                return Ok(t);
-            }
-            _ = started_rx => {
-                starting.take();
-            }
-            _ = tokio::time::sleep(init_timeout) => {
-                self.kill();
-                return fail(deliver, FunctionFailure::platform(
-                    "Sandbox.Timedout",
-                    format!("RequestId: {request_id} Error: INIT phase did not finish within {:.2} seconds; the runtime never asked for the invocation", init_timeout.as_secs_f64()),
-                ));
+                );
             }
         }
         // Phase 2: the function timeout covers the whole response, streamed or not.
-        let deadline = tokio::time::Instant::now() + spec.timeout;
-        let timed_out = |request_id: &str| {
+        let deadline = tokio::time::Instant::now() + req.spec.timeout;
+        let timed_out = || {
             FunctionFailure::platform(
-                "Sandbox.Timedout",
+                error_type::SANDBOX_TIMEDOUT,
                 format!(
                     "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
-                    spec.timeout.as_secs_f64()
+                    req.spec.timeout.as_secs_f64()
                 ),
             )
         };
-        let outcome = match tokio::time::timeout_at(deadline, reply_rx).await {
-            Ok(reply) => reply.unwrap_or_else(|_| exited(request_id)),
+        let outcome = match tokio::time::timeout_at(deadline, progress.recv()).await {
+            Ok(Some(Progress::Outcome(outcome))) => outcome,
+            Ok(_) => Outcome::Failure(exit_failure(request_id, "the runtime went away without a reason")),
             Err(_) => {
                 self.kill();
-                return fail(deliver, timed_out(request_id));
+                return fail(deliver, timed_out());
             }
         };
         let t = match &outcome {
@@ -274,11 +232,11 @@ impl Environment {
             _ => None,
         };
         deliver.give(outcome);
-        // A streamed response is still being written: stop it at the deadline.
-        // Killing the runtime cuts the stream, which the reader sees as a failure.
-        if tokio::time::timeout_at(deadline, done_rx).await.is_err() {
+        // A streamed response may still be being written: stop it at the deadline.
+        // Stopping the runtime cuts the stream, which the reader sees as a failure.
+        if tokio::time::timeout_at(deadline, progress.recv()).await.is_err() {
             self.kill();
-            return Ok(Some(timed_out(request_id).error_type));
+            return Ok(Some(timed_out().error_type));
         }
         Ok(t)
     }
@@ -298,7 +256,7 @@ impl Environment {
     /// bootstrap can stop what it started (an app in a process group of its
     /// own), then SIGKILL to the group after a short grace period.
     pub fn kill(&self) {
-        self.alive.store(false, Ordering::SeqCst);
+        self.state.exited("stopped by the local backend");
         terminate_group(self.pgid);
     }
 }
@@ -373,13 +331,6 @@ impl Drop for Environment {
     }
 }
 
-fn exited(request_id: &str) -> Outcome {
-    Outcome::Failure(FunctionFailure::platform(
-        "Runtime.ExitError",
-        format!("RequestId: {request_id} Error: Runtime exited without providing a reason"),
-    ))
-}
-
 fn describe_exit(status: &std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -412,7 +363,7 @@ fn entrypoint(spec: &FunctionSpec) -> Result<Entrypoint, FunctionFailure> {
         std::fs::metadata(&bootstrap).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if !executable {
         return Err(FunctionFailure::platform(
-            "Runtime.InvalidEntrypoint",
+            error_type::RUNTIME_INVALID_ENTRYPOINT,
             "Couldn't find valid bootstrap(s): the package has no executable `bootstrap` at its root".to_owned(),
         ));
     }

@@ -5,12 +5,14 @@ mod cpu;
 mod environment;
 mod pool;
 mod runtime_api;
+mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
+use ownstak_core::lambda::error_type;
 
 pub use pool::{Pool, PoolConfig, Throttled};
 
@@ -45,6 +47,17 @@ pub struct FunctionSpec {
     pub log_path: PathBuf,
     /// Region reported to the function.
     pub region: String,
+}
+
+/// One invocation for the pool to run.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    /// The version to run.
+    pub spec: FunctionSpec,
+    /// The invocation's request id.
+    pub request_id: String,
+    /// The event.
+    pub payload: Bytes,
 }
 
 /// How an invocation ended, or how its streamed response goes on.
@@ -95,7 +108,7 @@ impl Outcome {
                 Some(StreamItem::Chunk(c)) => {
                     if buf.len() + c.len() > limit {
                         return Err(FunctionFailure::platform(
-                            "Function.ResponseSizeTooLarge",
+                            error_type::RESPONSE_SIZE_TOO_LARGE,
                             format!("Response payload size exceeded maximum allowed payload size ({limit} bytes)."),
                         ));
                     }
@@ -103,7 +116,12 @@ impl Outcome {
                 }
                 Some(StreamItem::Failed(f)) => return Err(f),
                 Some(StreamItem::End) => return Ok(buf.freeze()),
-                None => return Err(FunctionFailure::platform("Runtime.ExitError", "the response stream was cut off")),
+                None => {
+                    return Err(FunctionFailure::platform(
+                        error_type::RUNTIME_EXIT_ERROR,
+                        "the response stream was cut off",
+                    ));
+                }
             }
         }
     }
@@ -131,7 +149,8 @@ impl FunctionFailure {
     pub fn reported(header_type: Option<&str>, body: Bytes) -> Self {
         let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
         let doc_type = parsed.as_ref().and_then(|v| v.get("errorType")).and_then(|t| t.as_str()).map(str::to_owned);
-        let error_type = header_type.map(str::to_owned).or(doc_type).unwrap_or_else(|| "Unhandled".to_owned());
+        let error_type =
+            header_type.map(str::to_owned).or(doc_type).unwrap_or_else(|| error_type::UNHANDLED.to_owned());
         let payload = match parsed {
             Some(serde_json::Value::Object(_)) => body,
             _ => Bytes::from(

@@ -2,15 +2,15 @@
 //! concurrent environments, and reaping of idle ones.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::Semaphore;
+use ownstak_core::lambda::error_type;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::environment::{Delivery, Environment, NotTaken};
-use super::{FunctionSpec, Outcome};
+use super::{FunctionSpec, InvokeRequest, Outcome};
 
 /// Limits of the pool.
 #[derive(Debug, Clone)]
@@ -43,22 +43,62 @@ const WAIT_LIMIT: Duration = Duration::from_secs(1);
 #[error("Rate Exceeded.")]
 pub struct Throttled;
 
-type EnvKey = (String, String, String);
+/// The environments of one version of a function are interchangeable
+/// only for the same code and configuration (its revision).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct VersionKey {
+    function: String,
+    version: String,
+    revision_id: String,
+}
+
+impl VersionKey {
+    fn of(spec: &FunctionSpec) -> Self {
+        Self { function: spec.function.clone(), version: spec.version.clone(), revision_id: spec.revision_id.clone() }
+    }
+}
 
 /// Passes a busy slot to a waiting invocation: with a warm environment, or
 /// `None` to start a fresh one.
-type Handoff = tokio::sync::oneshot::Sender<Option<Environment>>;
+type Handoff = oneshot::Sender<(BusySlot, Option<Environment>)>;
+
+/// The environments of one version and the invocations using them.
+#[derive(Default)]
+struct Version {
+    /// Environments waiting for an invocation, most recently used last.
+    idle: Vec<Environment>,
+    /// Busy slots: invocations holding an environment (or starting one).
+    busy: usize,
+    /// Environments being started, until their runtime takes an invocation.
+    starting: usize,
+    /// Invocations waiting for a busy environment, oldest first.
+    waiters: VecDeque<Handoff>,
+}
+
+impl Version {
+    fn is_unused(&self) -> bool {
+        self.idle.is_empty() && self.busy == 0 && self.starting == 0 && self.waiters.is_empty()
+    }
+}
 
 #[derive(Default)]
 struct Inner {
-    idle: HashMap<EnvKey, Vec<Environment>>,
+    versions: HashMap<VersionKey, Version>,
+    /// The per-function limit on environments running at once.
     limits: HashMap<String, Arc<Semaphore>>,
-    /// Environments of each version that are running an invocation.
-    busy: HashMap<EnvKey, usize>,
-    /// Environments of the version being started (until their first invocation ends).
-    starting: HashMap<EnvKey, usize>,
-    /// Invocations waiting for a busy environment of the version, oldest first.
-    waiters: HashMap<EnvKey, VecDeque<Handoff>>,
+}
+
+impl Inner {
+    fn version(&mut self, key: &VersionKey) -> &mut Version {
+        self.versions.entry(key.clone()).or_default()
+    }
+
+    /// Forgets a version with nothing left in it, so the map does not grow.
+    fn tidy(&mut self, key: &VersionKey) {
+        if self.versions.get(key).is_some_and(Version::is_unused) {
+            self.versions.remove(key);
+        }
+    }
 }
 
 /// Environments of all functions.
@@ -66,7 +106,7 @@ pub struct Pool {
     config: PoolConfig,
     inner: Mutex<Inner>,
     next_id: AtomicU64,
-    closed: std::sync::atomic::AtomicBool,
+    closed: AtomicBool,
     cpu: super::cpu::CpuLoad,
 }
 
@@ -77,30 +117,25 @@ impl Pool {
             config,
             inner: Mutex::new(Inner::default()),
             next_id: AtomicU64::new(1),
-            closed: Default::default(),
+            closed: AtomicBool::new(false),
             cpu: super::cpu::CpuLoad::default(),
         })
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // The maps stay consistent: every change is a single insert or remove.
+        // Every change under this lock is a complete update of plain counters and lists.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs one invocation in a warm or new environment. The work goes on
     /// in its own task, so a caller that gives up does not kill the
     /// environment mid-invocation.
-    pub async fn invoke(
-        self: &Arc<Self>,
-        spec: FunctionSpec,
-        request_id: String,
-        payload: Bytes,
-    ) -> Result<Outcome, Throttled> {
+    pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<Outcome, Throttled> {
         let limit = {
             let mut inner = self.inner();
             inner
                 .limits
-                .entry(spec.function.clone())
+                .entry(req.spec.function.clone())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.config.max_environments)))
                 .clone()
         };
@@ -109,74 +144,67 @@ impl Pool {
             .map_err(|_| Throttled)?
             .map_err(|_| Throttled)?;
         let pool = self.clone();
-        let (deliver, outcome) = tokio::sync::oneshot::channel();
+        let (deliver, outcome) = oneshot::channel();
         tokio::spawn(async move {
-            let key: EnvKey = (spec.function.clone(), spec.version.clone(), spec.revision_id.clone());
             let mut deliver = Delivery::new(deliver);
-            let mut warm = pool.take_warm(&key).await;
-            // This invocation starts an environment: it counts as starting
-            // until the runtime takes the invocation (its init is over).
-            let mut starting = warm.is_none().then(|| Starting { pool: pool.clone(), key: key.clone() });
-            // At most one retry: a warm environment that turned out dead is
-            // replaced by a fresh one, which never hands the invocation back.
-            let env = loop {
-                let mut env = match warm.take() {
-                    Some(env) => env,
-                    None => {
-                        let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
-                        match Environment::spawn(id, &spec, pool.config.max_response).await {
-                            Ok(env) => env,
-                            Err(failure) => {
-                                pool.not_busy(&key);
-                                drop(starting);
-                                deliver.give(Outcome::Failure(failure));
-                                deliver.release();
-                                return;
-                            }
-                        }
-                    }
-                };
-                match env
-                    .invoke(&spec, &request_id, payload.clone(), pool.config.init_timeout, &mut deliver, &mut starting)
-                    .await
-                {
-                    Ok(()) => break env,
-                    Err(NotTaken) => {
-                        tracing::debug!(env = env.id, function = %spec.function, "warm environment had exited; retrying in a fresh one");
-                    }
-                }
-            };
-            drop(starting);
-            pool.give_back(key, env, &spec.function);
+            pool.run(&req, &mut deliver).await;
             drop(permit);
             deliver.release();
         });
         Ok(outcome.await.unwrap_or_else(|_| {
             Outcome::Failure(super::FunctionFailure::platform(
-                "Runtime.Unknown",
+                error_type::RUNTIME_UNKNOWN,
                 "the invocation ended without an outcome",
             ))
         }))
     }
 
-    /// A warm environment of `key`, waiting up to the warm wait for a busy
-    /// one to come free; `None` means a new one must start. Either way the
-    /// caller now holds one of the version's busy slots until
-    /// [`Pool::give_back`] (or [`Pool::not_busy`] if the start fails).
-    async fn take_warm(&self, key: &EnvKey) -> Option<Environment> {
+    /// Runs `req` to its end in one environment, accounting for its slots.
+    async fn run(self: &Arc<Self>, req: &InvokeRequest, deliver: &mut Delivery) {
+        let key = VersionKey::of(&req.spec);
+        let (slot, mut warm) = self.assign(&key).await;
+        // At most one retry: a warm environment that turned out dead is
+        // replaced by a fresh one, which never hands the invocation back.
+        loop {
+            // An invocation that starts an environment counts it as starting
+            // until the runtime takes the invocation (its init is over).
+            let mut starting = warm.is_none().then(|| StartingSlot::new(self, &key));
+            let mut env = match warm.take() {
+                Some(env) => env,
+                None => {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    match Environment::spawn(id, &req.spec, self.config.max_response).await {
+                        Ok(env) => env,
+                        Err(failure) => return deliver.give(Outcome::Failure(failure)),
+                    }
+                }
+            };
+            match env.invoke(req, self.config.init_timeout, deliver, || drop(starting.take())).await {
+                Ok(()) => return self.give_back(slot, env),
+                Err(NotTaken) => {
+                    tracing::debug!(env = env.id, function = %key.function, "warm environment had exited; retrying in a fresh one");
+                }
+            }
+        }
+    }
+
+    /// A busy slot of `key`, with a warm environment, or with `None` when
+    /// a new one must start. A busy environment may come free within the
+    /// warm wait; the invocation then takes it instead of starting one.
+    async fn assign(self: &Arc<Self>, key: &VersionKey) -> (BusySlot, Option<Environment>) {
         let mut handoff = {
             let mut inner = self.inner();
-            if let Some(env) = take_idle(&mut inner, key) {
-                *inner.busy.entry(key.clone()).or_default() += 1;
-                return Some(env);
+            let version = inner.version(key);
+            if let Some(env) = take_idle(version) {
+                version.busy += 1;
+                return (BusySlot::new(self, key), Some(env));
             }
-            if inner.busy.get(key).copied().unwrap_or(0) == 0 || self.config.warm_wait.is_zero() {
-                *inner.busy.entry(key.clone()).or_default() += 1;
-                *inner.starting.entry(key.clone()).or_default() += 1;
-                return None;
+            if version.busy == 0 || self.config.warm_wait.is_zero() {
+                version.busy += 1;
+                return (BusySlot::new(self, key), None);
             }
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            inner.waiters.entry(key.clone()).or_default().push_back(tx);
+            let (tx, rx) = oneshot::channel();
+            version.waiters.push_back(tx);
             rx
         };
         // Waiters are served in arrival order; a handed-over slot comes with
@@ -189,11 +217,11 @@ impl Pool {
         let waiting_since = tokio::time::Instant::now();
         loop {
             match tokio::time::timeout(self.config.warm_wait, &mut handoff).await {
-                Ok(Ok(env)) => return env,
+                Ok(Ok(handed)) => return handed,
                 Ok(Err(_)) => break,
                 Err(_) if waiting_since.elapsed() >= WAIT_LIMIT => break,
                 Err(_) => {
-                    let another_starting = self.inner().starting.contains_key(key);
+                    let another_starting = self.inner().versions.get(key).is_some_and(|v| v.starting > 0);
                     // Read outside the pool's lock: it is a file read.
                     if !another_starting && !self.cpu.saturated() {
                         break;
@@ -203,68 +231,56 @@ impl Pool {
         }
         let mut inner = self.inner();
         // A handoff may have landed after the timeout; under the lock no more can.
-        if let Ok(env) = handoff.try_recv() {
-            return env;
+        if let Ok(handed) = handoff.try_recv() {
+            return handed;
         }
         handoff.close();
-        *inner.busy.entry(key.clone()).or_default() += 1;
-        *inner.starting.entry(key.clone()).or_default() += 1;
-        tracing::debug!(function = %key.0, waited_ms = waiting_since.elapsed().as_millis() as u64, busy = inner.busy.get(key).copied().unwrap_or(0), "no environment came free; starting another");
-        None
+        let version = inner.version(key);
+        version.busy += 1;
+        tracing::debug!(function = %key.function, waited_ms = waiting_since.elapsed().as_millis() as u64, busy = version.busy, "no environment came free; starting another");
+        (BusySlot::new(self, key), None)
     }
 
     /// Ends an invocation's use of `env`: the slot passes to the longest
     /// waiting invocation if any (with the environment when it can run
     /// another); otherwise the environment goes back to the idle list, or
     /// is stopped when it cannot be reused.
-    fn give_back(&self, key: EnvKey, env: Environment, function: &str) {
-        let mut inner = self.inner();
-        let mut env = if env.reusable() && !self.closed.load(Ordering::SeqCst) {
+    fn give_back(&self, slot: BusySlot, env: Environment) {
+        let env = if env.reusable() && !self.closed.load(Ordering::SeqCst) {
             Some(env)
         } else {
-            tracing::debug!(env = env.id, %function, "environment discarded");
-            drop(env);
+            tracing::debug!(env = env.id, function = %slot.key.function, "environment discarded");
             None
         };
-        if let Some(waiters) = inner.waiters.get_mut(&key) {
-            while let Some(waiter) = waiters.pop_front() {
-                match waiter.send(env) {
-                    Ok(()) => return,
-                    // That invocation stopped waiting; try the next one.
-                    Err(back) => env = back,
-                }
-            }
-            inner.waiters.remove(&key);
-        }
-        decrement_busy(&mut inner, &key);
-        if let Some(env) = env {
-            inner.idle.entry(key).or_default().push(env);
-        }
-    }
-
-    /// Ends the count of an environment that was starting (see [`Starting`]).
-    fn started(&self, key: &EnvKey) {
         let mut inner = self.inner();
-        if let Some(n) = inner.starting.get_mut(key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                inner.starting.remove(key);
+        let version = inner.version(&slot.key);
+        let mut handed = (slot, env);
+        while let Some(waiter) = version.waiters.pop_front() {
+            match waiter.send(handed) {
+                Ok(()) => return,
+                // That invocation stopped waiting; try the next one.
+                Err(back) => handed = back,
             }
         }
-    }
-
-    /// Ends a busy count whose environment never started.
-    fn not_busy(&self, key: &EnvKey) {
-        decrement_busy(&mut self.inner(), key);
+        let (slot, env) = handed;
+        if let Some(env) = env {
+            version.idle.push(env);
+        }
+        slot.release(&mut inner);
     }
 
     /// Stops idle environments of a function (after it is deleted or changed).
     pub fn retire(&self, function: &str) {
-        let removed: Vec<_> = {
+        let removed: Vec<Environment> = {
             let mut inner = self.inner();
-            let keys: Vec<EnvKey> = inner.idle.keys().filter(|k| k.0 == function).cloned().collect();
-            keys.into_iter().filter_map(|k| inner.idle.remove(&k)).collect()
+            inner
+                .versions
+                .iter_mut()
+                .filter(|(k, _)| k.function == function)
+                .flat_map(|(_, v)| std::mem::take(&mut v.idle))
+                .collect()
         };
+        // Dropped outside the lock: stopping a process group sends signals.
         drop(removed);
     }
 
@@ -274,13 +290,13 @@ impl Pool {
         let mut stopped = Vec::new();
         {
             let mut inner = self.inner();
-            for list in inner.idle.values_mut() {
+            for version in inner.versions.values_mut() {
                 let (keep, old): (Vec<_>, Vec<_>) =
-                    list.drain(..).partition(|e| e.reusable() && e.last_used.elapsed() < timeout);
-                *list = keep;
+                    version.idle.drain(..).partition(|e| e.reusable() && e.last_used.elapsed() < timeout);
+                version.idle = keep;
                 stopped.extend(old);
             }
-            inner.idle.retain(|_, l| !l.is_empty());
+            inner.versions.retain(|_, v| !v.is_unused());
         }
         let n = stopped.len();
         drop(stopped);
@@ -305,21 +321,21 @@ impl Pool {
 
     /// Number of idle environments, for status output and tests.
     pub fn idle_count(&self) -> usize {
-        self.inner().idle.values().map(Vec::len).sum()
+        self.inner().versions.values().map(|v| v.idle.len()).sum()
     }
 
     /// Stops every idle environment; busy ones stop when their invocation ends.
     pub fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        let all: Vec<_> = self.inner().idle.drain().collect();
+        let all: Vec<Environment> =
+            self.inner().versions.values_mut().flat_map(|v| std::mem::take(&mut v.idle)).collect();
         drop(all);
     }
 }
 
-/// Pops the most recently used environment of `key` that can still run.
-fn take_idle(inner: &mut Inner, key: &EnvKey) -> Option<Environment> {
-    let list = inner.idle.get_mut(key)?;
-    while let Some(env) = list.pop() {
+/// Pops the most recently used environment that can still run.
+fn take_idle(version: &mut Version) -> Option<Environment> {
+    while let Some(env) = version.idle.pop() {
         if env.reusable() {
             return Some(env);
         }
@@ -327,25 +343,64 @@ fn take_idle(inner: &mut Inner, key: &EnvKey) -> Option<Environment> {
     None
 }
 
-fn decrement_busy(inner: &mut Inner, key: &EnvKey) {
-    if let Some(n) = inner.busy.get_mut(key) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            inner.busy.remove(key);
+/// One of a version's busy slots: held by an invocation from the moment it
+/// is given a warm environment, or decides to start one, until it gives the
+/// environment back (the slot may then pass on to a waiting invocation).
+/// Dropping it frees the slot.
+struct BusySlot {
+    pool: Arc<Pool>,
+    key: VersionKey,
+    held: bool,
+}
+
+impl BusySlot {
+    /// A slot already counted in the version's `busy`.
+    fn new(pool: &Arc<Pool>, key: &VersionKey) -> Self {
+        Self { pool: pool.clone(), key: key.clone(), held: true }
+    }
+
+    /// Frees the slot under a lock the caller already holds.
+    fn release(mut self, inner: &mut Inner) {
+        self.held = false;
+        let version = inner.version(&self.key);
+        version.busy = version.busy.saturating_sub(1);
+        inner.tidy(&self.key);
+    }
+}
+
+impl Drop for BusySlot {
+    fn drop(&mut self) {
+        if self.held {
+            self.held = false;
+            let pool = self.pool.clone();
+            let mut inner = pool.inner();
+            let version = inner.version(&self.key);
+            version.busy = version.busy.saturating_sub(1);
+            inner.tidy(&self.key);
         }
     }
 }
 
-/// Counts an environment of a version as starting while it lives: waiting
-/// invocations of that version then wait for it rather than start more.
+/// Counts an environment of a version as starting while it lives, so that
+/// waiting invocations of that version wait for it rather than start more.
 /// Dropped when the runtime takes its first invocation, or when the start fails.
-pub(super) struct Starting {
+struct StartingSlot {
     pool: Arc<Pool>,
-    key: EnvKey,
+    key: VersionKey,
 }
 
-impl Drop for Starting {
+impl StartingSlot {
+    fn new(pool: &Arc<Pool>, key: &VersionKey) -> Self {
+        pool.inner().version(key).starting += 1;
+        Self { pool: pool.clone(), key: key.clone() }
+    }
+}
+
+impl Drop for StartingSlot {
     fn drop(&mut self) {
-        self.pool.started(&self.key);
+        let mut inner = self.pool.inner();
+        let version = inner.version(&self.key);
+        version.starting = version.starting.saturating_sub(1);
+        inner.tidy(&self.key);
     }
 }
