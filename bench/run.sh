@@ -13,9 +13,12 @@
 #      (`next build` apart), and a second, unchanged deploy
 #
 #   ./bench/run.sh           full run; writes BENCHMARKS.md at the repo root
-#   ./bench/run.sh --smoke   every scenario very short; writes a temporary
-#                            file (or $BENCH_OUT) and fails if a scenario
-#                            produced no numbers (part of scripts/test.sh)
+#   ./bench/run.sh --smoke   ownstak's own scenarios, very short, with the
+#                            debug build that already exists and without
+#                            the Rust peers (cargo-lambda, Lambda Web
+#                            Adapter); writes a temporary file (or
+#                            $BENCH_OUT) and fails if a scenario produced
+#                            no numbers (part of scripts/test.sh)
 #
 # Overrides: BENCH_SECONDS (per wrk step), BENCH_CONNECTIONS ("1 16 64"),
 # BENCH_COLD_ROUNDS, BENCH_STREAM_MIB, BENCH_OUT, BENCH_KEEP=1 (keep $WORK).
@@ -38,11 +41,15 @@ if [ "$MODE" = full ]; then
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-10}; STREAM_MIB=${BENCH_STREAM_MIB:-256}; STREAM_ROUNDS=3
   STREAM_CLIENTS=50; STREAM_CLIENT_MIB=16
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+  PEERS=1; PROFILE=release
 else
   SECS=${BENCH_SECONDS:-1}; WARM=1; FIRST_WARM=2; CONNS=${BENCH_CONNECTIONS:-"1 16"}
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-2}; STREAM_MIB=${BENCH_STREAM_MIB:-32}; STREAM_ROUNDS=1
   STREAM_CLIENTS=10; STREAM_CLIENT_MIB=2
   OUT=${BENCH_OUT:-$(mktemp -t ownstak-bench-smoke.XXXXXX.md)}
+  # The smoke run checks ownstak's scenarios, not the peers: no `cargo
+  # install` and no second (release) build on the test command's path.
+  PEERS=0; PROFILE=debug
 fi
 MAX_CONNS=$(tr ' ' '\n' <<<"$CONNS" | sort -n | tail -1)
 
@@ -53,7 +60,7 @@ TOOLS="$HOME/.cache/ownstak/tools"
 FN_TARGET="$HOME/.cache/ownstak/cargo-lambda-fn-target"
 NEXT_CACHE="$HOME/.cache/ownstak/bench/nextjs"
 export PATH="$TOOLS/bin:$PATH:/usr/sbin:/sbin"
-BIN="$CARGO_TARGET_DIR/release"
+BIN="$CARGO_TARGET_DIR/$PROFILE"
 WORK="$(mktemp -d -t ownstak-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"; META="$WORK/meta.txt"; COMMANDS="$WORK/commands.sh"
 : >"$RESULTS"; : >"$META"; : >"$COMMANDS"
@@ -159,13 +166,23 @@ cargo_tool() { # cargo_tool CRATE VERSION BINARY
 need_apt wrk wrk
 command -v nginx >/dev/null 2>&1 || apt_install nginx
 NGINX=$(command -v nginx)
-cargo_tool lambda_web_adapter "$LWA_VERSION" lambda-adapter
-cargo_tool cargo-lambda "$CARGO_LAMBDA_VERSION" cargo-lambda
+if [ "$PEERS" = 1 ]; then
+  cargo_tool lambda_web_adapter "$LWA_VERSION" lambda-adapter
+  cargo_tool cargo-lambda "$CARGO_LAMBDA_VERSION" cargo-lambda
+fi
 python_env
 
-log "building ownstak, the runtime and the fixtures (release)"
-cargo build --release --quiet --bins -p ownstak-cli -p ownstak-runtime -p ownstak-fixtures
-(cd bench/cargo-lambda-fn && CARGO_TARGET_DIR="$FN_TARGET" cargo build --release --quiet --locked)
+log "building ownstak, the runtime and the fixtures ($PROFILE)"
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet --bins -p ownstak-cli -p ownstak-runtime -p ownstak-fixtures
+else
+  # With the test command's own features (see crates/testkit), so that the
+  # smoke run reuses the build of the tests instead of making another.
+  cargo build --quiet --workspace --bins --tests
+fi
+if [ "$PEERS" = 1 ]; then
+  (cd bench/cargo-lambda-fn && CARGO_TARGET_DIR="$FN_TARGET" cargo build --release --quiet --locked)
+fi
 PY="$OWNSTAK_PYTHON"
 HELPER="$ROOT/bench/helper.py"
 
@@ -202,14 +219,17 @@ meta rustc "$(rustc -V)"
 meta node "$(node -v)"
 meta nginx "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 meta wrk "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
-meta cargo-lambda "$(cargo-lambda lambda --version 2>/dev/null | head -1 || echo "$CARGO_LAMBDA_VERSION")"
-meta lambda_web_adapter "$LWA_VERSION (crates.io, binary \`lambda-adapter\`)"
+if [ "$PEERS" = 1 ]; then
+  meta cargo-lambda "$(cargo-lambda lambda --version 2>/dev/null | head -1 || echo "$CARGO_LAMBDA_VERSION")"
+  meta lambda_web_adapter "$LWA_VERSION (crates.io, binary \`lambda-adapter\`)"
+fi
+meta build "$PROFILE"
 meta ownstak "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown) (plus any uncommitted changes in the working tree)"
 meta hop_seconds "$SECS"
 meta max_envs "$MAX_CONNS"
 meta stream_bytes "$((STREAM_MIB * 1048576))"
 meta stream_rounds "$STREAM_ROUNDS"
-if [ "$MODE" = smoke ]; then meta note "**Smoke mode**: steps of a second or so, only checking that every scenario produces numbers; not for comparison."; fi
+if [ "$MODE" = smoke ]; then meta note "**Smoke mode**: steps of a second or so with the debug build and without the Rust peers, only checking that every scenario produces numbers; not for comparison."; fi
 
 # --- measuring -------------------------------------------------------------
 to_us() { # wrk's 1.23ms / 456.00us / 1.02s → microseconds
@@ -299,29 +319,31 @@ timeout 120 "$BIN/ownstak" deploy "$WORK/hop-app" --project bench --env prod --c
 HOP_HOST=bench-prod.local.dev.localhost
 wait_http "the deployed fixture app" 30 "$PID_backend_a" "$WORK/backend-a.log" "http://127.0.0.1:$A_PROXY/" "$HOP_HOST"
 
-start cargo_lambda "$WORK/cargo-lambda.log" env -C bench/cargo-lambda-fn CARGO_TARGET_DIR="$FN_TARGET" \
-  cargo lambda watch --release --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$CL_PORT" --concurrency "$MAX_CONNS"
 CL_URL="http://127.0.0.1:$CL_PORT/lambda-url/bench-fn/"
-wait_http "cargo lambda watch" 120 "$PID_cargo_lambda" "$WORK/cargo-lambda.log" "$CL_URL"
+if [ "$PEERS" = 1 ]; then
+  start cargo_lambda "$WORK/cargo-lambda.log" env -C bench/cargo-lambda-fn CARGO_TARGET_DIR="$FN_TARGET" \
+    cargo lambda watch --release --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$CL_PORT" --concurrency "$MAX_CONNS"
+  wait_http "cargo lambda watch" 120 "$PID_cargo_lambda" "$WORK/cargo-lambda.log" "$CL_URL"
+fi
 
 check_page "(a) the app" "http://127.0.0.1:$APP_PORT/"
 check_page "(b) nginx" "http://127.0.0.1:$NGINX_PORT/"
 check_page "(c) ownstak" "http://127.0.0.1:$A_PROXY/" "$HOP_HOST"
-check_page "(d) cargo-lambda" "$CL_URL"
+[ "$PEERS" = 0 ] || check_page "(d) cargo-lambda" "$CL_URL"
 
 # Warm every path at the highest concurrency first (starts the environments).
 log "warming up every path at $MAX_CONNS connections"
 wrk_run "$MAX_CONNS" "$FIRST_WARM" "http://127.0.0.1:$APP_PORT/" "127.0.0.1:$APP_PORT" >/dev/null
 wrk_run "$MAX_CONNS" "$FIRST_WARM" "http://127.0.0.1:$NGINX_PORT/" "127.0.0.1:$NGINX_PORT" >/dev/null
 wrk_run "$MAX_CONNS" "$FIRST_WARM" "http://127.0.0.1:$A_PROXY/" "$HOP_HOST" >/dev/null
-wrk_run "$MAX_CONNS" "$((FIRST_WARM * 2))" "$CL_URL" "127.0.0.1:$CL_PORT" >/dev/null
+[ "$PEERS" = 0 ] || wrk_run "$MAX_CONNS" "$((FIRST_WARM * 2))" "$CL_URL" "127.0.0.1:$CL_PORT" >/dev/null
 for c in $CONNS; do
   hop a "http://127.0.0.1:$APP_PORT/" "127.0.0.1:$APP_PORT" "$PID_app"
   hop b "http://127.0.0.1:$NGINX_PORT/" "127.0.0.1:$NGINX_PORT" "$PID_nginx" "$PID_app"
   hop c "http://127.0.0.1:$A_PROXY/" "$HOP_HOST" "$PID_backend_a"
-  hop d "$CL_URL" "127.0.0.1:$CL_PORT" "$PID_cargo_lambda"
+  [ "$PEERS" = 0 ] || hop d "$CL_URL" "127.0.0.1:$CL_PORT" "$PID_cargo_lambda"
 done
-stop "$PID_cargo_lambda"
+[ "$PEERS" = 0 ] || stop "$PID_cargo_lambda"
 if [ "$MODE" = full ]; then
   # cargo-lambda as it starts by default: one function instance, so invocations queue.
   start cargo_lambda1 "$WORK/cargo-lambda-1.log" env -C bench/cargo-lambda-fn CARGO_TARGET_DIR="$FN_TARGET" \
@@ -371,6 +393,11 @@ deploy_next second
 
 # === 2. cold start ==========================================================
 log "scenario 2: Next.js cold starts, $COLD_ROUNDS rounds"
+COLD_SPECS=(
+  "direct:direct:$NEXT/.ownstak/compute"
+  "fn:ownstak:ownstak-next-prod:next-prod:$WORK/data-b/logs/ownstak-next-prod.log"
+)
+if [ "$PEERS" = 1 ]; then
 note "2. cold start: Lambda Web Adapter as bootstrap (the adapter is the runtime client; see bench/lwa-bootstrap)"
 record "$PY" bench/helper.py lwa-zip "$NEXT/.ownstak/compute" "$TOOLS/bin/lambda-adapter" bench/lwa-bootstrap "$WORK/lwa.zip"
 "$PY" "$HELPER" lwa-zip "$NEXT/.ownstak/compute" "$TOOLS/bin/lambda-adapter" bench/lwa-bootstrap "$WORK/lwa.zip" >&2
@@ -379,11 +406,8 @@ timeout 120 "$PY" "$HELPER" create "$ENDPOINT" ownstak-lwa-prod "$WORK/lwa.zip" 
 wait_http "ownstak-lwa-prod" 60 "$PID_backend_b" "$WORK/backend-b.log" "http://127.0.0.1:$B_PROXY/" "lwa-prod.local.dev.localhost"
 grep -q "extension registration failure" "$WORK/data-b/logs/ownstak-lwa-prod.log" 2>/dev/null \
   && meta lwa_note "Lambda Web Adapter normally runs as a Lambda extension. The local backend has no Extensions API, so \`bench/lwa-bootstrap\` starts \`node server.js\` in the background and execs \`lambda-adapter\` as the runtime client; the adapter's extension registration gets a 404 and panics in a background task (logged as \`extension registration failure\`) without stopping the adapter, which then waits for the app (its default readiness check, GET / every 10 ms) and serves invocations."
-COLD_SPECS=(
-  "direct:direct:$NEXT/.ownstak/compute"
-  "fn:ownstak:ownstak-next-prod:next-prod:$WORK/data-b/logs/ownstak-next-prod.log"
-  "fn:lwa:ownstak-lwa-prod:lwa-prod:$WORK/data-b/logs/ownstak-lwa-prod.log"
-)
+COLD_SPECS+=("fn:lwa:ownstak-lwa-prod:lwa-prod:$WORK/data-b/logs/ownstak-lwa-prod.log")
+fi
 record "$PY" bench/helper.py cold "$ENDPOINT" "127.0.0.1:$B_PROXY" "$COLD_ROUNDS" 1000 "${COLD_SPECS[@]}"
 timeout $((COLD_ROUNDS * 3 * 60 + 60)) "$PY" "$HELPER" cold "$ENDPOINT" "127.0.0.1:$B_PROXY" "$COLD_ROUNDS" 1000 "${COLD_SPECS[@]}" >"$WORK/cold.txt" \
   || die "the cold-start rounds failed"
@@ -436,8 +460,10 @@ stop "$PID_backend_b" 35
 # === report ==================================================================
 # Every scenario must have produced numbers.
 missing=()
-for c in $CONNS; do for p in a b c d; do grep -q "\"s\":\"hop\",\"path\":\"$p\",\"c\":$c," "$RESULTS" || missing+=("hop ($p) c=$c"); done; done
-for n in direct ownstak lwa; do grep -q "\"s\":\"cold\",\"name\":\"$n\"" "$RESULTS" || missing+=("cold start $n"); done
+HOP_PATHS="a b c"; COLD_NAMES="direct ownstak"
+[ "$PEERS" = 0 ] || { HOP_PATHS="a b c d"; COLD_NAMES="direct ownstak lwa"; }
+for c in $CONNS; do for p in $HOP_PATHS; do grep -q "\"s\":\"hop\",\"path\":\"$p\",\"c\":$c," "$RESULTS" || missing+=("hop ($p) c=$c"); done; done
+for n in $COLD_NAMES; do grep -q "\"s\":\"cold\",\"name\":\"$n\"" "$RESULTS" || missing+=("cold start $n"); done
 for p in direct proxy; do grep -q "\"s\":\"stream\",\"path\":\"$p\"" "$RESULTS" || missing+=("stream $p"); done
 for s in build first second; do grep -q "\"s\":\"deploy\",\"step\":\"$s\"" "$RESULTS" || missing+=("deploy $s"); done
 [ ${#missing[@]} = 0 ] || die "no numbers for: ${missing[*]}"

@@ -22,6 +22,19 @@ need_apt npm npm
 need_apt cc gcc
 need_apt curl curl
 
+# The lint gate needs rustfmt and clippy next to cargo.
+need_cargo_tool() { # need_cargo_tool SUBCOMMAND COMPONENT
+  cargo "$1" --version >/dev/null 2>&1 && return 0
+  if command -v rustup >/dev/null 2>&1; then
+    rustup component add "$2" >&2
+  else
+    echo "cargo $1 is missing: install the Rust component $2 (rustup component add $2)" >&2
+    exit 1
+  fi
+}
+need_cargo_tool fmt rustfmt
+need_cargo_tool clippy clippy
+
 # A virtualenv with the Python clients used by the conformance tests.
 python_env() {
   local venv="$HOME/.cache/ownstak/venv"

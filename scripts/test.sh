@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Every test of the project: unit tests, the local backend driven by the
-# official AWS SDK, foreign runtime clients, and end-to-end deploys; then
-# the benchmarks in smoke mode (each scenario briefly, checking that it
-# produces numbers; peers are installed on first use and cached). Arguments
-# go to `cargo test` and skip the benchmark smoke run, as does BENCH_SMOKE=0.
+# Every check of the project, as CI runs it: formatting and lints, unit
+# tests, the local backend driven by the official AWS SDK and foreign
+# runtime clients, end-to-end deploys, then ownstak's benchmark scenarios in
+# smoke mode (each briefly, with the build the tests made, checking that it
+# produces numbers; the peers are measured by ./bench/run.sh). Arguments go
+# to `cargo test` and skip the lint gate and the smoke run, as does
+# BENCH_SMOKE=0 for the smoke run alone.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-# The integration tests run the built binaries as real processes.
-cargo build --workspace --bins
+step() { printf '\n== %s\n' "$*" >&2; }
+if [ $# = 0 ]; then
+  step "formatting (cargo fmt --check)"
+  cargo fmt --all -- --check || { echo "unformatted code: run \`cargo fmt --all\` and commit" >&2; exit 1; }
+  step "lints (cargo clippy -D warnings)"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+fi
 python_env
+step "tests (cargo test --workspace)"
+# The integration tests build the binaries they run (crates/testkit).
 cargo test --workspace "$@"
 if [ $# = 0 ] && [ "${BENCH_SMOKE:-1}" != 0 ]; then
+  step "benchmark scenarios, smoke mode"
   ./bench/run.sh --smoke
 fi

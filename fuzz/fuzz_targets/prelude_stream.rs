@@ -2,7 +2,7 @@
 //! Streamed responses split into chunks anywhere.
 
 use libfuzzer_sys::fuzz_target;
-use ownstak_core::stream::{Decoded, PreludeDecoder};
+use ownstak_core::{Decoded, PreludeDecoder};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, rest)) = data.split_first() else { return };

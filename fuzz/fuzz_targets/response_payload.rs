@@ -2,7 +2,7 @@
 //! Buffered function responses of any shape.
 
 use libfuzzer_sys::fuzz_target;
-use ownstak_core::apigw::HttpResponse;
+use ownstak_core::HttpResponse;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = HttpResponse::from_payload(data) {

@@ -8,13 +8,13 @@ use s3s_fs::FileSystem;
 
 /// s3s-fs with conditional reads.
 #[derive(Debug)]
-pub struct ConditionalFs {
+pub(crate) struct ConditionalFs {
     inner: FileSystem,
 }
 
 impl ConditionalFs {
     /// Wraps a file-system store.
-    pub fn new(inner: FileSystem) -> Self {
+    pub(crate) fn new(inner: FileSystem) -> Self {
         Self { inner }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 /// Format version of [`DeploymentIndex`].
-pub const INDEX_FORMAT_VERSION: u32 = 1;
+pub(crate) const INDEX_FORMAT_VERSION: u32 = 1;
 
 /// A deployment's asset index, stored at `deployments/<function>/<version>/_index.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

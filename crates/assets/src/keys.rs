@@ -7,14 +7,14 @@ use percent_encoding::percent_decode_str;
 use crate::error::AssetError;
 
 /// The name of the deployment index inside a deployment's prefix.
-pub const INDEX_FILE: &str = "_index.json";
+pub(crate) const INDEX_FILE: &str = "_index.json";
 /// Longest Lambda function name.
 const MAX_FUNCTION: usize = 64;
 /// Longest accepted path (bytes, decoded).
 const MAX_PATH: usize = 1024;
 
 /// Checks a function name: `[a-z0-9-_]`, 1–64 bytes (Lambda's rule, lower case).
-pub fn check_function(function: &str) -> Result<(), AssetError> {
+pub(crate) fn check_function(function: &str) -> Result<(), AssetError> {
     let ok = !function.is_empty()
         && function.len() <= MAX_FUNCTION
         && function.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
@@ -22,14 +22,14 @@ pub fn check_function(function: &str) -> Result<(), AssetError> {
 }
 
 /// Checks a published version: 1–10 decimal digits.
-pub fn check_version(version: &str) -> Result<(), AssetError> {
+pub(crate) fn check_version(version: &str) -> Result<(), AssetError> {
     let ok = !version.is_empty() && version.len() <= 10 && version.bytes().all(|b| b.is_ascii_digit());
     if ok { Ok(()) } else { Err(AssetError::InvalidName { what: "function version", value: version.to_owned() }) }
 }
 
 /// Checks a relative file path as used in keys: `/`-separated non-empty
 /// segments, none `.` or `..`, no backslash, NUL or control characters.
-pub fn check_relative(path: &str) -> Result<(), AssetError> {
+pub(crate) fn check_relative(path: &str) -> Result<(), AssetError> {
     let bad = || AssetError::InvalidName { what: "asset path", value: path.to_owned() };
     if path.is_empty() || path.len() > MAX_PATH || path.bytes().any(|b| b == b'\\' || b.is_ascii_control()) {
         return Err(bad());
@@ -41,27 +41,27 @@ pub fn check_relative(path: &str) -> Result<(), AssetError> {
 }
 
 /// The key of a permanent file at `rel` (relative to `permanent/`).
-pub fn permanent_key(function: &str, rel: &str) -> Result<String, AssetError> {
+pub(crate) fn permanent_key(function: &str, rel: &str) -> Result<String, AssetError> {
     check_function(function)?;
     check_relative(rel)?;
     Ok(format!("permanent/{function}/{rel}"))
 }
 
 /// The key prefix of a deployment's files, ending in `/`.
-pub fn deployment_prefix(function: &str, version: &str) -> Result<String, AssetError> {
+pub(crate) fn deployment_prefix(function: &str, version: &str) -> Result<String, AssetError> {
     check_function(function)?;
     check_version(version)?;
     Ok(format!("deployments/{function}/{version}/"))
 }
 
 /// The key of a per-deployment file at `rel` (relative to `assets/`).
-pub fn deployment_key(function: &str, version: &str, rel: &str) -> Result<String, AssetError> {
+pub(crate) fn deployment_key(function: &str, version: &str, rel: &str) -> Result<String, AssetError> {
     check_relative(rel)?;
     Ok(format!("{}{rel}", deployment_prefix(function, version)?))
 }
 
 /// The key of a deployment's index.
-pub fn index_key(function: &str, version: &str) -> Result<String, AssetError> {
+pub(crate) fn index_key(function: &str, version: &str) -> Result<String, AssetError> {
     Ok(format!("{}{INDEX_FILE}", deployment_prefix(function, version)?))
 }
 
@@ -70,7 +70,7 @@ pub fn index_key(function: &str, version: &str) -> Result<String, AssetError> {
 /// file path: no leading `/`, invalid UTF-8, empty segments (`//`), `.` or
 /// `..` segments (also when percent-encoded), backslashes, control
 /// characters, or a trailing `/` (directories are the function's to answer).
-pub fn normalize_request_path(raw: &str) -> Option<String> {
+pub(crate) fn normalize_request_path(raw: &str) -> Option<String> {
     let rest = raw.strip_prefix('/')?;
     let decoded = percent_decode_str(rest).decode_utf8().ok()?;
     if decoded.contains('%')

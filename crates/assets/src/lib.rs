@@ -22,14 +22,14 @@
 //!     complete
 //! ```
 
-pub mod client;
-pub mod conditional;
-pub mod error;
-pub mod index;
-pub mod keys;
-pub mod serve;
-pub mod server;
-pub mod store;
+mod client;
+mod conditional;
+mod error;
+mod index;
+mod keys;
+mod serve;
+mod server;
+mod store;
 
 pub use client::StoreConfig;
 pub use error::AssetError;

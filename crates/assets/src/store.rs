@@ -18,7 +18,7 @@ use crate::keys;
 use crate::{DEPLOYMENT_CACHE_CONTROL, PERMANENT_CACHE_CONTROL, SHA256_METADATA};
 
 /// How many files are uploaded at once.
-pub const UPLOAD_CONCURRENCY: usize = 4;
+pub(crate) const UPLOAD_CONCURRENCY: usize = 4;
 /// Deepest directory nesting followed (guards against symlink loops).
 const MAX_DEPTH: usize = 64;
 
@@ -260,7 +260,7 @@ impl AssetStore {
 }
 
 /// The `Content-Type` of a file by its extension (UTF-8 for text).
-pub fn content_type(path: &str) -> String {
+pub(crate) fn content_type(path: &str) -> String {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let essence = mime.essence_str();
     let textual = mime.type_() == mime_guess::mime::TEXT
@@ -290,7 +290,7 @@ fn hash_file(path: &Path) -> Result<Hashes, AssetError> {
 
 /// Every file under `dir` (symlinks followed) as `(relative path with /, path, size)`,
 /// sorted; names that are not UTF-8 or not usable in keys are skipped with a warning.
-pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf, u64)>, AssetError> {
+pub(crate) fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf, u64)>, AssetError> {
     let mut out = Vec::new();
     walk(dir, "", 0, &mut out)?;
     out.sort();

@@ -169,7 +169,7 @@ fn output<'a>(stack: &'a StackInfo, key: &'static str) -> Result<&'a str, AwsErr
 /// Provisions or updates a backend: certificate and its validation record,
 /// the stack, and the wildcard CNAME. Running it again with the same inputs
 /// changes nothing.
-pub async fn create(
+pub async fn create_backend(
     spec: &BackendSpec,
     account: &AwsSettings,
     dns: &DnsTarget,
@@ -242,7 +242,7 @@ pub async fn create(
 }
 
 /// The changes `create` would make to the stack.
-pub async fn plan(
+pub async fn plan_backend(
     spec: &BackendSpec,
     account: &AwsSettings,
     proxy_image: &str,
@@ -281,7 +281,7 @@ pub async fn plan(
 }
 
 /// The stack's status, outputs and resources.
-pub async fn status(
+pub async fn backend_status(
     prefix: &str,
     org: &str,
     backend: &str,
@@ -348,7 +348,7 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, Aw
 /// Deletes a backend: refuses while functions with its prefix exist unless
 /// `force` (which deletes them), empties its buckets, deletes the stack, then
 /// removes its records from the platform zone and its certificate.
-pub async fn destroy(
+pub async fn destroy_backend(
     prefix: &str,
     org: &str,
     backend: &str,

@@ -8,7 +8,7 @@ use crate::errors::AwsError;
 
 /// A DNS record ACM wants to see before it issues the certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationRecord {
+pub(crate) struct ValidationRecord {
     /// Record name (with or without the trailing dot).
     pub name: String,
     /// Record type (`CNAME`).
@@ -18,19 +18,19 @@ pub struct ValidationRecord {
 }
 
 /// ACM calls for one backend's certificate.
-pub struct Certificates {
+pub(crate) struct Certificates {
     client: aws_sdk_acm::Client,
     poll: Duration,
 }
 
 impl Certificates {
     /// Wraps an ACM client; `poll` is the interval between status checks.
-    pub fn new(client: aws_sdk_acm::Client, poll: Duration) -> Self {
+    pub(crate) fn new(client: aws_sdk_acm::Client, poll: Duration) -> Self {
         Self { client, poll }
     }
 
     /// The ARN of a pending or issued certificate for exactly `domain`, if any.
-    pub async fn find(&self, domain: &str) -> Result<Option<String>, AwsError> {
+    pub(crate) async fn find(&self, domain: &str) -> Result<Option<String>, AwsError> {
         let mut next = None;
         loop {
             let page = self
@@ -58,7 +58,7 @@ impl Certificates {
     }
 
     /// Finds the certificate for `domain` or requests one validated by DNS.
-    pub async fn find_or_request(&self, domain: &str) -> Result<(String, bool), AwsError> {
+    pub(crate) async fn find_or_request(&self, domain: &str) -> Result<(String, bool), AwsError> {
         if let Some(arn) = self.find(domain).await? {
             tracing::info!(%arn, "reusing certificate for {domain}");
             return Ok((arn, false));
@@ -83,7 +83,11 @@ impl Certificates {
 
     /// The certificate's status and validation record (waits up to `timeout`
     /// for ACM to publish the record).
-    pub async fn validation(&self, arn: &str, timeout: Duration) -> Result<(String, ValidationRecord), AwsError> {
+    pub(crate) async fn validation(
+        &self,
+        arn: &str,
+        timeout: Duration,
+    ) -> Result<(String, ValidationRecord), AwsError> {
         let start = Instant::now();
         loop {
             let out = self
@@ -117,7 +121,13 @@ impl Certificates {
     }
 
     /// Waits until the certificate is issued.
-    pub async fn wait_issued(&self, arn: &str, domain: &str, record: &str, timeout: Duration) -> Result<(), AwsError> {
+    pub(crate) async fn wait_issued(
+        &self,
+        arn: &str,
+        domain: &str,
+        record: &str,
+        timeout: Duration,
+    ) -> Result<(), AwsError> {
         let start = Instant::now();
         loop {
             let out = self
@@ -147,7 +157,7 @@ impl Certificates {
     }
 
     /// Deletes the certificate (after the load balancer that used it is gone).
-    pub async fn delete(&self, arn: &str) -> Result<(), AwsError> {
+    pub(crate) async fn delete(&self, arn: &str) -> Result<(), AwsError> {
         self.client
             .delete_certificate()
             .certificate_arn(arn)

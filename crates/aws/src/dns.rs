@@ -6,11 +6,11 @@ use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, 
 use crate::errors::AwsError;
 
 /// TTL of the records we write.
-pub const TTL: i64 = 300;
+pub(crate) const TTL: i64 = 300;
 
 /// One CNAME record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Cname {
+pub(crate) struct Cname {
     /// Record name, lower case, no trailing dot (`*` for wildcards).
     pub name: String,
     /// Target, lower case, no trailing dot.
@@ -23,17 +23,15 @@ pub fn canonical(name: &str) -> String {
 }
 
 /// Route53 calls on one hosted zone.
-pub struct Zone {
+pub(crate) struct Zone {
     client: aws_sdk_route53::Client,
     id: String,
-    /// The zone's domain, canonical.
-    pub name: String,
 }
 
 impl Zone {
     /// Opens zone `zone_id` (with or without `/hostedzone/`) and checks that
     /// it covers `domain` (which belongs to `root_domain`).
-    pub async fn open(
+    pub(crate) async fn open(
         client: aws_sdk_route53::Client,
         zone_id: &str,
         domain: &str,
@@ -56,16 +54,11 @@ impl Zone {
                 root_domain: root_domain.to_owned(),
             });
         }
-        Ok(Self { client, id, name })
-    }
-
-    /// The zone id without `/hostedzone/`.
-    pub fn id(&self) -> &str {
-        &self.id
+        Ok(Self { client, id })
     }
 
     /// Every CNAME record of the zone.
-    pub async fn cnames(&self) -> Result<Vec<Cname>, AwsError> {
+    pub(crate) async fn cnames(&self) -> Result<Vec<Cname>, AwsError> {
         let mut all = Vec::new();
         let mut start: Option<(String, RrType)> = None;
         loop {
@@ -90,7 +83,7 @@ impl Zone {
 
     /// Makes the zone hold exactly these CNAMEs (for their names); returns
     /// whether anything changed.
-    pub async fn upsert(&self, records: &[Cname]) -> Result<bool, AwsError> {
+    pub(crate) async fn upsert(&self, records: &[Cname]) -> Result<bool, AwsError> {
         let existing = self.cnames().await?;
         let wanted: Vec<Cname> =
             records.iter().map(|r| Cname { name: canonical(&r.name), value: canonical(&r.value) }).collect();
@@ -106,7 +99,7 @@ impl Zone {
     }
 
     /// Deletes those of `records` the zone holds (with their current value).
-    pub async fn delete(&self, names: &[String]) -> Result<usize, AwsError> {
+    pub(crate) async fn delete(&self, names: &[String]) -> Result<usize, AwsError> {
         let wanted: Vec<String> = names.iter().map(|n| canonical(n)).collect();
         let existing: Vec<Cname> = self.cnames().await?.into_iter().filter(|c| wanted.contains(&c.name)).collect();
         if existing.is_empty() {

@@ -13,19 +13,23 @@
 //! * [`target`] reads a backend's stack outputs for `deploy`, `promote` and
 //!   `deployments`, and uploads bundles to its code bucket.
 
-pub mod backend;
-pub mod cert;
-pub mod config;
-pub mod dns;
-pub mod errors;
-pub mod spec;
-pub mod stack;
-pub mod target;
+mod backend;
+mod cert;
+mod config;
+mod dns;
+mod errors;
+mod spec;
+mod stack;
+mod target;
 pub mod template;
 
-pub use backend::{BackendStatus, CreateOutcome, DestroyOutcome, DnsTarget, Plan, PlannedChange, Timing};
+pub use backend::{
+    BackendStatus, CreateOutcome, DestroyOutcome, DnsTarget, Plan, PlannedChange, Timing, backend_status,
+    create_backend, destroy_backend, plan_backend, template_text,
+};
 pub use config::AwsSettings;
+pub use dns::canonical as canonical_dns_name;
 pub use errors::AwsError;
-pub use spec::{BackendSpec, VpcSpec};
+pub use spec::{BackendSpec, Ipv4Cidr, VpcSpec};
 pub use target::{BundleObject, DeployTarget};
 pub use template::backend_template;

@@ -7,10 +7,10 @@ use ownstak_core::{FunctionPrefix, HostSuffix};
 use crate::errors::AwsError;
 
 /// The port the LambdaProxy listens on inside its task.
-pub const PROXY_PORT: u16 = 3000;
+pub(crate) const PROXY_PORT: u16 = 3000;
 
 /// The path the load balancer's health check asks the proxy for.
-pub const HEALTH_CHECK_PATH: &str = "/__ownstak__/health";
+pub(crate) const HEALTH_CHECK_PATH: &str = "/__ownstak__/health";
 
 /// The network a backend runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +218,6 @@ fn is_slug(s: &str) -> bool {
 }
 
 /// The stack name of backend `backend` of `org` with function prefix `prefix`.
-pub fn stack_name(prefix: &str, org: &str, backend: &str) -> String {
+pub(crate) fn stack_name(prefix: &str, org: &str, backend: &str) -> String {
     format!("{prefix}-backend-{org}-{backend}")
 }

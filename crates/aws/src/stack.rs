@@ -52,7 +52,7 @@ pub struct ResourceChange {
 }
 
 /// CloudFormation calls.
-pub struct Stacks {
+pub(crate) struct Stacks {
     client: aws_sdk_cloudformation::Client,
     poll: Duration,
 }
@@ -62,18 +62,18 @@ fn parameters(params: &BTreeMap<String, String>) -> Vec<Parameter> {
 }
 
 /// Whether a status is an operation still running.
-pub fn in_progress(status: &str) -> bool {
+pub(crate) fn in_progress(status: &str) -> bool {
     status.ends_with("_IN_PROGRESS")
 }
 
 impl Stacks {
     /// Wraps a client; `poll` is the interval between status checks.
-    pub fn new(client: aws_sdk_cloudformation::Client, poll: Duration) -> Self {
+    pub(crate) fn new(client: aws_sdk_cloudformation::Client, poll: Duration) -> Self {
         Self { client, poll }
     }
 
     /// The stack, or `None` when it does not exist (or is deleted).
-    pub async fn describe(&self, name: &str) -> Result<Option<StackInfo>, AwsError> {
+    pub(crate) async fn describe(&self, name: &str) -> Result<Option<StackInfo>, AwsError> {
         let out = match self.client.describe_stacks().stack_name(name).send().await {
             Ok(out) => out,
             Err(e)
@@ -110,7 +110,7 @@ impl Stacks {
     }
 
     /// The template the stack was last deployed with.
-    pub async fn template(&self, name: &str) -> Result<Value, AwsError> {
+    pub(crate) async fn template(&self, name: &str) -> Result<Value, AwsError> {
         let out = self
             .client
             .get_template()
@@ -126,7 +126,7 @@ impl Stacks {
     }
 
     /// Creates the stack.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         name: &str,
         template: &Value,
@@ -147,7 +147,7 @@ impl Stacks {
     }
 
     /// Updates the stack; `false` when CloudFormation found nothing to change.
-    pub async fn update(
+    pub(crate) async fn update(
         &self,
         name: &str,
         template: &Value,
@@ -170,7 +170,7 @@ impl Stacks {
     }
 
     /// Waits until no operation runs on the stack; returns it (`None` once deleted).
-    pub async fn wait(&self, name: &str, timeout: Duration) -> Result<Option<StackInfo>, AwsError> {
+    pub(crate) async fn wait(&self, name: &str, timeout: Duration) -> Result<Option<StackInfo>, AwsError> {
         let start = Instant::now();
         loop {
             let info = self.describe(name).await?;
@@ -192,7 +192,7 @@ impl Stacks {
 
     /// The changes updating (or creating) the stack would make, through a
     /// change set that is deleted afterwards.
-    pub async fn plan(
+    pub(crate) async fn plan(
         &self,
         name: &str,
         exists: bool,
@@ -264,7 +264,7 @@ impl Stacks {
     }
 
     /// The stack's resources.
-    pub async fn resources(&self, name: &str) -> Result<Vec<StackResource>, AwsError> {
+    pub(crate) async fn resources(&self, name: &str) -> Result<Vec<StackResource>, AwsError> {
         let out = self
             .client
             .describe_stack_resources()
@@ -285,7 +285,7 @@ impl Stacks {
     }
 
     /// Starts deleting the stack.
-    pub async fn delete(&self, name: &str) -> Result<(), AwsError> {
+    pub(crate) async fn delete(&self, name: &str) -> Result<(), AwsError> {
         self.client
             .delete_stack()
             .stack_name(name)

@@ -51,7 +51,7 @@ pub struct BundleObject {
 
 /// The key of a bundle in the code bucket: named by its content, so an
 /// unchanged bundle is never uploaded twice.
-pub fn bundle_key(function: &str, sha256_hex: &str) -> String {
+pub(crate) fn bundle_key(function: &str, sha256_hex: &str) -> String {
     format!("bundles/{function}/{sha256_hex}.zip")
 }
 

@@ -10,7 +10,7 @@ use crate::error::BuildError;
 use crate::layout::Framework;
 
 /// The oldest Next.js major version ownstak builds.
-pub const MIN_NEXT_MAJOR: u64 = 14;
+pub(crate) const MIN_NEXT_MAJOR: u64 = 14;
 
 /// What [`detect`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]

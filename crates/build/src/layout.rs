@@ -30,13 +30,13 @@ pub const PERMANENT_DIR: &str = "permanent";
 /// The layout description, inside [`OUT_DIR`].
 pub const BUILD_FILE: &str = "build.json";
 /// The project file `ownstak deploy` reads (written into `compute/`).
-pub const PROJECT_FILE: &str = "ownstak.toml";
+pub(crate) const PROJECT_FILE: &str = "ownstak.toml";
 /// The format version of [`BUILD_FILE`].
-pub const BUILD_FORMAT_VERSION: u32 = 1;
+pub(crate) const BUILD_FORMAT_VERSION: u32 = 1;
 /// Function memory written into `compute/ownstak.toml` unless the app's own says otherwise.
-pub const DEFAULT_MEMORY: u32 = 1024;
+pub(crate) const DEFAULT_MEMORY: u32 = 1024;
 /// Function timeout written into `compute/ownstak.toml` unless the app's own says otherwise.
-pub const DEFAULT_TIMEOUT: u32 = 30;
+pub(crate) const DEFAULT_TIMEOUT: u32 = 30;
 
 /// The directory `ownstak deploy` deploys for a built app in `app_dir`.
 pub fn compute_dir(app_dir: &Path) -> PathBuf {

@@ -9,19 +9,22 @@
 //! `DIR/.ownstak/` (and the framework's own build output, e.g. `.next/`) is
 //! written.
 
-pub mod custom;
-pub mod detect;
-pub mod error;
-pub mod layout;
-pub mod nextjs;
+mod custom;
+mod detect;
+mod error;
+mod layout;
+mod nextjs;
 mod process;
-pub mod static_site;
+mod static_site;
 
 use std::path::Path;
 
 pub use detect::{Detection, detect};
 pub use error::BuildError;
-pub use layout::{AssetRoute, BuildOutput, ComputePart, Framework, PartSize, RouteMatch, StaticPart, compute_dir};
+pub use layout::{
+    ASSETS_DIR, AssetRoute, BUILD_FILE, BuildOutput, COMPUTE_DIR, ComputePart, Framework, OUT_DIR, PERMANENT_DIR,
+    PartSize, RouteMatch, StaticPart, compute_dir,
+};
 
 /// What the user asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use crate::process::run_streaming;
 use crate::{BuildEvent, BuildStep};
 
 /// The environment variable that makes standalone the default `output`.
-pub const STANDALONE_ENV: &str = "NEXT_PRIVATE_STANDALONE";
+pub(crate) const STANDALONE_ENV: &str = "NEXT_PRIVATE_STANDALONE";
 /// The names Next.js loads its config from.
 const CONFIG_FILES: &[&str] =
     &["next.config.js", "next.config.mjs", "next.config.cjs", "next.config.ts", "next.config.mts", "next.config.cts"];

@@ -10,9 +10,9 @@ use crate::layout::{self, ASSETS_DIR, BuildOutput, COMPUTE_DIR, Framework, OUT_D
 use crate::{BuildEvent, BuildStep};
 
 /// The server script's name inside `compute/`.
-pub const SERVER_SCRIPT: &str = "ownstak-static.js";
+pub(crate) const SERVER_SCRIPT: &str = "ownstak-static.js";
 /// Where the site's files go inside `compute/`.
-pub const SITE_DIR: &str = "site";
+pub(crate) const SITE_DIR: &str = "site";
 /// The server: content types, `index.html` for directories, `404.html` for misses.
 const SERVER_SOURCE: &str = include_str!("static_server.js");
 

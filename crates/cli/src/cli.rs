@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Deploy web apps as Lambda functions, each deployment at its own URL.
 #[derive(Debug, Parser)]
 #[command(name = "ownstak", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Options of every command.
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -19,7 +19,7 @@ pub struct Cli {
 
 /// Options of every command.
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text", env = "OWNSTAK_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -30,7 +30,7 @@ pub struct GlobalArgs {
 
 /// Log output formats.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -39,7 +39,7 @@ pub enum LogFormat {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the embedded local backend.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -63,7 +63,7 @@ pub enum Command {
 
 /// `ownstak start`.
 #[derive(Debug, Args)]
-pub struct StartArgs {
+pub(crate) struct StartArgs {
     /// The app directory holding `.ownstak/` (from `ownstak build`).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
@@ -80,7 +80,7 @@ pub struct StartArgs {
 
 /// `ownstak proxy`.
 #[derive(Debug, Args)]
-pub struct ProxyArgs {
+pub(crate) struct ProxyArgs {
     /// Worker threads (default: one per core).
     #[arg(long, env = "OWNSTAK_PROXY_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
@@ -158,7 +158,7 @@ pub struct ProxyArgs {
 
 /// `ownstak local …`.
 #[derive(Debug, Subcommand)]
-pub enum LocalCommand {
+pub(crate) enum LocalCommand {
     /// Start the local backend (Lambda API + LambdaProxy) in the foreground.
     Up(LocalUpArgs),
 }
@@ -166,7 +166,7 @@ pub enum LocalCommand {
 /// The backend a command talks to: a local one by its Lambda endpoint, or
 /// an AWS one (`ownstak backend create`) by name.
 #[derive(Debug, Args, Clone)]
-pub struct BackendArgs {
+pub(crate) struct BackendArgs {
     /// Lambda API endpoint of a local backend (ignored with --backend).
     #[arg(long, env = "OWNSTAK_LAMBDA_ENDPOINT", default_value = "http://127.0.0.1:9001")]
     pub lambda_endpoint: String,
@@ -192,7 +192,7 @@ pub struct BackendArgs {
 
 impl BackendArgs {
     /// A local backend at `lambda_endpoint`.
-    pub fn local(lambda_endpoint: String) -> Self {
+    pub(crate) fn local(lambda_endpoint: String) -> Self {
         Self {
             lambda_endpoint,
             backend: None,
@@ -207,7 +207,7 @@ impl BackendArgs {
 
 /// A project environment.
 #[derive(Debug, Args, Clone)]
-pub struct EnvArgs {
+pub(crate) struct EnvArgs {
     /// Project slug (lower-case letters, digits, hyphens).
     #[arg(long, short = 'p', env = "OWNSTAK_PROJECT")]
     pub project: String,
@@ -218,7 +218,7 @@ pub struct EnvArgs {
 
 /// `ownstak local up`.
 #[derive(Debug, Args)]
-pub struct LocalUpArgs {
+pub(crate) struct LocalUpArgs {
     /// Address of the Lambda API.
     #[arg(long, default_value = "127.0.0.1:9001")]
     pub lambda_addr: SocketAddr,
@@ -271,7 +271,7 @@ pub struct LocalUpArgs {
 
 /// `ownstak build`.
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// The app directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
@@ -299,7 +299,7 @@ pub enum FrameworkArg {
 
 /// `ownstak deploy`.
 #[derive(Debug, Args)]
-pub struct DeployArgs {
+pub(crate) struct DeployArgs {
     /// The app directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
@@ -329,7 +329,7 @@ pub struct DeployArgs {
 
 /// `ownstak promote`.
 #[derive(Debug, Args)]
-pub struct PromoteArgs {
+pub(crate) struct PromoteArgs {
     /// The deployment number to make live.
     pub deployment: u32,
     #[command(flatten)]
@@ -343,7 +343,7 @@ pub struct PromoteArgs {
 
 /// `ownstak deployments`.
 #[derive(Debug, Args)]
-pub struct DeploymentsArgs {
+pub(crate) struct DeploymentsArgs {
     #[command(flatten)]
     pub env: EnvArgs,
     #[command(flatten)]
@@ -355,7 +355,7 @@ pub struct DeploymentsArgs {
 
 impl Command {
     /// Whether the command was asked for JSON output.
-    pub fn json(&self) -> bool {
+    pub(crate) fn json(&self) -> bool {
         match self {
             Command::Local(LocalCommand::Up(a)) => a.json,
             Command::Deploy(a) => a.json,
@@ -372,7 +372,7 @@ impl Command {
     /// mostly relays I/O and shares the machine with its functions' processes,
     /// so one thread serves it with the least overhead; the standalone proxy
     /// (on ECS) uses every core unless told otherwise.
-    pub fn worker_threads(&self) -> Option<usize> {
+    pub(crate) fn worker_threads(&self) -> Option<usize> {
         match self {
             Command::Local(LocalCommand::Up(a)) => Some(usize::from(a.threads)),
             Command::Proxy(a) => a.threads.map(usize::from),
@@ -383,7 +383,7 @@ impl Command {
 
     /// The log level when none is given: servers log their work, one-shot
     /// commands only problems.
-    pub fn default_log_level(&self) -> &'static str {
+    pub(crate) fn default_log_level(&self) -> &'static str {
         match self {
             Command::Local(_) | Command::Proxy(_) | Command::Start(_) => "info",
             _ => "warn",
@@ -393,7 +393,7 @@ impl Command {
 
 /// `ownstak backend …`.
 #[derive(Debug, Subcommand)]
-pub enum BackendCommand {
+pub(crate) enum BackendCommand {
     /// Create or update the backend's stack, certificate and DNS records (idempotent).
     Create(BackendCreateArgs),
     /// Show the changes `create` would make to the stack.
@@ -408,7 +408,7 @@ pub enum BackendCommand {
 
 impl BackendCommand {
     /// Whether JSON output was asked for.
-    pub fn json(&self) -> bool {
+    pub(crate) fn json(&self) -> bool {
         match self {
             BackendCommand::Create(a) | BackendCommand::Plan(a) => a.backend.aws.json,
             BackendCommand::Status(a) => a.aws.json,
@@ -420,7 +420,7 @@ impl BackendCommand {
 
 /// The AWS account of a backend.
 #[derive(Debug, Args, Clone)]
-pub struct AwsAccountArgs {
+pub(crate) struct AwsAccountArgs {
     /// Named AWS profile of the backend account.
     #[arg(long, env = "AWS_PROFILE")]
     pub profile: Option<String>,
@@ -437,7 +437,7 @@ pub struct AwsAccountArgs {
 
 /// Which backend.
 #[derive(Debug, Args, Clone)]
-pub struct BackendRefArgs {
+pub(crate) struct BackendRefArgs {
     /// The backend slug.
     pub name: String,
     /// Organization slug.
@@ -452,7 +452,7 @@ pub struct BackendRefArgs {
 
 /// What a backend is made of.
 #[derive(Debug, Args, Clone)]
-pub struct BackendSpecArgs {
+pub(crate) struct BackendSpecArgs {
     /// Root domain of host names.
     #[arg(long, env = "OWNSTAK_ROOT_DOMAIN", default_value = "ownstak.link")]
     pub root_domain: String,
@@ -475,7 +475,7 @@ pub struct BackendSpecArgs {
 
 /// `ownstak backend create` and `plan`.
 #[derive(Debug, Args)]
-pub struct BackendCreateArgs {
+pub(crate) struct BackendCreateArgs {
     #[command(flatten)]
     pub backend: BackendRefArgs,
     #[command(flatten)]
@@ -490,7 +490,7 @@ pub struct BackendCreateArgs {
 
 /// `ownstak backend template`.
 #[derive(Debug, Args)]
-pub struct BackendTemplateArgs {
+pub(crate) struct BackendTemplateArgs {
     /// The backend slug.
     pub name: String,
     /// Organization slug.
@@ -505,7 +505,7 @@ pub struct BackendTemplateArgs {
 
 /// `ownstak backend destroy`.
 #[derive(Debug, Args)]
-pub struct BackendDestroyArgs {
+pub(crate) struct BackendDestroyArgs {
     #[command(flatten)]
     pub target: BackendRefArgs,
     /// Route53 hosted zone whose records of this backend are removed.

@@ -5,7 +5,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{GlobalArgs, LogFormat};
 
 /// Logs to stderr with the chosen filter and format.
-pub fn init(args: &GlobalArgs, default_level: &str) {
+pub(crate) fn init(args: &GlobalArgs, default_level: &str) {
     let filter =
         args.log.as_deref().and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new(default_level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -4,7 +4,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Prints a value as one line of JSON on stdout.
-pub fn json<T: Serialize>(value: &T) {
+pub(crate) fn json<T: Serialize>(value: &T) {
     match serde_json::to_string(value) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("error: cannot encode the output: {e}"),
@@ -13,7 +13,7 @@ pub fn json<T: Serialize>(value: &T) {
 
 /// Reports a failed command: the whole error chain on stderr, and an
 /// `{"error": …}` object on stdout for `--json`.
-pub fn error(err: &anyhow::Error, as_json: bool) {
+pub(crate) fn error(err: &anyhow::Error, as_json: bool) {
     eprintln!("error: {err:#}");
     if as_json {
         json(&serde_json::json!({ "error": format!("{err:#}") }));
@@ -22,7 +22,7 @@ pub fn error(err: &anyhow::Error, as_json: bool) {
 
 /// A spinner on stderr for long steps; hidden for `--json` and when
 /// stderr is not a terminal.
-pub fn spinner(hidden: bool) -> ProgressBar {
+pub(crate) fn spinner(hidden: bool) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();
     }
@@ -35,7 +35,7 @@ pub fn spinner(hidden: bool) -> ProgressBar {
 }
 
 /// Formats a byte count for humans.
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut v = n as f64;
     let mut unit = 0;

@@ -128,7 +128,7 @@ pub enum ConvertError {
 }
 
 /// Encodes a body as API Gateway does: text as is, anything else base64.
-pub fn encode_body(body: &[u8]) -> (Option<String>, bool) {
+pub(crate) fn encode_body(body: &[u8]) -> (Option<String>, bool) {
     if body.is_empty() {
         return (None, false);
     }
@@ -242,7 +242,7 @@ impl HttpEvent {
 }
 
 /// `HTTP/1.1` or `HTTP/2.0`, as API Gateway names protocols.
-pub fn protocol_name(version: http::Version) -> &'static str {
+pub(crate) fn protocol_name(version: http::Version) -> &'static str {
     match version {
         http::Version::HTTP_09 => "HTTP/0.9",
         http::Version::HTTP_10 => "HTTP/1.0",

@@ -4,17 +4,22 @@
 //! Everything here is pure (no I/O) so that the CLI, the LambdaProxy, the
 //! local backend and the runtime agree on one definition of each rule.
 
-pub mod apigw;
-pub mod backend;
-pub mod host;
+mod apigw;
+mod backend;
+mod host;
 pub mod lambda;
-pub mod manifest;
-pub mod names;
-pub mod slug;
-pub mod stream;
+mod manifest;
+mod names;
+mod slug;
+mod stream;
 
-pub use backend::BackendInfo;
+pub use apigw::{ConvertError, HttpContext, HttpEvent, HttpResponse, RequestContext, RequestMeta};
+pub use backend::{BackendInfo, BackendInfoError};
 pub use host::{HostError, HostSuffix, Route};
-pub use manifest::{BundleManifest, MANIFEST_FILE};
-pub use names::{DeploymentNumber, EnvironmentName, FunctionPrefix, NameError, Qualifier};
+pub use manifest::{BundleManifest, DEFAULT_READY_TIMEOUT_MS, MANIFEST_FILE, MANIFEST_VERSION, ManifestError};
+pub use names::{
+    CURRENT_ALIAS, DEPLOYMENT_ALIAS_PREFIX, DeploymentNumber, EnvironmentName, FunctionPrefix, MAX_DNS_LABEL,
+    MAX_FUNCTION_NAME, NameError, Qualifier,
+};
 pub use slug::{EnvSlug, ProjectSlug, SlugError};
+pub use stream::{DELIMITER, Decoded, HTTP_INTEGRATION_CONTENT_TYPE, Prelude, PreludeDecoder, StreamError};

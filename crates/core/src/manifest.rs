@@ -72,6 +72,7 @@ impl BundleManifest {
     }
 
     /// Serializes the manifest as pretty JSON.
+    #[allow(clippy::expect_used, reason = "a manifest of strings and integers always serializes")]
     pub fn to_json(&self) -> Vec<u8> {
         // Serializing plain strings and integers cannot fail.
         serde_json::to_vec_pretty(self).expect("manifest serializes")

@@ -51,6 +51,7 @@ impl Prelude {
     }
 
     /// The prelude followed by the delimiter, ready to send.
+    #[allow(clippy::expect_used, reason = "a prelude of strings and integers always serializes")]
     pub fn encode(&self) -> Bytes {
         // Serializing strings and integers cannot fail.
         let mut out = serde_json::to_vec(self).expect("prelude serializes");

@@ -4,21 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use ownstak_assets::{AssetStore, StoreConfig, UploadPlan, UploadProgress, UploadReport};
-use ownstak_build::layout::{ASSETS_DIR, BUILD_FILE, COMPUTE_DIR, PERMANENT_DIR};
-use ownstak_build::{BuildOutput, RouteMatch};
+use ownstak_build::{ASSETS_DIR, BUILD_FILE, BuildOutput, COMPUTE_DIR, PERMANENT_DIR, RouteMatch};
 use ownstak_core::BackendInfo;
 
 use crate::error::DeployError;
 
-/// The upload plan of a deployed directory that is the `compute/` of a
-/// build output (its parent holds `build.json`); `None` for any other directory.
-pub fn build_plan(deployed_dir: &Path) -> Result<Option<UploadPlan>, DeployError> {
-    Ok(build_output(deployed_dir)?.map(|(out_dir, build)| plan_for(&out_dir, &build)))
-}
-
 /// The build output a deployed directory is the `compute/` of, with its
 /// `.ownstak` directory; `None` when the directory is not one.
-pub fn build_output(deployed_dir: &Path) -> Result<Option<(PathBuf, BuildOutput)>, DeployError> {
+pub fn find_build_output(deployed_dir: &Path) -> Result<Option<(PathBuf, BuildOutput)>, DeployError> {
     let Ok(dir) = std::path::absolute(deployed_dir) else { return Ok(None) };
     if dir.file_name().is_none_or(|n| n != COMPUTE_DIR) {
         return Ok(None);
@@ -37,7 +30,7 @@ pub fn build_output(deployed_dir: &Path) -> Result<Option<(PathBuf, BuildOutput)
 
 /// The upload plan of a build whose `.ownstak` directory is `out_dir` (the
 /// directory on disk wins over the one recorded in `build.json`).
-pub fn plan_for(out_dir: &Path, build: &BuildOutput) -> UploadPlan {
+pub fn asset_plan(out_dir: &Path, build: &BuildOutput) -> UploadPlan {
     let part = |dir: &str, files: u64| -> Option<PathBuf> { (files > 0).then(|| out_dir.join(dir)) };
     let permanent_prefix = build.routes.iter().find_map(|r| match &r.matches {
         RouteMatch::Prefix(p) if r.dir == PERMANENT_DIR => Some(p.clone()),
@@ -67,7 +60,7 @@ pub fn plan_for(out_dir: &Path, build: &BuildOutput) -> UploadPlan {
 /// Uploads a plan for `version` of `function` to the backend's asset
 /// store; `None` when the backend has no store (the function then serves
 /// the files itself).
-pub async fn upload(
+pub async fn upload_assets(
     info: &BackendInfo,
     function: &str,
     version: &str,
@@ -79,12 +72,12 @@ pub async fn upload(
         return Ok(None);
     };
     let store = AssetStore::new(StoreConfig::local(endpoint.clone(), bucket.clone())).await;
-    Ok(Some(upload_to(&store, function, version, plan, progress).await?))
+    Ok(Some(upload_assets_to(&store, function, version, plan, progress).await?))
 }
 
 /// Uploads a plan for `version` of `function` to a given store (an AWS
 /// backend's assets bucket).
-pub async fn upload_to(
+pub async fn upload_assets_to(
     store: &AssetStore,
     function: &str,
     version: &str,
@@ -101,9 +94,9 @@ mod tests {
     #[test]
     fn finds_only_build_outputs() {
         let tmp = tempfile::tempdir().unwrap();
-        assert_eq!(build_plan(tmp.path()).unwrap(), None);
+        assert!(find_build_output(tmp.path()).unwrap().is_none());
         let compute = tmp.path().join(".ownstak").join(COMPUTE_DIR);
         std::fs::create_dir_all(&compute).unwrap();
-        assert_eq!(build_plan(&compute).unwrap(), None);
+        assert!(find_build_output(&compute).unwrap().is_none(), "a compute/ without build.json is not a build");
     }
 }

@@ -109,7 +109,7 @@ impl Arch {
 }
 
 /// Builds the bundle zip; `progress` is told each file's path as it is added.
-pub fn build(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Result<Bundle, DeployError> {
+pub fn build_bundle(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Result<Bundle, DeployError> {
     let dir = &input.app_dir;
     if !dir.is_dir() {
         return Err(DeployError::Bundle(format!(
@@ -217,10 +217,10 @@ mod tests {
         fs::write(app.join("server.js"), "x").unwrap();
         fs::write(app.join("lib/a.js"), "y").unwrap();
         fs::write(app.join(".git/HEAD"), "z").unwrap();
-        let a = build(&input(&app), |_| {}).unwrap();
+        let a = build_bundle(&input(&app), |_| {}).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
         fs::write(app.join("server.js"), "x").unwrap(); // new mtime, same content
-        let b = build(&input(&app), |_| {}).unwrap();
+        let b = build_bundle(&input(&app), |_| {}).unwrap();
         assert_eq!(a.zip, b.zip);
         assert_eq!(a.files, 4);
         let mut z = zip::ZipArchive::new(Cursor::new(a.zip)).unwrap();
@@ -248,10 +248,10 @@ mod tests {
         let app = tmp.path().join("app");
         fs::create_dir_all(&app).unwrap();
         fs::write(app.join("bootstrap"), "x").unwrap();
-        let e = build(&input(&app), |_| {}).unwrap_err().to_string();
+        let e = build_bundle(&input(&app), |_| {}).unwrap_err().to_string();
         assert!(e.contains("`bootstrap`"), "{e}");
         let mut i = input(&app);
         i.app_dir = tmp.path().join("missing");
-        assert!(build(&i, |_| {}).unwrap_err().to_string().contains("not a directory"));
+        assert!(build_bundle(&i, |_| {}).unwrap_err().to_string().contains("not a directory"));
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, LastUpdateStatus, State, VpcConfig};
-use ownstak_core::names::CURRENT_ALIAS;
+use ownstak_core::CURRENT_ALIAS;
 use ownstak_core::{DeploymentNumber, EnvironmentName};
 use serde::Serialize;
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ownstak_core::names::CURRENT_ALIAS;
+use ownstak_core::CURRENT_ALIAS;
 use ownstak_core::{DeploymentNumber, EnvironmentName};
 use serde::{Deserialize, Serialize};
 

@@ -5,18 +5,19 @@
 //! The same code drives the local backend and AWS: only the client's
 //! endpoint and credentials differ.
 
-pub mod assets;
-pub mod bundle;
-pub mod client;
-pub mod deploy;
-pub mod deployments;
-pub mod error;
-pub mod project;
-pub mod runtime;
+mod assets;
+mod bundle;
+mod client;
+mod deploy;
+mod deployments;
+mod error;
+mod project;
+mod runtime;
 
-pub use bundle::{Arch, Bundle, BundleInput};
+pub use assets::{asset_plan, find_build_output, upload_assets, upload_assets_to};
+pub use bundle::{Arch, Bundle, BundleInput, build_bundle};
 pub use client::{Endpoint, fetch_backend_info, lambda_client};
-pub use deploy::{Code, DeployOutcome, DeployRequest, DeployStep, VpcPlacement, deploy, deploy_with};
+pub use deploy::{Code, DeployOutcome, DeployRequest, DeployStep, LOCAL_ROLE, VpcPlacement, deploy, deploy_with};
 pub use deployments::{Deployment, list_deployments, promote};
 pub use error::DeployError;
 pub use project::ProjectConfig;

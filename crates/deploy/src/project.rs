@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::error::DeployError;
 
 /// The project config file's name.
-pub const PROJECT_FILE: &str = "ownstak.toml";
+pub(crate) const PROJECT_FILE: &str = "ownstak.toml";
 
 /// Settings read from `ownstak.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

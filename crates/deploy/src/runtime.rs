@@ -16,18 +16,18 @@ use std::collections::BTreeMap;
 
 use aws_sdk_lambda::types::Runtime;
 use ownstak_build::Framework;
-pub use ownstak_core::lambda::{EXEC_WRAPPER_VAR, NODE_RUNTIME};
+pub(crate) use ownstak_core::lambda::{EXEC_WRAPPER_VAR, NODE_RUNTIME};
 
 /// The runtime of functions whose start command runs a program the bundle brings.
-pub const CUSTOM_RUNTIME: &str = "provided.al2023";
+pub(crate) const CUSTOM_RUNTIME: &str = "provided.al2023";
 /// The handler of [`CUSTOM_RUNTIME`] functions: Lambda runs the bundle's `bootstrap`.
-pub const CUSTOM_HANDLER: &str = "bootstrap";
+pub(crate) const CUSTOM_HANDLER: &str = "bootstrap";
 /// The handler of [`NODE_RUNTIME`] functions; Lambda requires one, and
 /// nothing reads it, as the exec wrapper replaces the runtime client that would.
-pub const WRAPPED_HANDLER: &str = "bootstrap.handler";
+pub(crate) const WRAPPED_HANDLER: &str = "bootstrap.handler";
 /// The bundle's `bootstrap` in the execution environment (Lambda unpacks
 /// the bundle into `/var/task`; the local backend maps that to its copy).
-pub const BOOTSTRAP_PATH: &str = "/var/task/bootstrap";
+pub(crate) const BOOTSTRAP_PATH: &str = "/var/task/bootstrap";
 /// Programs that are Node.js or run on it.
 const NODE_PROGRAMS: &[&str] = &["node", "npm", "npx"];
 /// Shell words that separate one simple command from the next.

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 /// `arn:aws:lambda:region:account:function:name[:qualifier]` or
 /// `account:function:name[:qualifier]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FunctionRef {
+pub(crate) struct FunctionRef {
     /// The bare function name.
     pub name: String,
     /// A qualifier embedded in the reference.
@@ -15,7 +15,7 @@ pub struct FunctionRef {
 
 impl FunctionRef {
     /// Parses a reference, rejecting names Lambda would reject.
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, ApiError> {
         let parts: Vec<&str> = raw.split(':').collect();
         let (name, qualifier) = match parts.as_slice() {
             [name] => (*name, None),
@@ -39,7 +39,7 @@ impl FunctionRef {
 
     /// Combines the embedded qualifier with a `Qualifier` query parameter;
     /// they must agree when both are given.
-    pub fn with_query(self, query: Option<&str>) -> Result<(String, Option<String>), ApiError> {
+    pub(crate) fn with_query(self, query: Option<&str>) -> Result<(String, Option<String>), ApiError> {
         match (self.qualifier, query.filter(|q| !q.is_empty())) {
             (Some(a), Some(b)) if a != b => Err(ApiError::invalid(format!(
                 "The derived qualifier from the function name does not match the specified qualifier ({a} vs {b})."
@@ -55,7 +55,7 @@ impl FunctionRef {
 }
 
 /// Checks a bare function name: 1–64 of `[a-zA-Z0-9-_]`.
-pub fn check_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(ApiError::invalid(format!(
@@ -66,7 +66,7 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// Checks a qualifier: `$LATEST` or 1–128 of `[a-zA-Z0-9-_]`.
-pub fn check_qualifier(q: &str) -> Result<(), ApiError> {
+pub(crate) fn check_qualifier(q: &str) -> Result<(), ApiError> {
     if q == "$LATEST"
         || (!q.is_empty() && q.len() <= 128 && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     {

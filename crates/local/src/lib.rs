@@ -6,18 +6,18 @@
 //! Clients written for AWS (aws-sdk-lambda, boto3) work against it
 //! unchanged; only the endpoint differs.
 
-pub mod api;
-pub mod arn;
-pub mod clock;
-pub mod code;
-pub mod config;
-pub mod error;
-pub mod in_process;
-pub mod model;
-pub mod sandbox;
-pub mod server;
-pub mod service;
-pub mod store;
+mod api;
+mod arn;
+mod clock;
+mod code;
+mod config;
+mod error;
+mod in_process;
+mod model;
+mod sandbox;
+mod server;
+mod service;
+mod store;
 
 pub use config::LocalConfig;
 pub use in_process::in_process_client;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::arn::ArnBuilder;
 
 /// The qualifier of the unpublished, mutable version.
-pub const LATEST: &str = "$LATEST";
+pub(crate) const LATEST: &str = "$LATEST";
 
 /// One version of a function: `$LATEST` or a published number. Published
 /// versions never change.
@@ -151,6 +151,6 @@ impl FunctionRecord {
 }
 
 /// A fresh revision id.
-pub fn new_revision_id() -> String {
+pub(crate) fn new_revision_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

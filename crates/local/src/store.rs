@@ -146,7 +146,7 @@ impl Store {
 }
 
 /// The error for a missing function.
-pub fn not_found(name: &str) -> ApiError {
+pub(crate) fn not_found(name: &str) -> ApiError {
     ApiError::not_found(format!("Function not found: {name}"))
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, Response};
 use ownstak_assets::{AssetBody, AssetResolver, StoreConfig};
-use ownstak_core::names::CURRENT_ALIAS;
+use ownstak_core::CURRENT_ALIAS;
 use tokio::sync::OnceCell;
 
 use crate::body::{BodyError, ProxyBody};
@@ -22,7 +22,7 @@ use crate::config::ProxyConfig;
 use crate::invoker::Invoker;
 
 /// Longest time a resolved `current` alias is trusted.
-pub const CURRENT_TTL: Duration = Duration::from_secs(1);
+pub(crate) const CURRENT_TTL: Duration = Duration::from_secs(1);
 /// Most cached alias resolutions; the cache starts over when full.
 const MAX_CACHED_ALIASES: usize = 4096;
 

@@ -28,7 +28,7 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// The protocol spoken on a connection, as far as it is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// Not decided yet (plain listener, before the first bytes).
     Unknown,
     /// HTTP/1.x: request heads are timed.
@@ -39,7 +39,7 @@ pub enum Protocol {
 
 /// Why a connection should end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
+pub(crate) enum Expiry {
     /// No request has been in flight for the idle timeout: close gracefully.
     Idle,
     /// A request head started arriving and did not complete in time: close now.
@@ -58,14 +58,14 @@ struct State {
 
 /// What one connection is doing, shared by its IO, service and task.
 #[derive(Debug)]
-pub struct Activity {
+pub(crate) struct Activity {
     state: Mutex<State>,
     changed: Notify,
 }
 
 impl Activity {
     /// A fresh connection: idle since now.
-    pub fn new(protocol: Protocol) -> Arc<Self> {
+    pub(crate) fn new(protocol: Protocol) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 protocol,
@@ -84,12 +84,13 @@ impl Activity {
     }
 
     /// The protocol as known now.
-    pub fn protocol(&self) -> Protocol {
+    #[cfg(test)]
+    fn protocol(&self) -> Protocol {
         self.lock().protocol
     }
 
     /// A request reached the service; it counts until the guard is dropped.
-    pub fn begin(self: &Arc<Self>) -> RequestGuard {
+    pub(crate) fn begin(self: &Arc<Self>) -> RequestGuard {
         {
             let mut s = self.lock();
             s.in_flight += 1;
@@ -143,7 +144,7 @@ impl Activity {
     /// Resolves when the connection should end: after `idle` with no
     /// request in flight (only when `watch_idle`), or `header` after the
     /// first bytes of an HTTP/1 request head that has not completed.
-    pub async fn expiry(&self, watch_idle: bool, idle: Duration, header: Duration) -> Expiry {
+    pub(crate) async fn expiry(&self, watch_idle: bool, idle: Duration, header: Duration) -> Expiry {
         loop {
             // Created before the state is read, so no change is missed.
             let changed = self.changed.notified();
@@ -171,7 +172,7 @@ impl Activity {
 
 /// Keeps one request counted as in flight on its connection.
 #[derive(Debug)]
-pub struct RequestGuard(Option<Arc<Activity>>);
+pub(crate) struct RequestGuard(Option<Arc<Activity>>);
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
@@ -184,14 +185,14 @@ impl Drop for RequestGuard {
 /// A response body that releases its request's accounting (the
 /// connection's in-flight count and the global in-flight permit) when the
 /// body ends or is dropped.
-pub struct Tracked {
+pub(crate) struct Tracked {
     inner: ProxyBody,
     hold: Option<(RequestGuard, Option<OwnedSemaphorePermit>)>,
 }
 
 impl Tracked {
     /// Wraps a body; `permit` is `None` for answers that took no permit.
-    pub fn new(inner: ProxyBody, guard: RequestGuard, permit: Option<OwnedSemaphorePermit>) -> Self {
+    pub(crate) fn new(inner: ProxyBody, guard: RequestGuard, permit: Option<OwnedSemaphorePermit>) -> Self {
         Self { inner, hold: Some((guard, permit)) }
     }
 }
@@ -219,14 +220,14 @@ impl Body for Tracked {
 }
 
 /// An IO stream that reports the bytes read to its connection's [`Activity`].
-pub struct Watched<T> {
+pub(crate) struct Watched<T> {
     inner: T,
     activity: Arc<Activity>,
 }
 
 impl<T> Watched<T> {
     /// Wraps `inner`.
-    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
+    pub(crate) fn new(inner: T, activity: Arc<Activity>) -> Self {
         Self { inner, activity }
     }
 }

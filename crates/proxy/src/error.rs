@@ -7,7 +7,7 @@ use http::{HeaderMap, Response, StatusCode};
 
 /// A failure to serve a request, with what the client should see.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProxyFailure {
+pub(crate) struct ProxyFailure {
     /// The HTTP status.
     pub status: StatusCode,
     /// A stable machine-readable code, e.g. `unknown_host`.
@@ -22,12 +22,12 @@ pub struct ProxyFailure {
 
 impl ProxyFailure {
     /// A failure with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), function_error: None, retry_after: None }
     }
 
     /// Renders the failure for a client that sent `headers`.
-    pub fn render(&self, headers: &HeaderMap, request_id: &str) -> Response<crate::body::ProxyBody> {
+    pub(crate) fn render(&self, headers: &HeaderMap, request_id: &str) -> Response<crate::body::ProxyBody> {
         let wants_html =
             headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
         let (body, content_type) = if wants_html {

@@ -10,15 +10,15 @@ use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use ownstak_core::apigw::{HttpEvent, RequestMeta};
 use ownstak_core::{HostError, Qualifier, Route};
+use ownstak_core::{HttpEvent, RequestMeta};
 
 use crate::body::{BodyError, ProxyBody};
 use crate::config::{InvokeMode, ProxyConfig};
 use crate::error::ProxyFailure;
 use crate::invoker::{InvokeFailure, Invoked, Invoker, ResponseEvents, StreamEvent};
 use crate::metrics::{InFlight, Metrics};
-use ownstak_core::stream::{Decoded, PreludeDecoder};
+use ownstak_core::{Decoded, PreludeDecoder};
 
 /// Paths under this prefix belong to the proxy, never to an app.
 const INTERNAL_PREFIX: &str = "/__ownstak__/";
@@ -453,7 +453,7 @@ impl Pump {
     }
 }
 
-fn malformed(e: ownstak_core::stream::StreamError) -> ProxyFailure {
+fn malformed(e: ownstak_core::StreamError) -> ProxyFailure {
     ProxyFailure::new(
         StatusCode::BAD_GATEWAY,
         "malformed_response",

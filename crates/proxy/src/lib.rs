@@ -7,21 +7,22 @@
 //! Functions are invoked through the official AWS SDK, so the same proxy
 //! serves the local backend and AWS Lambda.
 
-pub mod assets;
-pub mod body;
-pub mod config;
-pub mod conn_limits;
-pub mod error;
-pub mod forwarded;
-pub mod handler;
-pub mod invoker;
-pub mod limits;
-pub mod metrics;
-pub mod server;
-pub mod tls;
+mod assets;
+mod body;
+mod config;
+mod conn_limits;
+mod error;
+mod forwarded;
+mod handler;
+mod invoker;
+mod limits;
+mod metrics;
+mod server;
+mod tls;
 
 pub use assets::AssetsConfig;
 pub use config::{InvokeMode, ProxyConfig};
+pub use forwarded::TrustedProxies;
 pub use limits::Limits;
 pub use server::{Proxy, ProxyError};
 pub use tls::TlsSetting;

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 
 /// Label of a response's status class (`2xx`, `4xx`, …).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusClass {
+pub(crate) struct StatusClass {
     /// The class.
     pub class: String,
 }

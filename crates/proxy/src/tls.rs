@@ -35,12 +35,12 @@ pub enum TlsSetting {
 }
 
 /// The file names of a self-signed pair inside its directory.
-pub const SELF_SIGNED_CERT: &str = "cert.pem";
+pub(crate) const SELF_SIGNED_CERT: &str = "cert.pem";
 /// See [`SELF_SIGNED_CERT`].
-pub const SELF_SIGNED_KEY: &str = "key.pem";
+pub(crate) const SELF_SIGNED_KEY: &str = "key.pem";
 
 /// ALPN protocols offered, in order of preference.
-pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+pub(crate) const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// Why TLS could not be set up; every variant names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,7 @@ pub enum TlsError {
 
 /// Builds the rustls server configuration for a setting; `None` when TLS
 /// is off. A self-signed pair is generated (or reused) for `suffix`.
-pub fn server_config(setting: &TlsSetting, suffix: &HostSuffix) -> Result<Option<Arc<ServerConfig>>, TlsError> {
+pub(crate) fn server_config(setting: &TlsSetting, suffix: &HostSuffix) -> Result<Option<Arc<ServerConfig>>, TlsError> {
     match setting {
         TlsSetting::Off => Ok(None),
         TlsSetting::Files { cert, key } => load(cert, key).map(Some),
@@ -121,7 +121,7 @@ pub fn server_config(setting: &TlsSetting, suffix: &HostSuffix) -> Result<Option
 
 /// Loads a certificate chain and key from PEM files into a server
 /// configuration offering `h2` and `http/1.1`.
-pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+pub(crate) fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let cert_pem =
         std::fs::read(cert).map_err(|source| TlsError::Read { what: "certificate", path: cert.to_owned(), source })?;
     let key_pem =
@@ -148,7 +148,7 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
 }
 
 /// The names a generated certificate is valid for.
-pub fn self_signed_names(suffix: &HostSuffix) -> Vec<String> {
+pub(crate) fn self_signed_names(suffix: &HostSuffix) -> Vec<String> {
     let mut names = vec!["localhost".to_owned(), "*.localhost".to_owned()];
     let wildcard = format!("*.{}", suffix.domain());
     if !names.contains(&wildcard) {
@@ -162,7 +162,7 @@ pub fn self_signed_names(suffix: &HostSuffix) -> Vec<String> {
 /// Returns the paths of the self-signed pair in `dir`, generating it first
 /// when neither file exists. Existing files are never overwritten, and a
 /// directory holding only one of the two is an error.
-pub fn ensure_self_signed(dir: &Path, suffix: &HostSuffix) -> Result<(PathBuf, PathBuf), TlsError> {
+pub(crate) fn ensure_self_signed(dir: &Path, suffix: &HostSuffix) -> Result<(PathBuf, PathBuf), TlsError> {
     let cert = dir.join(SELF_SIGNED_CERT);
     let key = dir.join(SELF_SIGNED_KEY);
     let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();

@@ -13,12 +13,12 @@ use tokio::time::Instant;
 use crate::error::InitError;
 
 /// The first pause between readiness probes.
-pub const FIRST_PROBE_DELAY: Duration = Duration::from_millis(1);
+pub(crate) const FIRST_PROBE_DELAY: Duration = Duration::from_millis(1);
 /// The longest pause between readiness probes.
-pub const MAX_PROBE_DELAY: Duration = Duration::from_millis(20);
+pub(crate) const MAX_PROBE_DELAY: Duration = Duration::from_millis(20);
 
 /// Reads and checks `<task_root>/ownstak.json`.
-pub fn load_manifest(task_root: &Path) -> Result<BundleManifest, InitError> {
+pub(crate) fn load_manifest(task_root: &Path) -> Result<BundleManifest, InitError> {
     let path = task_root.join(MANIFEST_FILE);
     // A plain read: the file is small, and tokio::fs would start a blocking thread on the cold path.
     let bytes = std::fs::read(&path).map_err(|source| InitError::ManifestRead { path: path.clone(), source })?;
@@ -26,7 +26,7 @@ pub fn load_manifest(task_root: &Path) -> Result<BundleManifest, InitError> {
 }
 
 /// Picks a free local port by binding port 0 and releasing it.
-pub fn pick_port() -> std::io::Result<u16> {
+pub(crate) fn pick_port() -> std::io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }
@@ -36,7 +36,7 @@ pub fn pick_port() -> std::io::Result<u16> {
 /// The app runs in its own process group, so that whatever the start
 /// command forks dies with it; dropping an `App` kills the group.
 #[derive(Debug)]
-pub struct App {
+pub(crate) struct App {
     group: ProcessGroup,
     port: u16,
     probe: Option<TcpStream>,
@@ -82,7 +82,11 @@ impl App {
     /// Call this from the thread that lives as long as the process (the
     /// current-thread runtime of `main`): Linux sends the parent-death
     /// signal when the thread that forked the child exits.
-    pub async fn start(task_root: &Path, manifest: &BundleManifest, port: Option<u16>) -> Result<Self, InitError> {
+    pub(crate) async fn start(
+        task_root: &Path,
+        manifest: &BundleManifest,
+        port: Option<u16>,
+    ) -> Result<Self, InitError> {
         let port = match port {
             Some(port) => port,
             None => pick_port().map_err(InitError::Port)?,
@@ -139,17 +143,17 @@ impl App {
     }
 
     /// The app's local port.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// The readiness probe's connection, open and unused, to reuse for the first request.
-    pub fn take_probe(&mut self) -> Option<TcpStream> {
+    pub(crate) fn take_probe(&mut self) -> Option<TcpStream> {
         self.probe.take()
     }
 
     /// The app's exit status if it has exited or exits within `grace`.
-    pub async fn exit_status(&mut self, grace: Duration) -> Option<ExitStatus> {
+    pub(crate) async fn exit_status(&mut self, grace: Duration) -> Option<ExitStatus> {
         let child = &mut self.group.child;
         match child.try_wait() {
             Ok(Some(status)) => Some(status),
@@ -159,7 +163,7 @@ impl App {
     }
 
     /// Kills the app's process group with SIGKILL and reaps the app.
-    pub async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         self.group.kill();
         if let Err(err) = self.group.child.wait().await {
             tracing::warn!(error = %err, "cannot reap the app");
@@ -168,7 +172,7 @@ impl App {
 }
 
 /// Probes `127.0.0.1:port` with a growing pause until it accepts a connection, for at most `timeout`.
-pub async fn wait_until_listening(port: u16, timeout: Duration) -> Option<TcpStream> {
+pub(crate) async fn wait_until_listening(port: u16, timeout: Duration) -> Option<TcpStream> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + timeout;
     let mut delay = FIRST_PROBE_DELAY;
@@ -187,7 +191,7 @@ pub async fn wait_until_listening(port: u16, timeout: Duration) -> Option<TcpStr
 }
 
 /// The pause after `delay`: doubled, capped at [`MAX_PROBE_DELAY`].
-pub fn next_delay(delay: Duration) -> Duration {
+pub(crate) fn next_delay(delay: Duration) -> Duration {
     (delay * 2).min(MAX_PROBE_DELAY)
 }
 

@@ -12,7 +12,7 @@ use http::header::{HOST, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use ownstak_core::apigw::{HttpEvent, HttpResponse};
+use ownstak_core::{HttpEvent, HttpResponse};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -20,10 +20,10 @@ use crate::conn::{Connection, RequestBody};
 use crate::error::{ConnError, InvokeError};
 use crate::runtime_api::Invocation;
 use crate::stream::{OutcomeReceiver, ResponseStream};
-use ownstak_core::stream::Prelude;
+use ownstak_core::Prelude;
 
 /// The header that passes the invocation's request id to the app (unless the event has one).
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Connection-level headers that describe one hop, not the message; never forwarded.
 const HOP_BY_HOP: [&str; 7] =
@@ -33,7 +33,7 @@ const HOP_BY_HOP: [&str; 7] =
 /// The platform ends a late invocation at the deadline and reports it as
 /// `Sandbox.Timedout`; the runtime's guard is only a backstop and must not
 /// win that race with a less precise error.
-pub const PLATFORM_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+pub(crate) const PLATFORM_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How a function response reaches the Runtime API.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -166,14 +166,14 @@ impl Bridge {
 }
 
 /// Reads an API Gateway v2 HTTP event.
-pub fn parse_event(payload: &[u8]) -> Result<HttpEvent, InvokeError> {
+pub(crate) fn parse_event(payload: &[u8]) -> Result<HttpEvent, InvokeError> {
     serde_json::from_slice(payload).map_err(InvokeError::EventJson)
 }
 
 /// Builds the app request for an event: method, path and query as sent,
 /// the event's headers (a `host` from `requestContext.domainName` if
 /// absent, `x-request-id` set to `request_id` if absent) and the decoded body.
-pub fn build_request(event: &HttpEvent, request_id: &str) -> Result<Request<RequestBody>, InvokeError> {
+pub(crate) fn build_request(event: &HttpEvent, request_id: &str) -> Result<Request<RequestBody>, InvokeError> {
     let method = event.method().map_err(InvokeError::EventConvert)?;
     let target = event.path_and_query();
     let uri =
@@ -208,14 +208,15 @@ pub fn build_request(event: &HttpEvent, request_id: &str) -> Result<Request<Requ
 }
 
 /// Removes the headers that describe one connection rather than the message.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
 /// Serializes a buffered response for the Runtime API.
-pub fn encode_payload(response: &HttpResponse) -> Bytes {
+#[allow(clippy::expect_used, reason = "HttpResponse holds only strings, numbers and booleans, which always serialize")]
+pub(crate) fn encode_payload(response: &HttpResponse) -> Bytes {
     // Invariant: HttpResponse holds only strings, numbers and booleans, which always serialize.
     Bytes::from(serde_json::to_vec(response).expect("HttpResponse serializes"))
 }

@@ -6,17 +6,17 @@ use crate::bridge::ResponseMode;
 use crate::error::ConfigError;
 
 /// The Runtime API endpoint variable (`host:port`), set by Lambda.
-pub const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
+pub(crate) const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
 /// The unpacked bundle directory, set by Lambda.
-pub const TASK_ROOT_VAR: &str = "LAMBDA_TASK_ROOT";
+pub(crate) const TASK_ROOT_VAR: &str = "LAMBDA_TASK_ROOT";
 /// Overrides the app's port (otherwise a free one is picked).
-pub const APP_PORT_VAR: &str = "OWNSTAK_APP_PORT";
+pub(crate) const APP_PORT_VAR: &str = "OWNSTAK_APP_PORT";
 /// The log filter (`tracing` env-filter syntax); `info` when unset.
-pub const LOG_VAR: &str = "OWNSTAK_LOG";
+pub(crate) const LOG_VAR: &str = "OWNSTAK_LOG";
 /// `streaming` (the default) or `buffered`: how responses reach the Runtime API.
-pub const RESPONSE_MODE_VAR: &str = "OWNSTAK_RESPONSE_MODE";
+pub(crate) const RESPONSE_MODE_VAR: &str = "OWNSTAK_RESPONSE_MODE";
 /// `json` for JSON log lines; anything else for plain text.
-pub const LOG_FORMAT_VAR: &str = "OWNSTAK_LOG_FORMAT";
+pub(crate) const LOG_FORMAT_VAR: &str = "OWNSTAK_LOG_FORMAT";
 
 /// Everything the runtime needs to know before it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,11 +18,11 @@ use tokio::task::JoinHandle;
 use crate::error::ConnError;
 
 /// The default request body type sent on a [`Connection`]: a whole body in memory.
-pub type RequestBody = Full<Bytes>;
+pub(crate) type RequestBody = Full<Bytes>;
 
 /// A lazily opened, reused HTTP/1.1 connection to one peer, sending request bodies of type `B`.
 #[derive(Debug)]
-pub struct Connection<B = RequestBody> {
+pub(crate) struct Connection<B = RequestBody> {
     addr: String,
     socket_addr: Option<SocketAddr>,
     sender: Option<SendRequest<B>>,
@@ -36,7 +36,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     /// A connection to `addr` (`host:port`), opened at the first request.
-    pub fn new(addr: impl Into<String>) -> Self {
+    pub(crate) fn new(addr: impl Into<String>) -> Self {
         let addr = addr.into();
         // A literal address avoids a DNS lookup (and its blocking thread).
         let socket_addr = addr.parse().ok();
@@ -44,12 +44,12 @@ where
     }
 
     /// The peer's `host:port`.
-    pub fn addr(&self) -> &str {
+    pub(crate) fn addr(&self) -> &str {
         &self.addr
     }
 
     /// Opens the connection now unless one is open already.
-    pub async fn warm_up(&mut self) -> Result<(), ConnError> {
+    pub(crate) async fn warm_up(&mut self) -> Result<(), ConnError> {
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.open(None).await?;
         }
@@ -57,7 +57,7 @@ where
     }
 
     /// Adopts an already connected stream (such as a readiness probe's) as the connection.
-    pub async fn adopt(&mut self, stream: TcpStream) -> Result<(), ConnError> {
+    pub(crate) async fn adopt(&mut self, stream: TcpStream) -> Result<(), ConnError> {
         self.open(Some(stream)).await.map(drop)
     }
 
@@ -66,7 +66,7 @@ where
     /// A request that was never written because the kept-alive connection
     /// had closed is retried once on a fresh connection; anything that may
     /// have reached the peer is not retried.
-    pub async fn send(&mut self, mut request: Request<B>) -> Result<Response<Incoming>, ConnError> {
+    pub(crate) async fn send(&mut self, mut request: Request<B>) -> Result<Response<Incoming>, ConnError> {
         let mut fresh = false;
         loop {
             let sender = match self.sender.as_mut() {
@@ -125,7 +125,7 @@ where
 
 impl<B> Connection<B> {
     /// Closes the connection (for instance after an abandoned exchange); the next request reconnects.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.sender = None;
         if let Some(driver) = self.driver.take() {
             driver.abort();

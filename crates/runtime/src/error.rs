@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 use http::StatusCode;
-use ownstak_core::apigw::ConvertError;
-use ownstak_core::manifest::ManifestError;
+use ownstak_core::ConvertError;
+use ownstak_core::ManifestError;
 use serde::Serialize;
 
 /// The error body posted to the Runtime API's `init/error` and `invocation/{id}/error`.
@@ -27,6 +27,7 @@ impl ErrorReport {
     }
 
     /// The JSON body.
+    #[allow(clippy::expect_used, reason = "a struct of strings always serializes")]
     pub fn to_json(&self) -> Vec<u8> {
         // Invariant: a struct of strings always serializes.
         serde_json::to_vec(self).expect("error report serializes")
@@ -134,7 +135,7 @@ impl InitError {
 }
 
 /// `exit code 3` or `signal 9`, for messages.
-pub fn describe_exit(status: ExitStatus) -> String {
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt as _;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit code {code}"),

@@ -18,17 +18,18 @@
 
 #![warn(missing_docs)]
 
-pub mod app;
-pub mod bridge;
-pub mod config;
-pub mod conn;
-pub mod error;
-pub mod logging;
-pub mod runner;
-pub mod runtime_api;
-pub mod stream;
+mod app;
+mod bridge;
+mod config;
+mod conn;
+mod error;
+mod logging;
+mod runner;
+mod runtime_api;
+mod stream;
 
 pub use bridge::{Bridge, Reply, ResponseMode};
 pub use config::{Config, LogConfig};
-pub use error::{ErrorReport, RunError, StreamError};
+pub use error::{ErrorReport, RunError, StreamError, chain as error_chain};
+pub use logging::init as init_logging;
 pub use runner::{Shutdown, run};

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use ownstak_runtime::error::chain;
-use ownstak_runtime::{Config, LogConfig, Shutdown, logging, run};
+use ownstak_runtime::error_chain as chain;
+use ownstak_runtime::{Config, LogConfig, Shutdown, init_logging, run};
 
 /// Every invocation allocates short-lived buffers (event, request, response
 /// head); mimalloc serves that pattern faster than the system allocator.
@@ -12,7 +12,7 @@ use ownstak_runtime::{Config, LogConfig, Shutdown, logging, run};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    logging::init(&LogConfig::from_env());
+    init_logging(&LogConfig::from_env());
     match try_main() {
         Ok(Shutdown::Signal) => ExitCode::SUCCESS,
         Err(err) => {

@@ -12,22 +12,22 @@ use crate::error::{ConnError, ErrorReport, RuntimeApiError};
 use crate::stream::{ResponseStream, TRAILER_ANNOUNCEMENT};
 
 /// The Runtime API's path prefix.
-pub const API_PREFIX: &str = "/2018-06-01/runtime";
+pub(crate) const API_PREFIX: &str = "/2018-06-01/runtime";
 /// Header with the invocation's request id.
-pub const REQUEST_ID_HEADER: &str = "lambda-runtime-aws-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "lambda-runtime-aws-request-id";
 /// Header with the invocation's deadline in epoch milliseconds.
-pub const DEADLINE_HEADER: &str = "lambda-runtime-deadline-ms";
+pub(crate) const DEADLINE_HEADER: &str = "lambda-runtime-deadline-ms";
 /// Header with the invoked function's ARN.
-pub const FUNCTION_ARN_HEADER: &str = "lambda-runtime-invoked-function-arn";
+pub(crate) const FUNCTION_ARN_HEADER: &str = "lambda-runtime-invoked-function-arn";
 /// Header with the X-Ray trace id.
-pub const TRACE_ID_HEADER: &str = "lambda-runtime-trace-id";
+pub(crate) const TRACE_ID_HEADER: &str = "lambda-runtime-trace-id";
 /// Header carrying the error type of an error report.
-pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
+pub(crate) const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 /// Header that marks a response upload as streamed.
-pub const RESPONSE_MODE_HEADER: &str = "lambda-runtime-function-response-mode";
+pub(crate) const RESPONSE_MODE_HEADER: &str = "lambda-runtime-function-response-mode";
 
 /// A request body to the Runtime API: a whole document, or a streamed response.
-pub type UploadBody = Either<Full<Bytes>, ResponseStream>;
+pub(crate) type UploadBody = Either<Full<Bytes>, ResponseStream>;
 
 /// One invocation, as `invocation/next` delivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,32 +70,32 @@ impl Invocation {
 }
 
 /// The time from `now` until `deadline_ms` (epoch milliseconds), zero once passed.
-pub fn time_left(deadline_ms: u64, now: SystemTime) -> Duration {
+pub(crate) fn time_left(deadline_ms: u64, now: SystemTime) -> Duration {
     let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
     deadline.duration_since(now).unwrap_or(Duration::ZERO)
 }
 
 /// A client of the Runtime API over one kept-alive connection.
 #[derive(Debug)]
-pub struct RuntimeApi {
+pub(crate) struct RuntimeApi {
     conn: Connection<UploadBody>,
     host: HeaderValue,
 }
 
 impl RuntimeApi {
     /// A client for the Runtime API at `endpoint` (`host:port`); connects lazily.
-    pub fn new(endpoint: &str) -> Self {
+    pub(crate) fn new(endpoint: &str) -> Self {
         let host = HeaderValue::from_str(endpoint).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         Self { conn: Connection::new(endpoint), host }
     }
 
     /// Opens the connection ahead of the first request.
-    pub async fn warm_up(&mut self) -> Result<(), RuntimeApiError> {
+    pub(crate) async fn warm_up(&mut self) -> Result<(), RuntimeApiError> {
         Ok(self.conn.warm_up().await?)
     }
 
     /// Waits (without timeout) for the next invocation.
-    pub async fn next(&mut self) -> Result<Invocation, RuntimeApiError> {
+    pub(crate) async fn next(&mut self) -> Result<Invocation, RuntimeApiError> {
         let path = format!("{API_PREFIX}/invocation/next");
         // A long poll can outlive an idle connection; ask again once on a fresh one.
         let (headers, body) = match self.call(Method::GET, &path, None, Bytes::new()).await {
@@ -109,7 +109,7 @@ impl RuntimeApi {
     }
 
     /// Posts a buffered response for `request_id`.
-    pub async fn respond(&mut self, request_id: &str, payload: Bytes) -> Result<(), RuntimeApiError> {
+    pub(crate) async fn respond(&mut self, request_id: &str, payload: Bytes) -> Result<(), RuntimeApiError> {
         let path = format!("{API_PREFIX}/invocation/{request_id}/response");
         self.call(Method::POST, &path, None, payload).await.map(drop)
     }
@@ -117,14 +117,22 @@ impl RuntimeApi {
     /// Streams a response for `request_id`: `stream` is sent as a chunked
     /// body announcing the error trailers, and this returns once the Runtime
     /// API has taken the whole stream.
-    pub async fn respond_streaming(&mut self, request_id: &str, stream: ResponseStream) -> Result<(), RuntimeApiError> {
+    #[allow(
+        clippy::expect_used,
+        reason = "the path is built from constants and a checked request id, and the headers are constants"
+    )]
+    pub(crate) async fn respond_streaming(
+        &mut self,
+        request_id: &str,
+        stream: ResponseStream,
+    ) -> Result<(), RuntimeApiError> {
         let path = format!("{API_PREFIX}/invocation/{request_id}/response");
         let request = Request::builder()
             .method(Method::POST)
             .uri(&path)
             .header(HOST, self.host.clone())
             .header(RESPONSE_MODE_HEADER, "streaming")
-            .header(CONTENT_TYPE, ownstak_core::stream::HTTP_INTEGRATION_CONTENT_TYPE)
+            .header(CONTENT_TYPE, ownstak_core::HTTP_INTEGRATION_CONTENT_TYPE)
             .header(TRANSFER_ENCODING, "chunked")
             .header(TRAILER, TRAILER_ANNOUNCEMENT)
             .body(Either::Right(stream))
@@ -134,17 +142,25 @@ impl RuntimeApi {
     }
 
     /// Reports that invocation `request_id` failed.
-    pub async fn invocation_error(&mut self, request_id: &str, report: &ErrorReport) -> Result<(), RuntimeApiError> {
+    pub(crate) async fn invocation_error(
+        &mut self,
+        request_id: &str,
+        report: &ErrorReport,
+    ) -> Result<(), RuntimeApiError> {
         let path = format!("{API_PREFIX}/invocation/{request_id}/error");
         self.call(Method::POST, &path, Some(&report.error_type), Bytes::from(report.to_json())).await.map(drop)
     }
 
     /// Reports that the function could not initialize.
-    pub async fn init_error(&mut self, report: &ErrorReport) -> Result<(), RuntimeApiError> {
+    pub(crate) async fn init_error(&mut self, report: &ErrorReport) -> Result<(), RuntimeApiError> {
         let path = format!("{API_PREFIX}/init/error");
         self.call(Method::POST, &path, Some(&report.error_type), Bytes::from(report.to_json())).await.map(drop)
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "the path is built from constants and a checked request id, and every header value is validated first"
+    )]
     async fn call(
         &mut self,
         method: Method,

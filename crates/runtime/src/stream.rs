@@ -19,14 +19,14 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::{ErrorReport, StreamError};
-use ownstak_core::stream::Prelude;
+use ownstak_core::Prelude;
 
 /// The trailer naming the error type of a broken-off stream.
-pub const ERROR_TYPE_TRAILER: HeaderName = HeaderName::from_static("lambda-runtime-function-error-type");
+pub(crate) const ERROR_TYPE_TRAILER: HeaderName = HeaderName::from_static("lambda-runtime-function-error-type");
 /// The trailer carrying the base64 JSON error body of a broken-off stream.
-pub const ERROR_BODY_TRAILER: HeaderName = HeaderName::from_static("lambda-runtime-function-error-body");
+pub(crate) const ERROR_BODY_TRAILER: HeaderName = HeaderName::from_static("lambda-runtime-function-error-body");
 /// The `Trailer` request header announcing both error trailers (hyper sends only announced trailers).
-pub const TRAILER_ANNOUNCEMENT: &str = "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body";
+pub(crate) const TRAILER_ANNOUNCEMENT: &str = "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body";
 
 /// How a streamed response ended.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ impl OutcomeReceiver {
 
 /// The error trailers for a broken-off stream: the error type, and the
 /// report's JSON in base64.
-pub fn error_trailers(report: &ErrorReport) -> HeaderMap {
+pub(crate) fn error_trailers(report: &ErrorReport) -> HeaderMap {
     let mut trailers = HeaderMap::with_capacity(2);
     // Invariant: error types are ASCII `Category.Reason` constants and base64 is ASCII,
     // so both are valid header values; a failure would only drop the trailer.

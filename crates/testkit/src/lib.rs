@@ -1,6 +1,13 @@
 //! Test support shared by the integration tests of every crate: finding
 //! the built binaries, running `ownstak local up` and the CLI as real
 //! processes, and packaging zips. Nothing here fakes a component.
+//!
+//! The binaries the tests run (`ownstak`, `ownstak-runtime`, the fixtures)
+//! are built on first use by [`bin`], so a plain `cargo test` works on a
+//! fresh clone, the way ripgrep's tests find `rg`.
+
+// Test support: a failed step is a failed test, and unwrap and expect say where.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod moto;
 
@@ -19,11 +26,40 @@ pub fn bin_dir() -> PathBuf {
     dir.to_path_buf()
 }
 
-/// The path of a workspace binary; panics with a hint if it was not built.
+/// The path of a workspace binary, built first if needed: the first call
+/// in a test process runs `cargo build --workspace --bins --tests` for the
+/// same profile and target directory (a no-op when everything is fresh), so
+/// the tests never run stale binaries. `--tests` makes Cargo resolve
+/// features as `cargo test --workspace` does, so both share one build
+/// instead of rebuilding the dependencies whose features the
+/// dev-dependencies change.
 pub fn bin(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_workspace_bins);
     let p = bin_dir().join(name);
-    assert!(p.is_file(), "{} is missing: run `cargo build --workspace --bins` before the tests", p.display());
+    assert!(p.is_file(), "{} is missing after `cargo build --workspace --bins --tests`", p.display());
     p
+}
+
+/// Builds the workspace's binaries into the directory the tests run from.
+fn build_workspace_bins() {
+    let dir = bin_dir();
+    let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_owned();
+    let target_dir = dir.parent().expect("the profile directory is inside the target directory");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--workspace", "--bins", "--tests", "--quiet"]).current_dir(workspace_root());
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let status = cmd.env("CARGO_TARGET_DIR", target_dir).status().expect("run cargo build");
+    assert!(status.success(), "`cargo build --workspace --bins --tests` failed for the tests");
 }
 
 /// Builds a zip from `(path, contents, unix mode)` entries.

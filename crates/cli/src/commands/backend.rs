@@ -1,18 +1,18 @@
 //! `ownstak backend create|plan|status|template|destroy`: AWS backends.
 
 use anyhow::Context as _;
-use ownstak_aws::spec::Ipv4Cidr;
-use ownstak_aws::{AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec, backend};
+use ownstak_aws::Ipv4Cidr;
+use ownstak_aws::{AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec};
 
 use crate::cli::{AwsAccountArgs, BackendCommand, BackendSpecArgs};
 
 /// Runs a backend command.
-pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
+pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
     let timing = Timing::default();
     match command {
         BackendCommand::Template(a) => {
             let spec = spec(&a.org, &a.name, &a.function_prefix, &a.spec)?;
-            let text = ownstak_aws::backend::template_text(&spec) + "\n";
+            let text = ownstak_aws::template_text(&spec) + "\n";
             // A closed pipe (`| head`) is not an error.
             match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
@@ -32,7 +32,7 @@ pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
                 spec.domain(),
                 spec.stack_name()
             );
-            let out = backend::create(&spec, &account, &dns, &a.spec.proxy_image, &timing).await?;
+            let out = ownstak_aws::create_backend(&spec, &account, &dns, &a.spec.proxy_image, &timing).await?;
             if a.backend.aws.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
@@ -52,7 +52,7 @@ pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
         BackendCommand::Plan(a) => {
             let spec = spec(&a.backend.org, &a.backend.name, &a.backend.function_prefix, &a.spec)?;
             let account = settings(&a.backend.aws, a.backend.aws.profile.clone());
-            let plan = backend::plan(&spec, &account, &a.spec.proxy_image, &timing).await?;
+            let plan = ownstak_aws::plan_backend(&spec, &account, &a.spec.proxy_image, &timing).await?;
             if a.backend.aws.json {
                 println!("{}", serde_json::to_string(&plan)?);
             } else if plan.changes.is_empty() && !plan.parameters_change {
@@ -70,7 +70,7 @@ pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
         }
         BackendCommand::Status(a) => {
             let account = settings(&a.aws, a.aws.profile.clone());
-            let st = backend::status(&a.function_prefix, &a.org, &a.name, &account, &timing).await?;
+            let st = ownstak_aws::backend_status(&a.function_prefix, &a.org, &a.name, &account, &timing).await?;
             if a.aws.json {
                 println!("{}", serde_json::to_string(&st)?);
             } else {
@@ -96,8 +96,16 @@ pub async fn run(command: BackendCommand) -> anyhow::Result<()> {
                 zone_id,
                 settings: settings(&t.aws, a.dns_profile.clone().or(t.aws.profile.clone())),
             });
-            let out =
-                backend::destroy(&t.function_prefix, &t.org, &t.name, &account, dns.as_ref(), a.force, &timing).await?;
+            let out = ownstak_aws::destroy_backend(
+                &t.function_prefix,
+                &t.org,
+                &t.name,
+                &account,
+                dns.as_ref(),
+                a.force,
+                &timing,
+            )
+            .await?;
             if t.aws.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {

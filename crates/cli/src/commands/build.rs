@@ -24,7 +24,7 @@ fn size(s: PartSize) -> String {
 }
 
 /// Runs `ownstak build`.
-pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: BuildArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let options = BuildOptions { framework: args.framework.map(Framework::from), command: args.command.clone() };
     let pb = output::spinner(args.json);

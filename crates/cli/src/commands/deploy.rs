@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use ownstak_core::{BundleManifest, DeploymentNumber, Qualifier};
-use ownstak_deploy::bundle::{self, BundleInput};
-use ownstak_deploy::deploy::LOCAL_ROLE;
-use ownstak_deploy::{Arch, Code, DeployRequest, FunctionRuntime, ProjectConfig, deploy_with, lambda_client};
+use ownstak_deploy::{
+    Arch, BundleInput, Code, DeployRequest, FunctionRuntime, LOCAL_ROLE, ProjectConfig, build_bundle, deploy_with,
+    lambda_client,
+};
 use serde_json::json;
 
 use super::Target;
@@ -36,7 +37,7 @@ fn runtime_binary(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Runs `ownstak deploy`.
-pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let (target, env) = super::target(&args.backend, &args.env).await?;
     let endpoint = target.endpoint();
@@ -58,9 +59,9 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
         )
     })?;
     // A build output's framework, and its static files for the backend's asset store.
-    let build = ownstak_deploy::assets::build_output(&args.dir)?;
+    let build = ownstak_deploy::find_build_output(&args.dir)?;
     let runtime = FunctionRuntime::choose(&command, build.as_ref().map(|(_, b)| b.framework));
-    let plan = build.as_ref().map(|(out_dir, b)| ownstak_deploy::assets::plan_for(out_dir, b));
+    let plan = build.as_ref().map(|(out_dir, b)| ownstak_deploy::asset_plan(out_dir, b));
     let mut manifest = BundleManifest::for_command(command);
     manifest.env = project.env.clone();
     let input_runtime = runtime_binary(args.runtime_binary.clone())?;
@@ -71,7 +72,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let bundle = {
         let pb = pb.clone();
         tokio::task::spawn_blocking(move || {
-            bundle::build(&input, |p| pb.set_message(format!("packaging {}", p.display())))
+            build_bundle(&input, |p| pb.set_message(format!("packaging {}", p.display())))
         })
         .await
         .context("packaging panicked")??
@@ -118,9 +119,9 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
             pb.set_message(format!("uploading static assets {}/{}", p.done, p.total))
         };
         match &target {
-            Target::Local { info, .. } => ownstak_deploy::assets::upload(info, function, version, plan, progress).await,
+            Target::Local { info, .. } => ownstak_deploy::upload_assets(info, function, version, plan, progress).await,
             Target::Aws(t) => {
-                ownstak_deploy::assets::upload_to(&t.asset_store(), function, version, plan, progress).await.map(Some)
+                ownstak_deploy::upload_assets_to(&t.asset_store(), function, version, plan, progress).await.map(Some)
             }
         }
     };

@@ -8,7 +8,7 @@ use crate::cli::DeploymentsArgs;
 use crate::output;
 
 /// Runs `ownstak deployments`.
-pub async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
     let (target, env) = super::target(&args.backend, &args.env).await?;
     let endpoint = target.endpoint();
     let info = target.info();

@@ -16,7 +16,7 @@ use serde::Serialize;
 const DEFAULT_S3_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9002);
 
 /// How to run the embedded backend.
-pub struct EmbeddedOptions {
+pub(super) struct EmbeddedOptions {
     /// State, code, assets and logs.
     pub data_dir: PathBuf,
     /// Lambda API address.
@@ -48,7 +48,7 @@ pub struct EmbeddedOptions {
 /// Addresses of a running embedded backend.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Ready {
+pub(super) struct Ready {
     /// Always `ready`.
     pub event: &'static str,
     /// Proxy URL.
@@ -64,7 +64,7 @@ pub struct Ready {
 }
 
 /// A started embedded backend; [`Embedded::run`] serves until shutdown.
-pub struct Embedded {
+pub(super) struct Embedded {
     /// Its addresses.
     pub ready: Ready,
     proxy: Proxy,
@@ -95,7 +95,7 @@ async fn bind_asset_store(addr: Option<SocketAddr>, root: &Path) -> anyhow::Resu
 
 impl Embedded {
     /// Binds every listener and starts the Lambda service and asset store.
-    pub async fn start(opts: EmbeddedOptions) -> anyhow::Result<Self> {
+    pub(super) async fn start(opts: EmbeddedOptions) -> anyhow::Result<Self> {
         let data_dir = opts.data_dir;
         let suffix = HostSuffix::new(&opts.backend, &opts.org, &opts.root_domain)
             .context("invalid --backend, --org or --root-domain")?;
@@ -176,7 +176,7 @@ impl Embedded {
 
     /// Serves until SIGINT/SIGTERM. The proxy drains first: its open
     /// requests still need the Lambda service.
-    pub async fn run(self, drain: Duration) -> anyhow::Result<()> {
+    pub(super) async fn run(self, drain: Duration) -> anyhow::Result<()> {
         self.proxy.serve(shutdown_signal(), drain).await;
         tracing::info!("proxy drained; stopping the Lambda service");
         let _ = self.stop_lambda.send(());
@@ -189,7 +189,7 @@ impl Embedded {
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -16,7 +16,7 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// Runs the local Lambda service, the asset store and the proxy until SIGINT or SIGTERM.
-pub async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
+pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(d) => d,
         None => default_data_dir()?,

@@ -17,7 +17,7 @@ use ownstak_deploy::{Endpoint, fetch_backend_info};
 use crate::cli::{BackendArgs, Command, EnvArgs, LocalCommand};
 
 /// Runs a parsed command.
-pub async fn run(command: Command) -> anyhow::Result<()> {
+pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Local(LocalCommand::Up(args)) => local::up(args).await,
         Command::Build(args) => build::run(args).await,

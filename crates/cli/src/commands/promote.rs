@@ -9,7 +9,7 @@ use crate::cli::PromoteArgs;
 use crate::output;
 
 /// Runs `ownstak promote`.
-pub async fn run(args: PromoteArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: PromoteArgs) -> anyhow::Result<()> {
     let n = DeploymentNumber::new(args.deployment).context("deployment numbers start at 1")?;
     let (target, env) = super::target(&args.backend, &args.env).await?;
     let endpoint = target.endpoint();

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ownstak_core::{FunctionPrefix, HostSuffix};
-use ownstak_proxy::forwarded::TrustedProxies;
+use ownstak_proxy::TrustedProxies;
 use ownstak_proxy::{InvokeMode, Limits, Proxy, ProxyConfig, TlsSetting};
 use serde_json::json;
 
@@ -12,7 +12,7 @@ use crate::cli::ProxyArgs;
 use crate::output;
 
 /// Serves until SIGINT or SIGTERM, then drains.
-pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let suffix = HostSuffix::new(&args.backend, &args.org, &args.root_domain)
         .context("invalid --backend, --org or --root-domain")?;
     let mut config = ProxyConfig::new(suffix.clone(), args.lambda_endpoint.clone());

@@ -16,7 +16,7 @@ const PROJECT: &str = "app";
 const ENV: &str = "local";
 
 /// Runs `ownstak start`.
-pub async fn run(args: StartArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: StartArgs) -> anyhow::Result<()> {
     let build = args.dir.join(".ownstak");
     if !build.join("compute").is_dir() {
         anyhow::bail!("{} has no built app; run `ownstak build {}` first", args.dir.display(), args.dir.display());

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ErrorKind};
 
 /// A JSON body; malformed input is an `InvalidParameterValueException`
 /// (or `RequestTooLargeException` past the body limit).
-pub struct AwsJson<T>(pub T);
+pub(crate) struct AwsJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AwsJson<T> {
     type Rejection = ApiError;

@@ -16,10 +16,10 @@ use axum::routing::{get, post};
 use crate::error::ApiError;
 use crate::service::Service;
 
-pub use body::AwsJson;
+pub(crate) use body::AwsJson;
 
 /// All routes of the Lambda API, plus `/__ownstak__/health`.
-pub fn router(service: Arc<Service>) -> Router {
+pub(crate) fn router(service: Arc<Service>) -> Router {
     let limit = service.config.max_zip_bytes / 3 * 4 + 64 * 1024;
     Router::new()
         .route("/2015-03-31/functions", post(functions::create).get(functions::list))

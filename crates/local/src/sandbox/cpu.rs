@@ -14,7 +14,7 @@ const SATURATED_BELOW_PERMILLE: u32 = 50;
 /// The idle share of the processors since the previous look, read only when
 /// asked (when an invocation has waited), so an idle backend reads nothing.
 #[derive(Debug, Default)]
-pub struct CpuLoad {
+pub(super) struct CpuLoad {
     last: Mutex<Option<Reading>>,
 }
 
@@ -29,7 +29,7 @@ impl CpuLoad {
     /// Whether the processors were nearly always busy since the previous
     /// look. The first look, or one where `/proc/stat` cannot be read,
     /// answers no.
-    pub fn saturated(&self) -> bool {
+    pub(super) fn saturated(&self) -> bool {
         // The slot holds plain data; a panic elsewhere cannot leave it half-written.
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();

@@ -36,7 +36,7 @@ pub(super) struct Environment {
 
 impl Environment {
     /// Starts the bootstrap of `spec` in a new process group.
-    pub async fn spawn(id: u64, spec: &FunctionSpec, max_response: usize) -> Result<Self, FunctionFailure> {
+    pub(super) async fn spawn(id: u64, spec: &FunctionSpec, max_response: usize) -> Result<Self, FunctionFailure> {
         let program = entrypoint(spec)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
             FunctionFailure::platform(error_type::RUNTIME_UNKNOWN, format!("cannot open a Runtime API port: {e}"))
@@ -116,7 +116,7 @@ impl Environment {
     }
 
     /// Whether the process is running and may take another invocation.
-    pub fn reusable(&self) -> bool {
+    pub(super) fn reusable(&self) -> bool {
         self.state.reusable()
     }
 
@@ -129,7 +129,7 @@ impl Environment {
     /// A warm environment whose process died before taking the invocation
     /// returns [`NotTaken`] and gives nothing: nothing reached the function,
     /// so the caller can safely run the invocation in a fresh environment.
-    pub async fn invoke(
+    pub(super) async fn invoke(
         &mut self,
         req: &InvokeRequest,
         init_timeout: Duration,
@@ -255,7 +255,7 @@ impl Environment {
     /// Stops the environment: SIGTERM to its process group, so that the
     /// bootstrap can stop what it started (an app in a process group of its
     /// own), then SIGKILL to the group after a short grace period.
-    pub fn kill(&self) {
+    pub(super) fn kill(&self) {
         self.state.exited("stopped by the local backend");
         terminate_group(self.pgid);
     }
@@ -300,12 +300,12 @@ pub(super) struct Delivery {
 
 impl Delivery {
     /// A delivery to `tx`.
-    pub fn new(tx: oneshot::Sender<Outcome>) -> Self {
+    pub(super) fn new(tx: oneshot::Sender<Outcome>) -> Self {
         Self { tx: Some(tx), held: None }
     }
 
     /// Gives the outcome: streams at once, anything else on release.
-    pub fn give(&mut self, outcome: Outcome) {
+    pub(super) fn give(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Stream(_) => {
                 if let Some(tx) = self.tx.take() {
@@ -317,7 +317,7 @@ impl Delivery {
     }
 
     /// Hands a held outcome to the caller.
-    pub fn release(mut self) {
+    pub(super) fn release(mut self) {
         if let (Some(tx), Some(outcome)) = (self.tx.take(), self.held.take()) {
             let _ = tx.send(outcome);
         }

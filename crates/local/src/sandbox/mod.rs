@@ -14,10 +14,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use ownstak_core::lambda::error_type;
 
-pub use pool::{Pool, PoolConfig, Throttled};
+pub(crate) use pool::{Pool, PoolConfig};
 
 /// How many streamed chunks may wait between the runtime and the invoker.
-pub const STREAM_BUFFER_CHUNKS: usize = 8;
+pub(crate) const STREAM_BUFFER_CHUNKS: usize = 8;
 
 /// Everything needed to start and invoke one version of a function.
 #[derive(Debug, Clone)]

@@ -111,18 +111,18 @@ pub(super) struct Reply(mpsc::UnboundedSender<Progress>);
 
 impl Reply {
     /// Gives the invocation's outcome (a stream goes on until [`Reply::finish`]).
-    pub fn outcome(&self, outcome: Outcome) {
+    pub(super) fn outcome(&self, outcome: Outcome) {
         // The invocation task may have given up (a timeout); nothing to tell then.
         let _ = self.0.send(Progress::Outcome(outcome));
     }
 
     /// Says the runtime is done with the invocation.
-    pub fn finish(self) {
+    pub(super) fn finish(self) {
         let _ = self.0.send(Progress::Finished);
     }
 
     /// Gives a final outcome and finishes.
-    pub fn complete(self, outcome: Outcome) {
+    pub(super) fn complete(self, outcome: Outcome) {
         self.outcome(outcome);
         self.finish();
     }
@@ -130,7 +130,7 @@ impl Reply {
 
 impl EnvState {
     /// The state of a process that has just started.
-    pub fn new(max_response: usize) -> Self {
+    pub(super) fn new(max_response: usize) -> Self {
         Self {
             inner: Mutex::new(Inner { lifecycle: Lifecycle::Initializing, hand: Hand::Empty }),
             wake: Notify::new(),
@@ -144,18 +144,18 @@ impl EnvState {
     }
 
     /// Whether the environment can take another invocation.
-    pub fn reusable(&self) -> bool {
+    pub(super) fn reusable(&self) -> bool {
         matches!(self.inner().lifecycle, Lifecycle::Warm)
     }
 
     /// Whether the environment has never taken an invocation (its next one is a cold start).
-    pub fn cold(&self) -> bool {
+    pub(super) fn cold(&self) -> bool {
         matches!(self.inner().lifecycle, Lifecycle::Initializing)
     }
 
     /// Hands `invocation` to the runtime; what becomes of it arrives on the
     /// returned receiver. A closed environment refuses at once.
-    pub fn offer(&self, invocation: NextInvocation) -> Result<mpsc::UnboundedReceiver<Progress>, Refusal> {
+    pub(super) fn offer(&self, invocation: NextInvocation) -> Result<mpsc::UnboundedReceiver<Progress>, Refusal> {
         let mut inner = self.inner();
         if let Some(refusal) = inner.lifecycle.refusal(&invocation.request_id) {
             return Err(refusal);
@@ -170,7 +170,7 @@ impl EnvState {
 
     /// Waits for an offered invocation and takes it, for `invocation/next`;
     /// `None` once the environment is closed.
-    pub async fn next(&self) -> Option<NextInvocation> {
+    pub(super) async fn next(&self) -> Option<NextInvocation> {
         loop {
             {
                 let mut inner = self.inner();
@@ -194,7 +194,7 @@ impl EnvState {
     }
 
     /// Takes the active invocation with `request_id`, for posting its result.
-    pub fn take_active(&self, request_id: &str) -> Option<Reply> {
+    pub(super) fn take_active(&self, request_id: &str) -> Option<Reply> {
         let mut inner = self.inner();
         match &inner.hand {
             Hand::Active { request_id: id, .. } if id == request_id => {}
@@ -208,7 +208,7 @@ impl EnvState {
 
     /// The runtime reported an init error: it answers the invocation in
     /// hand and every later one, and the environment is never reused.
-    pub fn init_failed(&self, failure: FunctionFailure) {
+    pub(super) fn init_failed(&self, failure: FunctionFailure) {
         let mut inner = self.inner();
         inner.lifecycle = Lifecycle::InitFailed(failure.clone());
         match std::mem::replace(&mut inner.hand, Hand::Empty) {
@@ -226,7 +226,7 @@ impl EnvState {
     /// stopped). An invocation the runtime took fails with
     /// `Runtime.ExitError`; one it never took runs elsewhere when the
     /// environment was warm, and fails when it was still initializing.
-    pub fn exited(&self, status: &str) {
+    pub(super) fn exited(&self, status: &str) {
         let mut inner = self.inner();
         match &inner.lifecycle {
             Lifecycle::Initializing => inner.lifecycle = Lifecycle::Exited { status: status.to_owned(), warm: false },

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ownstak_core::HostSuffix;
-use ownstak_proxy::forwarded::TrustedProxies;
+use ownstak_proxy::TrustedProxies;
 use ownstak_proxy::{Proxy, ProxyConfig};
 use ownstak_testkit::{Backend, tempdir};
 use serde_json::Value;

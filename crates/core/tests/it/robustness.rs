@@ -3,9 +3,9 @@
 //! short, deterministic run of the fuzz targets in `fuzz/`, part of every
 //! test run; `scripts/fuzz.sh` runs the coverage-guided fuzzer for longer.
 
-use ownstak_core::apigw::{HttpEvent, HttpResponse};
-use ownstak_core::stream::{Decoded, PreludeDecoder};
+use ownstak_core::{Decoded, PreludeDecoder};
 use ownstak_core::{FunctionPrefix, HostSuffix};
+use ownstak_core::{HttpEvent, HttpResponse};
 
 const ITERATIONS: usize = 50_000;
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use ownstak_aws::spec::Ipv4Cidr;
+use ownstak_aws::Ipv4Cidr;
 use ownstak_aws::template::{iam, outputs};
 use ownstak_aws::{BackendSpec, VpcSpec, backend_template};
 use serde_json::Value;

@@ -2,9 +2,7 @@
 //! built with the official `lambda_runtime` crate, bootstraps that crash,
 //! hang or are missing, warm reuse and concurrent environments.
 
-mod common;
-
-use common::{ROLE, Server};
+use crate::common::{ROLE, Server};
 
 use std::path::Path;
 

@@ -1,6 +1,4 @@
 //! Helpers shared by the local service's integration tests.
-// Each test file uses a different subset of these helpers.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,22 +8,22 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The execution role given to test functions.
-pub const ROLE: &str = "arn:aws:iam::000000000000:role/test";
+pub(crate) const ROLE: &str = "arn:aws:iam::000000000000:role/test";
 
 /// An in-process service on a free port.
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ownstak_local::ServerError>>,
 }
 
 impl Server {
-    pub async fn start(data_dir: &Path) -> Server {
+    pub(crate) async fn start(data_dir: &Path) -> Server {
         Self::start_with(data_dir, |_| {}).await
     }
 
     /// A server whose defaults `tweak` changes first.
-    pub async fn start_with(data_dir: &Path, tweak: impl FnOnce(&mut ownstak_local::LocalConfig)) -> Server {
+    pub(crate) async fn start_with(data_dir: &Path, tweak: impl FnOnce(&mut ownstak_local::LocalConfig)) -> Server {
         let mut config = ownstak_local::LocalConfig::new(data_dir.to_path_buf());
         config.lambda_addr = "127.0.0.1:0".parse().unwrap();
         tweak(&mut config);
@@ -38,15 +36,15 @@ impl Server {
         Server { addr, stop, task }
     }
 
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         ownstak_testkit::lambda_client(&self.endpoint())
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.send(()).expect("server still running");
         self.task.await.expect("server task").expect("server stopped cleanly");
     }

@@ -2,9 +2,7 @@
 //! official aws-sdk-lambda client: shapes, version numbering, aliases,
 //! pagination, typed errors and persistence across a restart.
 
-mod common;
-
-use common::{ROLE, Server};
+use crate::common::{ROLE, Server};
 
 use std::collections::HashMap;
 

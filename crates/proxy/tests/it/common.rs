@@ -20,34 +20,34 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// A generous upper bound for anything that should happen "soon".
-pub const SOON: Duration = Duration::from_secs(15);
+pub(crate) const SOON: Duration = Duration::from_secs(15);
 
-pub fn suffix() -> HostSuffix {
+pub(crate) fn suffix() -> HostSuffix {
     HostSuffix::new("local", "dev", "localhost").unwrap()
 }
 
 /// The host name of `<label>` under the test suffix.
-pub fn host(label: &str) -> String {
+pub(crate) fn host(label: &str) -> String {
     format!("{label}.local.dev.localhost")
 }
 
 /// A config on a free port; without a backend, the Lambda endpoint is a
 /// port nothing listens on (invocations fail fast with 502).
-pub fn config(lambda: Option<&str>) -> ProxyConfig {
+pub(crate) fn config(lambda: Option<&str>) -> ProxyConfig {
     let mut c = ProxyConfig::new(suffix(), Some(lambda.unwrap_or("http://127.0.0.1:9").to_owned()));
     c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     c
 }
 
 /// An in-process proxy; it shuts down (drain 1 s) when dropped.
-pub struct Running {
+pub(crate) struct Running {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl Running {
-    pub async fn start(config: ProxyConfig) -> Running {
+    pub(crate) async fn start(config: ProxyConfig) -> Running {
         let proxy = Proxy::bind(config).await.expect("bind the proxy");
         let addr = proxy.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -61,7 +61,7 @@ impl Running {
     }
 
     /// Stops and waits for the serve loop to return.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.take().map(|s| s.send(()));
         if let Some(t) = self.task.take() {
             tokio::time::timeout(SOON, t).await.expect("serve returns after shutdown").expect("serve task");
@@ -75,17 +75,17 @@ impl Drop for Running {
     }
 }
 
-pub type Body = Empty<Bytes>;
+pub(crate) type Body = Empty<Bytes>;
 
 /// An HTTP/1.1 client connection; the handle resolves when the server closes it.
-pub async fn h1(addr: SocketAddr) -> (http1::SendRequest<Body>, JoinHandle<hyper::Result<()>>) {
+pub(crate) async fn h1(addr: SocketAddr) -> (http1::SendRequest<Body>, JoinHandle<hyper::Result<()>>) {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let (send, conn) = http1::handshake(TokioIo::new(tcp)).await.expect("http1 handshake");
     (send, tokio::spawn(conn))
 }
 
 /// A cleartext HTTP/2 (prior knowledge) client connection.
-pub async fn h2c(addr: SocketAddr) -> (http2::SendRequest<Body>, JoinHandle<hyper::Result<()>>) {
+pub(crate) async fn h2c(addr: SocketAddr) -> (http2::SendRequest<Body>, JoinHandle<hyper::Result<()>>) {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let (send, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.expect("h2c handshake");
     (send, tokio::spawn(conn))
@@ -93,7 +93,7 @@ pub async fn h2c(addr: SocketAddr) -> (http2::SendRequest<Body>, JoinHandle<hype
 
 /// A TLS connection that trusts only the certificate in `ca_pem`, offering
 /// `alpn`; returns the stream and the protocol the server chose.
-pub async fn tls(
+pub(crate) async fn tls(
     addr: SocketAddr,
     ca_pem: &Path,
     server_name: &str,
@@ -119,7 +119,7 @@ pub async fn tls(
 }
 
 /// Sends a request on an HTTP/1.1 connection once it is ready for one.
-pub async fn send1(
+pub(crate) async fn send1(
     send: &mut http1::SendRequest<Body>,
     req: Request<Body>,
 ) -> hyper::Result<Response<hyper::body::Incoming>> {
@@ -128,17 +128,17 @@ pub async fn send1(
 }
 
 /// A GET of `path` for `host` (HTTP/1.1 style: Host header, origin-form URI).
-pub fn get(host: &str, path: &str) -> Request<Body> {
+pub(crate) fn get(host: &str, path: &str) -> Request<Body> {
     Request::get(path).header("host", host).body(Empty::new()).unwrap()
 }
 
 /// A GET in absolute form (what HTTP/2 sends as :scheme/:authority/:path).
-pub fn get_absolute(scheme: &str, host: &str, path: &str) -> Request<Body> {
+pub(crate) fn get_absolute(scheme: &str, host: &str, path: &str) -> Request<Body> {
     Request::get(format!("{scheme}://{host}{path}")).body(Empty::new()).unwrap()
 }
 
 /// Reads a whole response body as text.
-pub async fn text(resp: Response<hyper::body::Incoming>) -> String {
+pub(crate) async fn text(resp: Response<hyper::body::Incoming>) -> String {
     let bytes = resp.into_body().collect().await.expect("read the body").to_bytes();
     String::from_utf8_lossy(&bytes).into_owned()
 }

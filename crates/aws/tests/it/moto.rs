@@ -7,9 +7,9 @@ use std::time::Duration;
 use ownstak_testkit::moto::Moto;
 
 use aws_credential_types::Credentials;
-use ownstak_aws::spec::Ipv4Cidr;
+use ownstak_aws::Ipv4Cidr;
 use ownstak_aws::template::outputs;
-use ownstak_aws::{AwsError, AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec, backend};
+use ownstak_aws::{AwsError, AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec};
 
 /// Starts moto; `acm_wait` is how long its certificates stay pending.
 async fn moto(acm_wait: u32) -> Moto {
@@ -72,7 +72,12 @@ async fn cnames(moto: &Moto, zone_id: &str) -> Vec<(String, String)> {
     out.resource_record_sets()
         .iter()
         .filter(|s| s.r#type().as_str() == "CNAME")
-        .map(|s| (ownstak_aws::dns::canonical(s.name()), ownstak_aws::dns::canonical(s.resource_records()[0].value())))
+        .map(|s| {
+            (
+                ownstak_aws::canonical_dns_name(s.name()),
+                ownstak_aws::canonical_dns_name(s.resource_records()[0].value()),
+            )
+        })
         .collect()
 }
 
@@ -81,7 +86,7 @@ async fn new_vpc_stack_is_created() {
     let moto = moto(0).await;
     let zone_id = zone(&moto, "ownstak.link").await;
     let dns = DnsTarget { zone_id, settings: settings(&moto) };
-    let created = backend::create(&spec(), &settings(&moto), &dns, "img:1", &timing()).await.unwrap();
+    let created = ownstak_aws::create_backend(&spec(), &settings(&moto), &dns, "img:1", &timing()).await.unwrap();
     assert!(created.created);
     let cfn = aws_sdk_cloudformation::Client::new(&sdk(&moto).await);
     let res = cfn.describe_stack_resources().stack_name(&created.stack).send().await.unwrap();
@@ -105,7 +110,7 @@ async fn create_status_idempotent_dns_destroy() {
     let spec = BackendSpec::new("acme", "prod", "ownstak.link", "ownstak", existing_vpc(&moto)).unwrap();
     let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ownstak:test";
 
-    let first = backend::create(&spec, &settings(&moto), &dns, image, &timing()).await.unwrap();
+    let first = ownstak_aws::create_backend(&spec, &settings(&moto), &dns, image, &timing()).await.unwrap();
     assert!(first.created && first.certificate_requested && first.dns_changed, "{first:?}");
     for key in outputs::ALL {
         assert!(first.outputs.contains_key(*key), "output {key} missing: {:?}", first.outputs);
@@ -133,7 +138,7 @@ async fn create_status_idempotent_dns_destroy() {
     s3.head_bucket().bucket(&first.outputs[outputs::ASSETS_BUCKET]).send().await.unwrap();
 
     // Status.
-    let status = backend::status("ownstak", "acme", "prod", &settings(&moto), &timing()).await.unwrap();
+    let status = ownstak_aws::backend_status("ownstak", "acme", "prod", &settings(&moto), &timing()).await.unwrap();
     assert_eq!(status.stack.status, "CREATE_COMPLETE");
     assert!(!status.resources.is_empty());
 
@@ -144,15 +149,15 @@ async fn create_status_idempotent_dns_destroy() {
     assert_eq!(records.len(), 2, "{records:?}");
 
     // A second create changes nothing; plan shows no changes.
-    let second = backend::create(&spec, &settings(&moto), &dns, image, &timing()).await.unwrap();
+    let second = ownstak_aws::create_backend(&spec, &settings(&moto), &dns, image, &timing()).await.unwrap();
     assert!(!second.changed(), "{second:?}");
     assert_eq!(second.certificate_arn, first.certificate_arn);
     assert_eq!(second.outputs, first.outputs);
     assert_eq!(cnames(&moto, &zone_id).await, records);
-    let plan = backend::plan(&spec, &settings(&moto), image, &timing()).await.unwrap();
+    let plan = ownstak_aws::plan_backend(&spec, &settings(&moto), image, &timing()).await.unwrap();
     assert!(plan.exists && plan.changes.is_empty() && !plan.parameters_change, "{plan:?}");
     // A new image is a parameter change.
-    let plan = backend::plan(&spec, &settings(&moto), "other:image", &timing()).await.unwrap();
+    let plan = ownstak_aws::plan_backend(&spec, &settings(&moto), "other:image", &timing()).await.unwrap();
     assert!(plan.parameters_change, "{plan:?}");
 
     // Destroy refuses while a function with the prefix exists.
@@ -169,17 +174,19 @@ async fn create_status_idempotent_dns_destroy() {
         .send()
         .await
         .unwrap();
-    let err =
-        backend::destroy("ownstak", "acme", "prod", &settings(&moto), Some(&dns), false, &timing()).await.unwrap_err();
+    let err = ownstak_aws::destroy_backend("ownstak", "acme", "prod", &settings(&moto), Some(&dns), false, &timing())
+        .await
+        .unwrap_err();
     assert!(matches!(err, AwsError::FunctionsExist { count: 1, .. }), "{err}");
     assert!(err.to_string().contains("--force"), "{err}");
 
-    let gone =
-        backend::destroy("ownstak", "acme", "prod", &settings(&moto), Some(&dns), true, &timing()).await.unwrap();
+    let gone = ownstak_aws::destroy_backend("ownstak", "acme", "prod", &settings(&moto), Some(&dns), true, &timing())
+        .await
+        .unwrap();
     assert_eq!(gone.deleted_functions, ["ownstak-hello-prod"]);
     assert_eq!(gone.deleted_records, 2);
     assert!(cnames(&moto, &zone_id).await.is_empty());
-    let err = backend::status("ownstak", "acme", "prod", &settings(&moto), &timing()).await.unwrap_err();
+    let err = ownstak_aws::backend_status("ownstak", "acme", "prod", &settings(&moto), &timing()).await.unwrap_err();
     assert!(matches!(err, AwsError::StackNotFound(_)), "{err}");
 }
 
@@ -195,7 +202,7 @@ async fn zone_that_does_not_cover_the_domain_is_refused() {
     let moto = moto(0).await;
     let zone_id = zone(&moto, "example.com").await;
     let dns = DnsTarget { zone_id: zone_id.clone(), settings: settings(&moto) };
-    let err = backend::create(&spec(), &settings(&moto), &dns, "img", &timing()).await.unwrap_err();
+    let err = ownstak_aws::create_backend(&spec(), &settings(&moto), &dns, "img", &timing()).await.unwrap_err();
     assert!(matches!(err, AwsError::ZoneMismatch { .. }), "{err}");
     let text = err.to_string();
     assert!(
@@ -207,7 +214,7 @@ async fn zone_that_does_not_cover_the_domain_is_refused() {
     assert!(cfn.list_stacks().send().await.unwrap().stack_summaries().is_empty());
 
     let dns = DnsTarget { zone_id: "ZNOSUCHZONE".into(), settings: settings(&moto) };
-    let err = backend::create(&spec(), &settings(&moto), &dns, "img", &timing()).await.unwrap_err();
+    let err = ownstak_aws::create_backend(&spec(), &settings(&moto), &dns, "img", &timing()).await.unwrap_err();
     assert!(matches!(err, AwsError::ZoneNotFound { .. }), "{err}");
 }
 
@@ -218,7 +225,7 @@ async fn certificate_stuck_in_validation_is_reported() {
     let dns = DnsTarget { zone_id: zone_id.clone(), settings: settings(&moto) };
     let mut t = timing();
     t.certificate_timeout = Duration::from_secs(1);
-    let err = backend::create(&spec(), &settings(&moto), &dns, "img", &t).await.unwrap_err();
+    let err = ownstak_aws::create_backend(&spec(), &settings(&moto), &dns, "img", &t).await.unwrap_err();
     assert!(matches!(err, AwsError::CertificateNotIssued { .. }), "{err}");
     assert!(err.to_string().contains("PENDING_VALIDATION"), "{err}");
     // The validation record was written, so a later run can succeed.

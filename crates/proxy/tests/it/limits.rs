@@ -3,11 +3,9 @@
 //! keep-alive timeout, in-flight shedding, and self-signed certificates
 //! that never overwrite a user's files.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Running, SOON, config, get, h1, h2c, host, text};
+use crate::common::{Running, SOON, config, get, h1, h2c, host, text};
 use ownstak_proxy::{Proxy, ProxyError, TlsSetting};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -105,7 +103,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
     // HTTP/2 (h2c): the server sends GOAWAY and closes.
     let (mut send, conn) = h2c(proxy.addr).await;
-    let resp = send.send_request(common::get_absolute("http", "nope.example", "/")).await.unwrap();
+    let resp = send.send_request(crate::common::get_absolute("http", "nope.example", "/")).await.unwrap();
     assert_eq!(resp.version(), http::Version::HTTP_2);
     assert_eq!(resp.status(), 404);
     text(resp).await;
@@ -131,7 +129,7 @@ async fn beyond_max_in_flight_requests_get_an_immediate_503() {
     let (mut send, _conn) = h1(proxy.addr).await;
     let shed = tokio::time::timeout(SOON, async {
         loop {
-            let resp = common::send1(&mut send, get(&host("hello-prod"), "/")).await.unwrap();
+            let resp = crate::common::send1(&mut send, get(&host("hello-prod"), "/")).await.unwrap();
             if resp.status() == 503 {
                 return resp;
             }
@@ -147,7 +145,7 @@ async fn beyond_max_in_flight_requests_get_an_immediate_503() {
     assert_eq!(doc["error"]["status"], 503);
     assert_eq!(doc["error"]["code"], "overloaded", "{doc}");
     // The proxy's own endpoints are never shed: health stays green.
-    let health = common::send1(&mut send, get("anything", "/__ownstak__/health")).await.unwrap();
+    let health = crate::common::send1(&mut send, get("anything", "/__ownstak__/health")).await.unwrap();
     assert_eq!(health.status(), 200);
     text(health).await;
 
@@ -158,7 +156,7 @@ async fn beyond_max_in_flight_requests_get_an_immediate_503() {
     assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
     let served = tokio::time::timeout(SOON, async {
         loop {
-            let resp = common::send1(&mut send, get(&host("hello-prod"), "/")).await.unwrap();
+            let resp = crate::common::send1(&mut send, get(&host("hello-prod"), "/")).await.unwrap();
             let status = resp.status();
             text(resp).await;
             if status != 503 {

@@ -3,12 +3,10 @@
 //! HTTP/1.1), h2c, the `ownstak proxy` TLS flags, and the in-flight limit
 //! with a slow function.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use common::{Running, SOON, config, get, get_absolute, h1, h2c, host, send1, text, tls};
+use crate::common::{Running, SOON, config, get, get_absolute, h1, h2c, host, send1, text, tls};
 use http::Version;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};

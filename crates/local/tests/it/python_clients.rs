@@ -6,9 +6,7 @@
 //! Both need the project's Python virtualenv, whose interpreter is named by
 //! `OWNSTAK_PYTHON`; `scripts/test.sh` sets it up.
 
-mod common;
-
-use common::{ROLE, Server};
+use crate::common::{ROLE, Server};
 
 use std::path::{Path, PathBuf};
 
