@@ -60,7 +60,10 @@ TOOLS="$HOME/.cache/ownstak/tools"
 FN_TARGET="$HOME/.cache/ownstak/cargo-lambda-fn-target"
 NEXT_CACHE="$HOME/.cache/ownstak/bench/nextjs"
 export PATH="$TOOLS/bin:$PATH:/usr/sbin:/sbin"
-BIN="$CARGO_TARGET_DIR/$PROFILE"
+# The smoke run uses the binaries the tests built (crates/testkit builds
+# them into a target directory of their own).
+if [ "$PROFILE" = debug ]; then BIN_TARGET="$CARGO_TARGET_DIR/test-bins"; else BIN_TARGET="$CARGO_TARGET_DIR"; fi
+BIN="$BIN_TARGET/$PROFILE"
 WORK="$(mktemp -d -t ownstak-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"; META="$WORK/meta.txt"; COMMANDS="$WORK/commands.sh"
 : >"$RESULTS"; : >"$META"; : >"$COMMANDS"
@@ -176,9 +179,8 @@ log "building ownstak, the runtime and the fixtures ($PROFILE)"
 if [ "$PROFILE" = release ]; then
   cargo build --release --quiet --bins -p ownstak-cli -p ownstak-runtime -p ownstak-fixtures
 else
-  # With the test command's own features (see crates/testkit), so that the
-  # smoke run reuses the build of the tests instead of making another.
-  cargo build --quiet --workspace --bins --tests
+  # The same command as crates/testkit's: after the tests it is a no-op.
+  CARGO_TARGET_DIR="$BIN_TARGET" cargo build --quiet --workspace --bins
 fi
 if [ "$PEERS" = 1 ]; then
   (cd bench/cargo-lambda-fn && CARGO_TARGET_DIR="$FN_TARGET" cargo build --release --quiet --locked)

@@ -8,7 +8,9 @@
 # BENCH_SMOKE=0 for the smoke run alone.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-step() { printf '\n== %s\n' "$*" >&2; }
+STARTED=$(date +%s)
+step() { printf '\n== [%4ss] %s\n' $(( $(date +%s) - STARTED )) "$*" >&2; }
+trap 'step "done (exit $?)"' EXIT
 if [ $# = 0 ]; then
   step "formatting (cargo fmt --check)"
   cargo fmt --all -- --check || { echo "unformatted code: run \`cargo fmt --all\` and commit" >&2; exit 1; }

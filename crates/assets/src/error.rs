@@ -1,5 +1,6 @@
 //! Errors of the asset store, its uploads and its serving.
 
+use ownstak_sdk_error::SdkFailure;
 use std::path::PathBuf;
 
 /// Why an asset operation failed.
@@ -74,17 +75,16 @@ where
     R: std::fmt::Debug,
 {
     let endpoint = endpoint.to_owned();
-    move |err| {
-        use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata as _, SdkError};
-        match &err {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                AssetError::Unreachable { endpoint, detail: DisplayErrorContext(&err).to_string() }
-            }
-            _ => AssetError::Api {
-                operation,
-                code: err.code().unwrap_or("Unknown").to_owned(),
-                message: err.message().map(str::to_owned).unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
-            },
+    move |err| match ownstak_sdk_error::classify(&err) {
+        SdkFailure::Unreachable { detail } | SdkFailure::NoCredentials { detail } => {
+            AssetError::Unreachable { endpoint, detail }
+        }
+        other => {
+            let e = other.service_error().cloned().unwrap_or_else(|| ownstak_sdk_error::ServiceError {
+                code: "Unknown".to_owned(),
+                message: other.to_string(),
+            });
+            AssetError::Api { operation, code: e.code, message: e.message }
         }
     }
 }

@@ -56,12 +56,22 @@ impl AssetBody {
         self.stream.is_none()
     }
 
+    /// Polls for the next chunk; `None` at the end.
+    pub fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, AssetError>>> {
+        let Some(stream) = self.get_mut().stream.as_mut() else { return std::task::Poll::Ready(None) };
+        std::pin::Pin::new(stream).poll_next(cx).map(|item| {
+            item.map(|r| {
+                r.map_err(|e| AssetError::Unreachable { endpoint: "asset store".to_owned(), detail: e.to_string() })
+            })
+        })
+    }
+
     /// The next chunk; `None` at the end.
     pub async fn next(&mut self) -> Option<Result<Bytes, AssetError>> {
-        let stream = self.stream.as_mut()?;
-        stream.next().await.map(|r| {
-            r.map_err(|e| AssetError::Unreachable { endpoint: "asset store".to_owned(), detail: e.to_string() })
-        })
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! The errors of backend provisioning; each says what to do about it.
 
+use ownstak_sdk_error::SdkFailure;
 /// Why a backend operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
@@ -173,57 +174,38 @@ pub enum AwsError {
 
 impl AwsError {
     /// Maps an SDK call error (any service) to an [`AwsError`].
-    pub fn from_sdk<E>(operation: &'static str, err: &aws_sdk_cloudformation::error::SdkError<E>) -> Self
+    pub fn from_sdk<E, R>(operation: &'static str, err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
     where
-        E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error + 'static,
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
     {
-        use aws_sdk_cloudformation::error::SdkError;
-        let detail = match err {
-            SdkError::ServiceError(se) => {
-                let e = se.err();
-                let code = e.code().unwrap_or("Unknown");
-                let message = e.message().unwrap_or("");
-                if matches!(
-                    code,
-                    "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError"
-                ) {
-                    return Self::AccessDenied { operation, detail: format!("{code}: {message}") };
-                }
-                format!("{code}: {message}")
+        match ownstak_sdk_error::classify(err) {
+            SdkFailure::AccessDenied(e) => Self::AccessDenied { operation, detail: e.to_string() },
+            SdkFailure::NoCredentials { detail } => {
+                Self::MissingCredentials { what: "this call", detail, profile_hint: String::new() }
             }
-            SdkError::DispatchFailure(_) => {
-                format!("cannot reach the AWS endpoint: {}", aws_smithy_types::error::display::DisplayErrorContext(err))
+            SdkFailure::Unreachable { detail } => {
+                Self::Api { operation, detail: format!("cannot reach the AWS endpoint: {detail}") }
             }
-            other => {
-                let text = format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other));
-                if text.contains("credentials") {
-                    return Self::MissingCredentials { what: "this call", detail: text, profile_hint: String::new() };
-                }
-                text
-            }
-        };
-        Self::Api { operation, detail }
+            other => Self::Api { operation, detail: other.to_string() },
+        }
     }
 }
 
 /// Error code of an SDK service error, if it is one.
-pub(crate) fn error_code<E>(err: &aws_sdk_cloudformation::error::SdkError<E>) -> Option<String>
+pub(crate) fn error_code<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<String>
 where
-    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
-    match err {
-        aws_sdk_cloudformation::error::SdkError::ServiceError(se) => se.err().code().map(str::to_owned),
-        _ => None,
-    }
+    ownstak_sdk_error::classify(err).code().map(str::to_owned)
 }
 
 /// Error message of an SDK service error, if it is one.
-pub(crate) fn error_message<E>(err: &aws_sdk_cloudformation::error::SdkError<E>) -> String
+pub(crate) fn error_message<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
 where
-    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
-    match err {
-        aws_sdk_cloudformation::error::SdkError::ServiceError(se) => se.err().message().unwrap_or_default().to_owned(),
-        _ => String::new(),
-    }
+    ownstak_sdk_error::classify(err).service_error().map(|e| e.message.clone()).unwrap_or_default()
 }

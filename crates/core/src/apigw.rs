@@ -147,6 +147,12 @@ fn decode_body(body: Option<&str>, base64: bool) -> Result<Bytes, ConvertError> 
 }
 
 impl HttpEvent {
+    /// The event as JSON, as Lambda receives it.
+    #[allow(clippy::expect_used, reason = "an event of strings, maps, lists and numbers always serializes")]
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("HttpEvent serializes")
+    }
+
     /// Builds the event for an incoming request.
     pub fn from_request(
         method: &Method,

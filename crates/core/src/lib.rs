@@ -6,6 +6,7 @@
 
 mod apigw;
 mod backend;
+mod headers;
 mod host;
 pub mod lambda;
 mod manifest;
@@ -15,6 +16,7 @@ mod stream;
 
 pub use apigw::{ConvertError, HttpContext, HttpEvent, HttpResponse, RequestContext, RequestMeta};
 pub use backend::{BackendInfo, BackendInfoError};
+pub use headers::{HOP_BY_HOP, MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, strip_hop_by_hop, valid_request_id};
 pub use host::{HostError, HostSuffix, Route};
 pub use manifest::{BundleManifest, DEFAULT_READY_TIMEOUT_MS, MANIFEST_FILE, MANIFEST_VERSION, ManifestError};
 pub use names::{

@@ -1,5 +1,6 @@
 //! Errors of packaging and deploying.
 
+use ownstak_sdk_error::SdkFailure;
 /// Why a deploy, promote or listing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -95,26 +96,17 @@ where
 {
     let hint = endpoint.unreachable_hint();
     let endpoint = endpoint.url().to_owned();
-    move |err| {
-        use aws_sdk_lambda::error::{ProvideErrorMetadata as _, SdkError};
-        match &err {
-            SdkError::DispatchFailure(d) => DeployError::Unreachable {
-                endpoint,
-                detail: d.as_connector_error().map(|c| c.to_string()).unwrap_or_else(|| "connection failed".to_owned()),
-                hint,
-            },
-            SdkError::TimeoutError(_) => DeployError::Unreachable { endpoint, detail: "timed out".to_owned(), hint },
-            _ => {
-                let code = err.code().unwrap_or("Unknown").to_owned();
-                let message = err
-                    .message()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&err)));
-                if matches!(code.as_str(), "AccessDeniedException" | "AccessDenied") {
-                    return DeployError::AccessDenied { operation, message: format!("{code}: {message}") };
-                }
-                DeployError::Api { operation, code, message }
-            }
+    move |err| match ownstak_sdk_error::classify(&err) {
+        SdkFailure::Unreachable { detail } | SdkFailure::NoCredentials { detail } => {
+            DeployError::Unreachable { endpoint, detail, hint }
+        }
+        SdkFailure::AccessDenied(e) => DeployError::AccessDenied { operation, message: e.to_string() },
+        other => {
+            let e = other.service_error().cloned().unwrap_or_else(|| ownstak_sdk_error::ServiceError {
+                code: "Unknown".to_owned(),
+                message: other.to_string(),
+            });
+            DeployError::Api { operation, code: e.code, message: e.message }
         }
     }
 }

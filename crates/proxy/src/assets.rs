@@ -13,13 +13,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, Response};
-use ownstak_assets::{AssetBody, AssetResolver, StoreConfig};
+use ownstak_assets::{AssetResolver, StoreConfig};
 use ownstak_core::CURRENT_ALIAS;
 use tokio::sync::OnceCell;
 
-use crate::body::{BodyError, ProxyBody};
+use crate::body::ProxyBody;
 use crate::config::ProxyConfig;
-use crate::invoker::Invoker;
+use crate::invoker::Lambda;
+use crate::routing::Target;
 
 /// Longest time a resolved `current` alias is trusted.
 pub(crate) const CURRENT_TTL: Duration = Duration::from_secs(1);
@@ -61,18 +62,18 @@ impl ProxyAssets {
     /// (the function answers).
     pub(crate) async fn answer(
         &self,
-        invoker: &Invoker,
+        lambda: &dyn Lambda,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
-        function: &str,
-        qualifier: &str,
+        target: &Target,
     ) -> Option<Response<ProxyBody>> {
+        let (function, qualifier) = (target.function.as_str(), target.qualifier.as_str());
         let store = self.store.as_ref()?;
         if method != Method::GET && method != Method::HEAD {
             return None;
         }
-        let version = self.version(invoker, function, qualifier).await?;
+        let version = self.version(lambda, function, qualifier).await?;
         let resolver = self.resolver.get_or_init(|| AssetResolver::new(store.clone())).await;
         let found = if method == Method::HEAD {
             resolver.head(function, &version, path, headers).await
@@ -87,8 +88,7 @@ impl ProxyAssets {
                 return None;
             }
         };
-        let body = if asset.body.is_empty() { ProxyBody::Full(None) } else { stream(asset.body) };
-        let mut resp = Response::new(body);
+        let mut resp = Response::new(ProxyBody::asset(asset.body));
         *resp.status_mut() = asset.status;
         *resp.headers_mut() = asset.headers;
         Some(resp)
@@ -96,7 +96,7 @@ impl ProxyAssets {
 
     /// The version behind `qualifier`, cached; `None` when it does not
     /// exist or Lambda cannot say.
-    async fn version(&self, invoker: &Invoker, function: &str, qualifier: &str) -> Option<String> {
+    async fn version(&self, lambda: &dyn Lambda, function: &str, qualifier: &str) -> Option<String> {
         let id = (function.to_owned(), qualifier.to_owned());
         let fresh = |at: Instant| qualifier != CURRENT_ALIAS || at.elapsed() < CURRENT_TTL;
         if let Some((version, at)) = self.cache().get(&id).cloned()
@@ -104,7 +104,7 @@ impl ProxyAssets {
         {
             return version;
         }
-        let version = match invoker.alias_version(function, qualifier).await {
+        let version = match lambda.alias_version(function, qualifier).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::debug!(error = ?e, %function, %qualifier, "cannot resolve the alias; the function answers");
@@ -126,19 +126,4 @@ impl ProxyAssets {
         // Entries are replaced whole; a panic elsewhere cannot leave one half-written.
         self.aliases.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// Streams an object's bytes to the client through a bounded channel; a
-/// failure mid-way aborts the response.
-fn stream(mut body: AssetBody) -> ProxyBody {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(async move {
-        while let Some(chunk) = body.next().await {
-            let failed = chunk.is_err();
-            if tx.send(chunk.map_err(|e| BodyError(e.to_string()))).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    ProxyBody::Stream(rx)
 }

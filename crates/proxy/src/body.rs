@@ -1,30 +1,81 @@
-//! Response bodies: whole, or streamed from a function with backpressure.
+//! Response bodies: whole, streamed from a function's events, or streamed
+//! from the asset store, each pulled by hyper as the client reads (the
+//! backpressure reaches the function or the store, and nothing is
+//! buffered in between). A body also carries its request's
+//! [`RequestScope`], which ends when the last byte is sent or the body is
+//! dropped, so the request stays counted (and its access-log line waits)
+//! for exactly as long as it is being answered.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::Frame;
-use tokio::sync::mpsc;
+use ownstak_assets::AssetBody;
+
+use crate::response::EventBody;
+use crate::scope::RequestScope;
 
 /// Why a streamed body stopped early; the connection is then aborted so the
 /// client never mistakes a cut-off response for a complete one.
 #[derive(Debug, thiserror::Error)]
-#[error("the function's response broke off: {0}")]
-pub struct BodyError(pub String);
+#[error("the response broke off: {0}")]
+pub(crate) struct BodyError(pub String);
 
 /// A response body of the proxy.
-pub enum ProxyBody {
-    /// A body known in full.
+pub(crate) struct ProxyBody {
+    source: Source,
+    scope: Option<RequestScope>,
+    sent: u64,
+}
+
+enum Source {
+    /// A body known in full (`None` once sent).
     Full(Option<Bytes>),
-    /// A body still arriving; `Err` aborts the response.
-    Stream(mpsc::Receiver<Result<Bytes, BodyError>>),
+    /// A function's streamed response.
+    Events(Box<EventBody>),
+    /// An object from the asset store.
+    Asset(AssetBody),
 }
 
 impl ProxyBody {
     /// A complete body.
-    pub fn full(bytes: Bytes) -> Self {
-        ProxyBody::Full(Some(bytes))
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        Self::from_source(Source::Full(Some(bytes).filter(|b| !b.is_empty())))
+    }
+
+    /// An empty body.
+    pub(crate) fn empty() -> Self {
+        Self::from_source(Source::Full(None))
+    }
+
+    /// A function's response, still arriving.
+    pub(crate) fn events(body: EventBody) -> Self {
+        Self::from_source(Source::Events(Box::new(body)))
+    }
+
+    /// An object from the asset store.
+    pub(crate) fn asset(body: AssetBody) -> Self {
+        if body.is_empty() { Self::empty() } else { Self::from_source(Source::Asset(body)) }
+    }
+
+    fn from_source(source: Source) -> Self {
+        Self { source, scope: None, sent: 0 }
+    }
+
+    /// Makes the body carry `scope` until it ends.
+    pub(crate) fn attach(&mut self, scope: RequestScope) {
+        self.scope = Some(scope);
+        if matches!(self.source, Source::Full(None)) {
+            self.finish();
+        }
+    }
+
+    /// Ends the request's scope with the bytes sent so far.
+    fn finish(&mut self) {
+        if let Some(scope) = self.scope.take() {
+            scope.finish(self.sent);
+        }
     }
 }
 
@@ -33,21 +84,43 @@ impl http_body::Body for ProxyBody {
     type Error = BodyError;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        match self.get_mut() {
-            ProxyBody::Full(b) => Poll::Ready(b.take().filter(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
-            ProxyBody::Stream(rx) => rx.poll_recv(cx).map(|item| item.map(|r| r.map(Frame::data))),
+        let this = self.get_mut();
+        let next = match &mut this.source {
+            Source::Full(b) => b.take().map(Ok),
+            Source::Events(body) => ready!(body.poll_chunk(cx)),
+            Source::Asset(body) => {
+                ready!(Pin::new(body).poll_next(cx)).map(|r| r.map_err(|e| BodyError(e.to_string())))
+            }
+        };
+        match &next {
+            Some(Ok(chunk)) => {
+                this.sent += chunk.len() as u64;
+                if matches!(this.source, Source::Full(None)) {
+                    this.finish();
+                }
+            }
+            // The end, or a failure that aborts the response.
+            _ => this.finish(),
         }
+        Poll::Ready(next.map(|r| r.map(Frame::data)))
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, ProxyBody::Full(None))
+        matches!(self.source, Source::Full(None))
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        match self {
-            ProxyBody::Full(Some(b)) => http_body::SizeHint::with_exact(b.len() as u64),
-            ProxyBody::Full(None) => http_body::SizeHint::with_exact(0),
-            ProxyBody::Stream(_) => http_body::SizeHint::default(),
+        match &self.source {
+            Source::Full(Some(b)) => http_body::SizeHint::with_exact(b.len() as u64),
+            Source::Full(None) => http_body::SizeHint::with_exact(0),
+            Source::Events(_) | Source::Asset(_) => http_body::SizeHint::default(),
         }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        // A client that went away, or hyper dropping a body it never polled.
+        self.finish();
     }
 }

@@ -38,8 +38,6 @@ pub struct ProxyConfig {
     pub account_id: String,
     /// Streaming or buffered invocations.
     pub invoke_mode: InvokeMode,
-    /// Largest response head (prelude) or buffered response accepted.
-    pub max_response_head_bytes: usize,
     /// Limits and timeouts.
     pub limits: Limits,
     /// TLS termination.
@@ -69,7 +67,6 @@ impl ProxyConfig {
             region: "us-east-1".to_owned(),
             account_id: "000000000000".to_owned(),
             invoke_mode: InvokeMode::Streaming,
-            max_response_head_bytes: 6 * 1024 * 1024,
             limits: Limits::default(),
             tls: TlsSetting::Off,
             trusted_proxies: TrustedProxies::default(),

@@ -1,7 +1,7 @@
 //! Per-connection limits that hyper has no direct knob for: the idle
-//! keep-alive timeout and the request-head read timeout, plus the response
-//! body wrapper that keeps a request counted as in flight (and holding its
-//! global in-flight permit) until its last byte is sent.
+//! keep-alive timeout and the request-head read timeout. A request counts
+//! on its connection through a [`RequestGuard`], which its response body
+//! holds until the last byte is sent.
 //!
 //! Each connection has one [`Activity`]: the service marks a request as
 //! started when hyper hands it over and as finished when its response body
@@ -15,13 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::Notify;
 use tokio::time::Instant;
-
-use crate::body::{BodyError, ProxyBody};
 
 /// The client preface that starts every HTTP/2 connection.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -179,43 +175,6 @@ impl Drop for RequestGuard {
         if let Some(a) = self.0.take() {
             a.end();
         }
-    }
-}
-
-/// A response body that releases its request's accounting (the
-/// connection's in-flight count and the global in-flight permit) when the
-/// body ends or is dropped.
-pub(crate) struct Tracked {
-    inner: ProxyBody,
-    hold: Option<(RequestGuard, Option<OwnedSemaphorePermit>)>,
-}
-
-impl Tracked {
-    /// Wraps a body; `permit` is `None` for answers that took no permit.
-    pub(crate) fn new(inner: ProxyBody, guard: RequestGuard, permit: Option<OwnedSemaphorePermit>) -> Self {
-        Self { inner, hold: Some((guard, permit)) }
-    }
-}
-
-impl Body for Tracked {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        if !matches!(frame, Some(Ok(_))) {
-            this.hold = None;
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -1,5 +1,6 @@
-//! The client's address: the peer, or the first `X-Forwarded-For` entry
-//! when the peer is a trusted load balancer.
+//! Which peers are trusted front ends (load balancers, CDNs), and the
+//! client's address: the peer, or what trusted front ends say in
+//! `X-Forwarded-For`.
 
 use std::net::IpAddr;
 
@@ -24,17 +25,31 @@ impl TrustedProxies {
         Ok(Self(nets))
     }
 
-    /// The client address for a request from `peer`.
+    /// Whether `peer` is a trusted front end.
+    pub fn contains(&self, peer: IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(&peer))
+    }
+
+    /// The client's address: the peer itself unless it is trusted; then
+    /// the rightmost `X-Forwarded-For` entry that is not itself a trusted
+    /// proxy (entries to its left may be written by the client and are
+    /// never believed). A malformed entry ends the walk at the last
+    /// address known to be true.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.0.iter().any(|n| n.contains(&peer)) {
+        if !self.contains(peer) {
             return peer;
         }
-        headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|first| first.trim().parse().ok())
-            .unwrap_or(peer)
+        let mut client = peer;
+        let entries =
+            headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+        for entry in entries.rev() {
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else { break };
+            client = ip;
+            if !self.contains(ip) {
+                break;
+            }
+        }
+        client
     }
 }
 
@@ -49,6 +64,9 @@ mod tests {
         h.insert("x-forwarded-for", "203.0.113.7, 10.1.1.1".parse().unwrap());
         assert_eq!(t.client_ip("10.2.3.4".parse().unwrap(), &h), "203.0.113.7".parse::<IpAddr>().unwrap());
         assert_eq!(t.client_ip("127.0.0.1".parse().unwrap(), &h), "203.0.113.7".parse::<IpAddr>().unwrap());
+        // A client that writes its own entry first cannot pick its address.
+        h.insert("x-forwarded-for", "1.2.3.4, 198.51.100.9".parse().unwrap());
+        assert_eq!(t.client_ip("10.2.3.4".parse().unwrap(), &h), "198.51.100.9".parse::<IpAddr>().unwrap());
         assert_eq!(
             t.client_ip("192.0.2.1".parse().unwrap(), &h),
             "192.0.2.1".parse::<IpAddr>().unwrap(),

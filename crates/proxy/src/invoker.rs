@@ -1,27 +1,54 @@
-//! Invoking functions through aws-sdk-lambda.
+//! Invoking functions: what an invocation returns, why one fails, and the
+//! [`Lambda`] boundary the request path calls through. [`SdkLambda`]
+//! implements it with the official aws-sdk-lambda client, against AWS or
+//! any endpoint that speaks the Lambda API.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_lambda::primitives::Blob;
 use bytes::Bytes;
+use futures_util::Stream;
+use ownstak_sdk_error::SdkFailure;
 
 use crate::config::ProxyConfig;
 
-/// What an invocation returned.
+/// A boxed future, as the [`Lambda`] boundary returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A function's failure as Lambda reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionError {
+    /// `errorType` from the error document, or the error header's value.
+    pub error_type: String,
+    /// `errorMessage` from the document, if any.
+    pub message: Option<String>,
+}
+
+/// What a buffered invocation returned.
 #[derive(Debug)]
 pub enum Invoked {
     /// The function's payload.
     Payload(Bytes),
-    /// The function failed; its error document and type.
-    FunctionError {
-        /// `errorType` from the document, or the header value.
-        error_type: String,
-        /// `errorMessage` from the document, if any.
-        message: Option<String>,
-    },
+    /// The function failed.
+    Failed(FunctionError),
+}
+
+/// One piece of a streamed invocation.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// Payload bytes, in order.
+    Chunk(Bytes),
+    /// The invocation finished successfully; nothing follows.
+    Completed,
+    /// The invocation finished with the function's failure; nothing follows.
+    Failed(FunctionError),
 }
 
 /// Why an invocation did not happen.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvokeFailure {
     /// The function or alias does not exist.
     NotFound,
@@ -42,13 +69,76 @@ pub enum InvokeFailure {
     Unreachable(String),
 }
 
-/// Invokes functions.
+impl From<SdkFailure> for InvokeFailure {
+    fn from(failure: SdkFailure) -> Self {
+        match failure {
+            SdkFailure::NotFound(_) => InvokeFailure::NotFound,
+            SdkFailure::Throttled(_) => InvokeFailure::Throttled,
+            SdkFailure::TooLarge(_) => InvokeFailure::TooLarge,
+            SdkFailure::AccessDenied(e) => InvokeFailure::AccessDenied(e.message),
+            SdkFailure::Unreachable { detail } | SdkFailure::NoCredentials { detail } => {
+                InvokeFailure::Unreachable(detail)
+            }
+            SdkFailure::Service(e) => InvokeFailure::Api { code: e.code, message: e.message },
+        }
+    }
+}
+
+/// The events of a streamed invocation, in order. A stream that ends
+/// without [`StreamEvent::Completed`] or [`StreamEvent::Failed`] was cut off.
+pub struct ResponseEvents(Pin<Box<dyn Stream<Item = Result<StreamEvent, String>> + Send>>);
+
+impl ResponseEvents {
+    /// Events from any stream of them.
+    pub fn new(stream: impl Stream<Item = Result<StreamEvent, String>> + Send + 'static) -> Self {
+        Self(Box::pin(stream))
+    }
+
+    /// Polls for the next event; `None` when the stream ended.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<StreamEvent, String>>> {
+        self.0.as_mut().poll_next(cx)
+    }
+
+    /// The next event; `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent, String>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+}
+
+/// What the request path needs from Lambda.
+pub trait Lambda: Send + Sync {
+    /// Invokes `function` at `qualifier` and waits for the whole answer.
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<Invoked, InvokeFailure>>;
+
+    /// Invokes with response streaming; events arrive as produced.
+    fn invoke_stream<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<ResponseEvents, InvokeFailure>>;
+
+    /// The version an alias of `function` points at; `Ok(None)` when the
+    /// function or alias does not exist.
+    fn alias_version<'a>(
+        &'a self,
+        function: &'a str,
+        alias: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, InvokeFailure>>;
+}
+
+/// [`Lambda`] through the official aws-sdk-lambda client.
 #[derive(Clone, Debug)]
-pub struct Invoker {
+pub struct SdkLambda {
     client: aws_sdk_lambda::Client,
 }
 
-impl Invoker {
+impl SdkLambda {
     /// Builds the client: fixed local credentials for a local endpoint, the
     /// default AWS chain otherwise. `http_client` replaces the SDK's own
     /// HTTP client (the embedded backend passes one that stays in process).
@@ -83,42 +173,119 @@ impl Invoker {
         };
         Self { client }
     }
+}
 
-    /// The version an alias of `function` points at; `Ok(None)` when the
-    /// function or alias does not exist.
-    pub async fn alias_version(&self, function: &str, alias: &str) -> Result<Option<String>, InvokeFailure> {
-        match self.client.get_alias().function_name(function).name(alias).send().await {
-            Ok(out) => Ok(out.function_version().map(str::to_owned)),
-            Err(err) => match classify(err) {
-                InvokeFailure::NotFound => Ok(None),
-                other => Err(other),
-            },
-        }
+impl Lambda for SdkLambda {
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<Invoked, InvokeFailure>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .invoke()
+                .function_name(function)
+                .qualifier(qualifier)
+                .payload(Blob::new(payload))
+                .send()
+                .await
+                .map_err(|e| InvokeFailure::from(ownstak_sdk_error::classify(&e)))?;
+            let body = out.payload.map(|b| Bytes::from(b.into_inner())).unwrap_or_default();
+            Ok(match out.function_error {
+                None => Invoked::Payload(body),
+                Some(header) => Invoked::Failed(function_error(&body, header)),
+            })
+        })
     }
 
-    /// Invokes `function` at `qualifier` with a JSON payload.
-    pub async fn invoke(&self, function: &str, qualifier: &str, payload: Vec<u8>) -> Result<Invoked, InvokeFailure> {
-        let res =
-            self.client.invoke().function_name(function).qualifier(qualifier).payload(Blob::new(payload)).send().await;
-        match res {
-            Ok(out) => {
-                let body = out.payload.map(|b| Bytes::from(b.into_inner())).unwrap_or_default();
-                match out.function_error {
-                    None => Ok(Invoked::Payload(body)),
-                    Some(header) => {
-                        let doc: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-                        let field =
-                            |k: &str| doc.as_ref().and_then(|d| d.get(k)).and_then(|v| v.as_str()).map(str::to_owned);
-                        Ok(Invoked::FunctionError {
-                            error_type: field("errorType").unwrap_or(header),
-                            message: field("errorMessage"),
-                        })
-                    }
+    fn invoke_stream<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<ResponseEvents, InvokeFailure>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .invoke_with_response_stream()
+                .function_name(function)
+                .qualifier(qualifier)
+                .payload(Blob::new(payload))
+                .send()
+                .await
+                .map_err(|e| InvokeFailure::from(ownstak_sdk_error::classify(&e)))?;
+            let events = futures_util::stream::unfold(Some(out.event_stream), |receiver| async move {
+                let mut receiver = receiver?;
+                let event = next_sdk_event(&mut receiver).await;
+                // After a final event or an error, the stream is over.
+                let done = !matches!(event, Some(Ok(StreamEvent::Chunk(_))));
+                event.map(|e| (e, (!done).then_some(receiver)))
+            });
+            Ok(ResponseEvents::new(events))
+        })
+    }
+
+    fn alias_version<'a>(
+        &'a self,
+        function: &'a str,
+        alias: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, InvokeFailure>> {
+        Box::pin(async move {
+            match self.client.get_alias().function_name(function).name(alias).send().await {
+                Ok(out) => Ok(out.function_version().map(str::to_owned)),
+                Err(err) => match InvokeFailure::from(ownstak_sdk_error::classify(&err)) {
+                    InvokeFailure::NotFound => Ok(None),
+                    other => Err(other),
+                },
+            }
+        })
+    }
+}
+
+type SdkEvents = aws_sdk_lambda::primitives::event_stream::EventReceiver<
+    aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent,
+    aws_sdk_lambda::types::error::InvokeWithResponseStreamResponseEventError,
+>;
+
+/// The next event the SDK decoded, skipping empty chunks and unknown events.
+async fn next_sdk_event(receiver: &mut SdkEvents) -> Option<Result<StreamEvent, String>> {
+    use aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent as E;
+    loop {
+        match receiver.recv().await {
+            Ok(Some(E::PayloadChunk(c))) => {
+                let bytes = c.payload.map(|b| Bytes::from(b.into_inner())).unwrap_or_default();
+                if !bytes.is_empty() {
+                    return Some(Ok(StreamEvent::Chunk(bytes)));
                 }
             }
-            Err(err) => Err(classify(err)),
+            Ok(Some(E::InvokeComplete(done))) => {
+                return Some(Ok(match done.error_code {
+                    None => StreamEvent::Completed,
+                    Some(code) => {
+                        let details = done.error_details.unwrap_or_default();
+                        let message = serde_json::from_str::<serde_json::Value>(&details)
+                            .ok()
+                            .and_then(|d| d.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
+                            .or(Some(details).filter(|d| !d.is_empty()));
+                        StreamEvent::Failed(FunctionError { error_type: code, message })
+                    }
+                }));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(Err(aws_sdk_lambda::error::DisplayErrorContext(&e).to_string())),
         }
     }
+}
+
+/// The failure in a function's error document, with the error header as
+/// the type when the document names none.
+pub fn function_error(document: &[u8], header: String) -> FunctionError {
+    let doc: Option<serde_json::Value> = serde_json::from_slice(document).ok();
+    let field = |k: &str| doc.as_ref().and_then(|d| d.get(k)).and_then(|v| v.as_str()).map(str::to_owned);
+    FunctionError { error_type: field("errorType").unwrap_or(header), message: field("errorMessage") }
 }
 
 /// Throttled and transient failures are retried a bounded number of times
@@ -136,107 +303,4 @@ fn timeout_config(config: &ProxyConfig) -> aws_sdk_lambda::config::timeout::Time
         .connect_timeout(std::time::Duration::from_secs(3))
         .operation_timeout(config.limits.invoke_timeout)
         .build()
-}
-
-/// A piece of a streamed invocation.
-#[derive(Debug)]
-pub enum StreamEvent {
-    /// Payload bytes.
-    Chunk(Bytes),
-    /// The invocation finished; `Some` when it failed.
-    Complete(Option<Invoked>),
-}
-
-/// The events of an InvokeWithResponseStream call.
-pub struct ResponseEvents {
-    inner: aws_sdk_lambda::primitives::event_stream::EventReceiver<
-        aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent,
-        aws_sdk_lambda::types::error::InvokeWithResponseStreamResponseEventError,
-    >,
-}
-
-impl ResponseEvents {
-    /// The next event; `Ok(None)` if the stream ended without completion
-    /// (which callers must treat as a failure).
-    pub async fn next(&mut self) -> Result<Option<StreamEvent>, String> {
-        use aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent as E;
-        loop {
-            match self.inner.recv().await {
-                Ok(Some(E::PayloadChunk(c))) => {
-                    let bytes = c.payload.map(|b| Bytes::from(b.into_inner())).unwrap_or_default();
-                    if !bytes.is_empty() {
-                        return Ok(Some(StreamEvent::Chunk(bytes)));
-                    }
-                }
-                Ok(Some(E::InvokeComplete(done))) => {
-                    let failure = done.error_code.map(|code| {
-                        let details = done.error_details.unwrap_or_default();
-                        let doc: Option<serde_json::Value> = serde_json::from_str(&details).ok();
-                        let message = doc
-                            .as_ref()
-                            .and_then(|d| d.get("errorMessage"))
-                            .and_then(|m| m.as_str())
-                            .map(str::to_owned)
-                            .or(Some(details).filter(|d| !d.is_empty()));
-                        Invoked::FunctionError { error_type: code, message }
-                    });
-                    return Ok(Some(StreamEvent::Complete(failure)));
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return Ok(None),
-                Err(e) => return Err(aws_sdk_lambda::error::DisplayErrorContext(&e).to_string()),
-            }
-        }
-    }
-}
-
-impl Invoker {
-    /// Invokes with InvokeWithResponseStream; events arrive as produced.
-    pub async fn invoke_stream(
-        &self,
-        function: &str,
-        qualifier: &str,
-        payload: Vec<u8>,
-    ) -> Result<ResponseEvents, InvokeFailure> {
-        let res = self
-            .client
-            .invoke_with_response_stream()
-            .function_name(function)
-            .qualifier(qualifier)
-            .payload(Blob::new(payload))
-            .send()
-            .await;
-        match res {
-            Ok(out) => Ok(ResponseEvents { inner: out.event_stream }),
-            Err(err) => Err(classify(err)),
-        }
-    }
-}
-
-fn classify<E, R>(err: aws_sdk_lambda::error::SdkError<E, R>) -> InvokeFailure
-where
-    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_sdk_lambda::error::{ProvideErrorMetadata as _, SdkError};
-    match &err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            InvokeFailure::Unreachable(aws_sdk_lambda::error::DisplayErrorContext(&err).to_string())
-        }
-        _ => {
-            match err.code() {
-                Some("ResourceNotFoundException") => return InvokeFailure::NotFound,
-                Some("TooManyRequestsException") => return InvokeFailure::Throttled,
-                Some("RequestTooLargeException") => return InvokeFailure::TooLarge,
-                Some("AccessDeniedException") | Some("AccessDenied") => {
-                    return InvokeFailure::AccessDenied(err.message().unwrap_or("access denied").to_owned());
-                }
-                _ => {}
-            }
-            InvokeFailure::Api {
-                code: err.code().unwrap_or("Unknown").to_owned(),
-                message: err.message().unwrap_or("no message").to_owned(),
-            }
-        }
-    }
 }

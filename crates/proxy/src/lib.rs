@@ -4,25 +4,40 @@
 //!
 //! `<project>-<env>-<N>.<suffix>` invokes `<prefix>-<project>-<env>` with
 //! qualifier `deployment-<N>`; `<project>-<env>.<suffix>` uses `current`.
-//! Functions are invoked through the official AWS SDK, so the same proxy
-//! serves the local backend and AWS Lambda.
+//! Functions are invoked through the [`Lambda`] boundary: the official AWS
+//! SDK ([`SdkLambda`]) against AWS or any Lambda API endpoint, or an
+//! in-process implementation the embedded backend provides.
+//!
+//! The public face: [`Proxy`] (bind, serve, drain) configured by
+//! [`ProxyConfig`] and [`Limits`]; [`Lambda`] and its event types for
+//! whoever invokes functions; [`FailureKind`], the proxy's own answers.
+//! `handler.rs` tells one request's path in order.
 
 mod assets;
 mod body;
 mod config;
 mod conn_limits;
-mod error;
+mod event;
+mod failure;
 mod forwarded;
 mod handler;
+mod internal;
 mod invoker;
 mod limits;
 mod metrics;
+mod response;
+mod routing;
+mod scope;
 mod server;
 mod tls;
 
 pub use assets::AssetsConfig;
 pub use config::{InvokeMode, ProxyConfig};
+pub use failure::FailureKind;
 pub use forwarded::TrustedProxies;
+pub use invoker::{
+    BoxFuture, FunctionError, InvokeFailure, Invoked, Lambda, ResponseEvents, SdkLambda, StreamEvent, function_error,
+};
 pub use limits::Limits;
 pub use server::{Proxy, ProxyError};
 pub use tls::TlsSetting;

@@ -19,6 +19,13 @@ pub struct Limits {
     pub invoke_timeout: Duration,
     /// Requests served at once; beyond this, new requests get a fast 503.
     pub max_in_flight: usize,
+    /// Largest response head (status line and headers) passed on from a
+    /// function; larger ones become 502 `invalid_response` (an ALB refuses
+    /// heads over 32 KiB).
+    pub max_response_head_bytes: usize,
+    /// Largest function answer without a streaming prelude (Lambda's
+    /// buffered payload limit).
+    pub max_buffered_response_bytes: usize,
 }
 
 impl Default for Limits {
@@ -31,6 +38,8 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(75),
             invoke_timeout: Duration::from_secs(900),
             max_in_flight: 1024,
+            max_response_head_bytes: 32 * 1024,
+            max_buffered_response_bytes: 6 * 1024 * 1024,
         }
     }
 }

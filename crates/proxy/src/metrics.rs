@@ -14,8 +14,11 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct StatusClass {
     /// The class.
-    pub class: String,
+    pub class: &'static str,
 }
+
+/// The status classes, by their first digit.
+const CLASSES: [&str; 6] = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// The proxy's metrics and their registry.
 pub struct Metrics {
@@ -54,15 +57,19 @@ impl Metrics {
         Self { registry, requests, invoke_seconds, in_flight, throttles, bytes_in, bytes_out }
     }
 
-    /// Counts a request as in flight until the guard is dropped.
-    pub fn in_flight(&self) -> InFlight {
+    /// Counts a request as in flight (until [`Metrics::request_ended`]).
+    pub(crate) fn request_started(&self) {
         self.in_flight.inc();
-        InFlight(self.in_flight.clone())
+    }
+
+    /// A request is no longer in flight.
+    pub(crate) fn request_ended(&self) {
+        self.in_flight.dec();
     }
 
     /// Records a finished response.
     pub fn response(&self, status: u16, bytes_in: u64, bytes_out: u64) {
-        let class = format!("{}xx", status / 100);
+        let class = CLASSES.get(usize::from(status / 100)).copied().unwrap_or("5xx");
         self.requests.get_or_create(&StatusClass { class }).inc();
         self.bytes_in.inc_by(bytes_in);
         self.bytes_out.inc_by(bytes_out);
@@ -87,15 +94,6 @@ impl Metrics {
     }
 }
 
-/// Keeps a request counted as in flight.
-pub struct InFlight(Gauge<i64, std::sync::atomic::AtomicI64>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,7 +101,7 @@ mod tests {
     #[test]
     fn encodes_counters_and_gauges() {
         let m = Metrics::new();
-        let guard = m.in_flight();
+        m.request_started();
         m.response(200, 10, 20);
         m.response(503, 0, 5);
         m.throttled();
@@ -113,7 +111,7 @@ mod tests {
         assert!(text.contains("ownstak_proxy_requests_total{class=\"5xx\"} 1"), "{text}");
         assert!(text.contains("ownstak_proxy_in_flight_requests 1"), "{text}");
         assert!(text.contains("ownstak_proxy_response_bytes_total 25"), "{text}");
-        drop(guard);
+        m.request_ended();
         assert!(m.encode().contains("ownstak_proxy_in_flight_requests 0"));
     }
 }

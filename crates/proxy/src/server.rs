@@ -9,27 +9,23 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
+use crate::body::ProxyBody;
 use crate::config::ProxyConfig;
-use crate::conn_limits::{Activity, Expiry, Protocol, RequestGuard, Tracked, Watched};
-use crate::error::ProxyFailure;
+use crate::conn_limits::{Activity, Expiry, Protocol, Watched};
 use crate::handler::Handler;
-use crate::invoker::Invoker;
+use crate::invoker::{Lambda, SdkLambda};
 use crate::limits::Limits;
 use crate::tls::TlsError;
 
 /// hyper refuses a read buffer smaller than this.
 const HYPER_MIN_BUF: usize = 8192;
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// Paths the proxy answers itself (`/__ownstak__/health`, `/__ownstak__/metrics`).
-const OWN_ENDPOINTS: &str = "/__ownstak__/";
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +57,6 @@ enum Phase {
 struct Shared {
     handler: Arc<Handler>,
     limits: Limits,
-    in_flight: Arc<Semaphore>,
     /// Plain listener: HTTP/1.1, h2c by prior knowledge, upgrades.
     auto: auto::Builder<TokioExecutor>,
     /// TLS with ALPN `h2`.
@@ -83,27 +78,25 @@ impl Proxy {
     pub async fn bind(config: ProxyConfig) -> Result<Self, ProxyError> {
         let addr = config.listen;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;
-        Self::with_listener(config, listener, None).await
+        let lambda = Arc::new(SdkLambda::new(&config, None).await);
+        Self::with_listener(config, listener, lambda)
     }
 
-    /// Like [`Proxy::bind`] on an already bound listener, invoking through
-    /// `http_client` instead of the SDK's own HTTP client when given.
-    pub async fn with_listener(
+    /// Like [`Proxy::bind`] on an already bound listener, invoking through `lambda`.
+    pub fn with_listener(
         config: ProxyConfig,
         listener: tokio::net::TcpListener,
-        http_client: Option<aws_sdk_lambda::config::SharedHttpClient>,
+        lambda: Arc<dyn Lambda>,
     ) -> Result<Self, ProxyError> {
         let tls = crate::tls::server_config(&config.tls, &config.suffix)?.map(tokio_rustls::TlsAcceptor::from);
         let limits = config.limits.clone();
         let auto = builder(&limits);
-        let invoker = Invoker::new(&config, http_client).await;
         let shared = Shared {
-            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.min(Semaphore::MAX_PERMITS))),
             h2: auto.clone().http2_only(),
             h1: auto.clone().http1_only(),
             auto,
             limits,
-            handler: Handler::new(config, invoker),
+            handler: Handler::new(config, lambda),
         };
         Ok(Self { listener, tls, shared: Arc::new(shared) })
     }
@@ -245,69 +238,25 @@ async fn serve_tls(
     drive(conn, |c| c.graceful_shutdown(), &activity, &shared.limits, phase, peer).await;
 }
 
-/// The per-connection service: counts the request on its connection, sheds
-/// it with a 503 when the proxy is at its in-flight limit, else hands it to
-/// the handler.
+/// The per-connection service: counts each request on its connection and
+/// hands it to the handler.
 fn service(
     shared: Arc<Shared>,
     activity: Arc<Activity>,
     peer: SocketAddr,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
-    Response = Response<Tracked>,
+    Response = Response<ProxyBody>,
     Error = Infallible,
-    Future = impl Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
+    Future = impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 > + Clone
 + Send
 + 'static {
     service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         let guard = activity.begin();
-        async move { Ok::<_, Infallible>(shared.serve(req, peer, guard).await) }
+        async move { Ok::<_, Infallible>(shared.handler.handle(req, peer, guard).await) }
     })
-}
-
-impl Shared {
-    async fn serve(&self, req: Request<Incoming>, peer: SocketAddr, guard: RequestGuard) -> Response<Tracked> {
-        // The proxy's own endpoints (health, metrics) are answered locally
-        // and never shed: a load balancer must not see an overloaded proxy
-        // as a dead one.
-        if req.uri().path().starts_with(OWN_ENDPOINTS) {
-            return self.handler.handle(req, peer).await.map(|body| Tracked::new(body, guard, None));
-        }
-        match self.in_flight.clone().try_acquire_owned() {
-            Ok(permit) => self.handler.handle(req, peer).await.map(|body| Tracked::new(body, guard, Some(permit))),
-            Err(_) => {
-                let resp = overloaded(&req, self.limits.max_in_flight);
-                let bytes_out = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
-                self.handler.metrics().response(resp.status().as_u16(), 0, bytes_out);
-                resp.map(|body| Tracked::new(body, guard, None))
-            }
-        }
-    }
-}
-
-/// The answer when every in-flight permit is taken: a fast 503, never a queue.
-fn overloaded<B>(req: &Request<B>, max: usize) -> Response<crate::body::ProxyBody> {
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    tracing::debug!(%request_id, max_in_flight = max, "shedding a request: at the in-flight limit");
-    let failure = ProxyFailure::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "overloaded",
-        format!("the proxy is already serving its limit of {max} requests at once; retry shortly"),
-    );
-    let mut resp = failure.render(req.headers(), &request_id);
-    resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert(REQUEST_ID, v);
-    }
-    resp
 }
 
 /// Runs one connection to its end, closing it gracefully when it has been

@@ -23,11 +23,7 @@ use crate::stream::{OutcomeReceiver, ResponseStream};
 use ownstak_core::Prelude;
 
 /// The header that passes the invocation's request id to the app (unless the event has one).
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Connection-level headers that describe one hop, not the message; never forwarded.
-const HOP_BY_HOP: [&str; 7] =
-    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
+pub(crate) const REQUEST_ID: HeaderName = ownstak_core::REQUEST_ID_HEADER;
 
 /// How long past the invocation's deadline the runtime's own guard waits.
 /// The platform ends a late invocation at the deadline and reports it as
@@ -207,12 +203,7 @@ pub(crate) fn build_request(event: &HttpEvent, request_id: &str) -> Result<Reque
     Ok(request)
 }
 
-/// Removes the headers that describe one connection rather than the message.
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
+pub(crate) use ownstak_core::strip_hop_by_hop;
 
 /// Serializes a buffered response for the Runtime API.
 #[allow(clippy::expect_used, reason = "HttpResponse holds only strings, numbers and booleans, which always serialize")]

@@ -51,7 +51,7 @@ impl Invocation {
         let request_id =
             text(REQUEST_ID_HEADER).filter(|id| !id.is_empty()).ok_or(RuntimeApiError::MissingRequestId)?;
         // The id goes into a URL path; refuse anything that would change the path.
-        if !request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+        if !ownstak_core::valid_request_id(&request_id) {
             return Err(RuntimeApiError::InvalidRequestId(request_id));
         }
         Ok(Self {

@@ -3,8 +3,9 @@
 //! processes, and packaging zips. Nothing here fakes a component.
 //!
 //! The binaries the tests run (`ownstak`, `ownstak-runtime`, the fixtures)
-//! are built on first use by [`bin`], so a plain `cargo test` works on a
-//! fresh clone, the way ripgrep's tests find `rg`.
+//! are built on first use by [`bin`], into a target directory of their own,
+//! so a plain `cargo test` works on a fresh clone and never runs stale
+//! binaries.
 
 // Test support: a failed step is a failed test, and unwrap and expect say where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,38 +18,49 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The directory holding the workspace's built binaries (`target/debug`).
+/// The directory holding the binaries the tests run: `<target>/test-bins/<profile>`.
+///
+/// They are built by [`bin`] into a target directory of their own, so that
+/// a `cargo test` of one package (whose features differ from the
+/// workspace's) never rebuilds the artifacts of the test binaries, and the
+/// other way round.
 pub fn bin_dir() -> PathBuf {
-    // Test executables live in `target/<profile>/deps`; binaries one level up.
+    let (target_dir, profile) = test_target();
+    target_dir.join(TEST_BINS).join(profile)
+}
+
+/// The target subdirectory of the tests' binaries.
+const TEST_BINS: &str = "test-bins";
+
+/// The target directory and profile the running test executable was built in.
+fn test_target() -> (PathBuf, String) {
+    // Test executables live in `<target>/<profile>/deps`.
     let exe = std::env::current_exe().expect("test executable path");
     let deps = exe.parent().expect("deps dir");
-    let dir = if deps.ends_with("deps") { deps.parent().expect("profile dir") } else { deps };
-    dir.to_path_buf()
+    let profile_dir = if deps.ends_with("deps") { deps.parent().expect("profile dir") } else { deps };
+    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_owned();
+    let target_dir = profile_dir.parent().expect("the profile directory is inside the target directory");
+    (target_dir.to_path_buf(), profile)
 }
 
 /// The path of a workspace binary, built first if needed: the first call
-/// in a test process runs `cargo build --workspace --bins --tests` for the
-/// same profile and target directory (a no-op when everything is fresh), so
-/// the tests never run stale binaries. `--tests` makes Cargo resolve
-/// features as `cargo test --workspace` does, so both share one build
-/// instead of rebuilding the dependencies whose features the
-/// dev-dependencies change.
+/// in a test process runs `cargo build --workspace --bins` into
+/// [`bin_dir`] (a no-op when everything is fresh), so the tests never run
+/// stale binaries and a plain `cargo test` works on a fresh clone.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     BUILT.get_or_init(build_workspace_bins);
     let p = bin_dir().join(name);
-    assert!(p.is_file(), "{} is missing after `cargo build --workspace --bins --tests`", p.display());
+    assert!(p.is_file(), "{} is missing after `cargo build --workspace --bins`", p.display());
     p
 }
 
-/// Builds the workspace's binaries into the directory the tests run from.
+/// Builds the workspace's binaries for the tests.
 fn build_workspace_bins() {
-    let dir = bin_dir();
-    let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_owned();
-    let target_dir = dir.parent().expect("the profile directory is inside the target directory");
+    let (target_dir, profile) = test_target();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--workspace", "--bins", "--tests", "--quiet"]).current_dir(workspace_root());
+    cmd.args(["build", "--workspace", "--bins", "--quiet"]).current_dir(workspace_root());
     match profile.as_str() {
         "debug" => {}
         "release" => {
@@ -58,8 +70,8 @@ fn build_workspace_bins() {
             cmd.args(["--profile", other]);
         }
     }
-    let status = cmd.env("CARGO_TARGET_DIR", target_dir).status().expect("run cargo build");
-    assert!(status.success(), "`cargo build --workspace --bins --tests` failed for the tests");
+    let status = cmd.env("CARGO_TARGET_DIR", target_dir.join(TEST_BINS)).status().expect("run cargo build");
+    assert!(status.success(), "`cargo build --workspace --bins` failed for the tests");
 }
 
 /// Builds a zip from `(path, contents, unix mode)` entries.

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use ownstak_assets::{AssetServer, AssetStore, DEFAULT_BUCKET, StoreConfig};
 use ownstak_core::{BackendInfo, FunctionPrefix, HostSuffix, Route};
 use ownstak_local::{LocalConfig, LocalLambda};
+use ownstak_proxy::SdkLambda;
 use ownstak_proxy::{AssetsConfig, Proxy, ProxyConfig};
 use serde::Serialize;
 
@@ -153,12 +154,8 @@ impl Embedded {
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
         // The proxy invokes through the SDK as against AWS, but in process:
         // no socket between the proxy and the Lambda service it shares a process with.
-        let proxy = Proxy::with_listener(
-            proxy_config,
-            proxy_listener,
-            Some(ownstak_local::in_process_client(lambda.service())),
-        )
-        .await?;
+        let sdk = SdkLambda::new(&proxy_config, Some(ownstak_local::in_process_client(lambda.service()))).await;
+        let proxy = Proxy::with_listener(proxy_config, proxy_listener, std::sync::Arc::new(sdk))?;
         let (stop_lambda, lambda_stopped) = tokio::sync::oneshot::channel::<()>();
         let lambda_task = tokio::spawn(lambda.serve(async move {
             let _ = lambda_stopped.await;

@@ -49,6 +49,8 @@ fn limits(args: &ProxyArgs) -> Limits {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         invoke_timeout: Duration::from_secs(args.invoke_timeout),
         max_in_flight: args.max_in_flight,
+        max_response_head_bytes: args.max_response_head_bytes,
+        ..Limits::default()
     }
 }
 

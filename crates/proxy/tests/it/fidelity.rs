@@ -49,7 +49,8 @@ async fn every_event_field_is_faithful() {
     let data = tempdir();
     let backend = Backend::start(data.path(), &[]);
     deploy_echo(&backend).await;
-    let addr = proxy(&backend, &["127.0.0.1"]).await;
+    // The test client is a trusted balancer, and 10.0.0.0/8 is the network of trusted proxies behind it.
+    let addr = proxy(&backend, &["127.0.0.1", "10.0.0.0/8"]).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let get = |path: &str| http.get(format!("http://{addr}{path}")).header("host", HOST);
 
@@ -97,6 +98,13 @@ async fn every_event_field_is_faithful() {
             get("/s").header("x-forwarded-for", "203.0.113.9, 10.0.0.1"),
             |e| {
                 assert_eq!(e["requestContext"]["http"]["sourceIp"], "203.0.113.9");
+            },
+        ),
+        (
+            "sourceIp is the rightmost untrusted X-Forwarded-For entry (a client cannot pick it)",
+            get("/s").header("x-forwarded-for", "1.2.3.4, 198.51.100.7, 10.0.0.1"),
+            |e| {
+                assert_eq!(e["requestContext"]["http"]["sourceIp"], "198.51.100.7");
             },
         ),
         ("domainName and domainPrefix", get("/d"), |e| {
