@@ -88,25 +88,6 @@ pub struct HttpContext {
     pub user_agent: String,
 }
 
-/// What the receiver of a request knows besides the request itself.
-#[derive(Debug, Clone)]
-pub struct RequestMeta {
-    /// Account id to report.
-    pub account_id: String,
-    /// API id to report.
-    pub api_id: String,
-    /// The host name the request was for (without port).
-    pub domain_name: String,
-    /// The client address.
-    pub source_ip: String,
-    /// The request id.
-    pub request_id: String,
-    /// Receive time, formatted as API Gateway does.
-    pub time: String,
-    /// Receive time in epoch milliseconds.
-    pub time_epoch: i64,
-}
-
 /// Why an event or a response cannot be converted.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
@@ -151,65 +132,6 @@ impl HttpEvent {
     #[allow(clippy::expect_used, reason = "an event of strings, maps, lists and numbers always serializes")]
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("HttpEvent serializes")
-    }
-
-    /// Builds the event for an incoming request.
-    pub fn from_request(
-        method: &Method,
-        uri: &http::Uri,
-        version: http::Version,
-        headers: &HeaderMap,
-        body: &[u8],
-        meta: RequestMeta,
-    ) -> Self {
-        let mut out: BTreeMap<String, String> = BTreeMap::new();
-        let mut cookies = Vec::new();
-        for (name, value) in headers {
-            let value = String::from_utf8_lossy(value.as_bytes());
-            if name == COOKIE {
-                cookies.extend(value.split(';').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned));
-                continue;
-            }
-            out.entry(name.as_str().to_owned())
-                .and_modify(|v| {
-                    v.push(',');
-                    v.push_str(&value);
-                })
-                .or_insert_with(|| value.into_owned());
-        }
-        let raw_query = uri.query().unwrap_or("").to_owned();
-        let user_agent = out.get("user-agent").cloned().unwrap_or_default();
-        let (body, is_base64_encoded) = encode_body(body);
-        let domain_prefix = meta.domain_name.split('.').next().unwrap_or_default().to_owned();
-        Self {
-            version: "2.0".to_owned(),
-            route_key: "$default".to_owned(),
-            raw_path: uri.path().to_owned(),
-            query_string_parameters: query_parameters(&raw_query),
-            raw_query_string: raw_query,
-            cookies,
-            headers: out,
-            request_context: RequestContext {
-                account_id: meta.account_id,
-                api_id: meta.api_id,
-                domain_name: meta.domain_name,
-                domain_prefix,
-                http: HttpContext {
-                    method: method.as_str().to_owned(),
-                    path: uri.path().to_owned(),
-                    protocol: protocol_name(version).to_owned(),
-                    source_ip: meta.source_ip,
-                    user_agent,
-                },
-                request_id: meta.request_id,
-                route_key: "$default".to_owned(),
-                stage: "$default".to_owned(),
-                time: meta.time,
-                time_epoch: meta.time_epoch,
-            },
-            body,
-            is_base64_encoded,
-        }
     }
 
     /// The request method.
@@ -259,7 +181,7 @@ pub(crate) fn protocol_name(version: http::Version) -> &'static str {
 }
 
 /// Decodes a query string into parameters, joining repeated keys by commas.
-fn query_parameters(raw: &str) -> Option<BTreeMap<String, String>> {
+pub(crate) fn query_parameters(raw: &str) -> Option<BTreeMap<String, String>> {
     if raw.is_empty() {
         return None;
     }
@@ -406,24 +328,30 @@ impl HttpResponse {
 mod tests {
     use super::*;
 
-    fn meta() -> RequestMeta {
-        RequestMeta {
-            account_id: "000000000000".into(),
-            api_id: "local".into(),
-            domain_name: "hello-prod-2.local.dev.localhost".into(),
-            source_ip: "10.1.2.3".into(),
-            request_id: "req-1".into(),
-            time: "27/Nov/2026:23:19:15 +0000".into(),
-            time_epoch: 1_795_821_555_000,
-        }
-    }
-
     fn event(uri: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpEvent {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
-        HttpEvent::from_request(&Method::POST, &uri.parse().unwrap(), http::Version::HTTP_11, &map, body, meta())
+        let uri: http::Uri = uri.parse().unwrap();
+        let request = crate::RequestView {
+            method: &Method::POST,
+            uri: &uri,
+            version: http::Version::HTTP_11,
+            headers: &map,
+            body,
+        };
+        let context = crate::EventContext {
+            account_id: "000000000000",
+            api_id: "local",
+            domain_name: "hello-prod-2.local.dev.localhost",
+            source_ip: "10.1.2.3".parse().unwrap(),
+            request_id: "req-1",
+            time_epoch_ms: 1_795_821_555_000,
+        };
+        let mut out = Vec::new();
+        crate::write_event(&mut out, request, &context);
+        serde_json::from_slice(&out).unwrap()
     }
 
     #[test]

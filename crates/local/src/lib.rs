@@ -22,4 +22,5 @@ mod store;
 pub use config::LocalConfig;
 pub use in_process::in_process_client;
 pub use server::{LocalLambda, ServerError};
-pub use service::Service;
+pub use sandbox::{FunctionFailure, Outcome, ResponseStream, StreamItem};
+pub use service::{InvokeError, Service};

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::arn::ArnBuilder;
 use crate::code::CodeStore;
 use crate::config::LocalConfig;
-use crate::sandbox::{Pool, PoolConfig};
+use crate::sandbox::{InvokeRequest, Outcome, Pool, PoolConfig};
 use crate::store::{Store, StoreError};
 
 /// State, code, environments and settings of the local Lambda service.
@@ -46,4 +48,32 @@ impl Service {
     pub fn log_path(&self, function: &str) -> std::path::PathBuf {
         self.config.log_dir().join(format!("{function}.log"))
     }
+
+    /// Invokes `function` at `qualifier` in process, as the Invoke and
+    /// InvokeWithResponseStream operations do once they have read their
+    /// request: the embedded backend's proxy calls this instead of sending
+    /// HTTP to itself. `payload` must be a JSON event.
+    pub async fn invoke(&self, function: &str, qualifier: &str, payload: Bytes) -> Result<Outcome, InvokeError> {
+        let f = self.store.get(function).ok_or_else(|| InvokeError::NotFound(function.to_owned()))?;
+        let version = f.resolve(Some(qualifier)).cloned().ok_or_else(|| InvokeError::NotFound(function.to_owned()))?;
+        let spec = crate::api::invoke::spec(self, &f, &version, Some(qualifier));
+        let request_id = uuid::Uuid::new_v4().to_string();
+        self.pool.invoke(InvokeRequest { spec, request_id, payload }).await.map_err(|_| InvokeError::Throttled)
+    }
+
+    /// The version `alias` of `function` points at; `None` when either is missing.
+    pub fn alias_version(&self, function: &str, alias: &str) -> Option<String> {
+        self.store.get(function).and_then(|f| f.resolve(Some(alias)).map(|v| v.version.clone()))
+    }
+}
+
+/// Why [`Service::invoke`] did not run the function.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    /// The function, or the version or alias, does not exist.
+    #[error("function not found: {0}")]
+    NotFound(String),
+    /// Every environment the function may run was busy past the queue timeout.
+    #[error("Rate Exceeded.")]
+    Throttled,
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use ownstak_core::{HttpEvent, RequestMeta};
+use ownstak_core::{EventContext, RequestView, event_size_hint, write_event};
 
 use crate::config::ProxyConfig;
 use crate::failure::{Failure, FailureKind};
@@ -34,7 +34,8 @@ pub(crate) async fn read_body(config: &ProxyConfig, body: Incoming) -> Result<By
     }
 }
 
-/// The JSON event for a request whose control headers are already removed.
+/// The JSON event for a request whose control headers are already
+/// removed, written in one pass into a buffer of about the right size.
 pub(crate) fn payload(
     config: &ProxyConfig,
     parts: &Parts,
@@ -43,18 +44,25 @@ pub(crate) fn payload(
     peer: SocketAddr,
     request_id: &str,
 ) -> Bytes {
-    let now = time::OffsetDateTime::now_utc();
-    let meta = RequestMeta {
-        account_id: config.account_id.clone(),
-        api_id: config.api_id.clone(),
-        domain_name: target.domain.clone(),
-        source_ip: config.trusted_proxies.client_ip(peer.ip(), &parts.headers).to_string(),
-        request_id: request_id.to_owned(),
-        time: format_time(now),
-        time_epoch: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+    let request =
+        RequestView { method: &parts.method, uri: &parts.uri, version: parts.version, headers: &parts.headers, body };
+    let context = EventContext {
+        account_id: &config.account_id,
+        api_id: &config.api_id,
+        domain_name: &target.domain,
+        source_ip: config.trusted_proxies.client_ip(peer.ip(), &parts.headers),
+        request_id,
+        time_epoch_ms: epoch_millis(),
     };
-    let event = HttpEvent::from_request(&parts.method, &parts.uri, parts.version, &parts.headers, body, meta);
-    Bytes::from(event.to_json())
+    let mut out = Vec::with_capacity(event_size_hint(&request));
+    write_event(&mut out, request, &context);
+    Bytes::from(out)
+}
+
+/// Now, in epoch milliseconds.
+fn epoch_millis() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Removes `X-Own-*` control headers; they are for the proxy, not the app.
@@ -65,33 +73,17 @@ pub(crate) fn strip_control_headers(headers: &mut http::HeaderMap) {
     }
 }
 
-/// The request time as API Gateway formats it (`07/Nov/2026:03:04:05 +0000`).
-fn format_time(t: time::OffsetDateTime) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!(
-        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month())) - 1],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn strips_control_headers_and_formats_time() {
+    fn strips_control_headers() {
         let mut h = http::HeaderMap::new();
         h.insert("x-own-host", http::HeaderValue::from_static("a"));
         h.insert("x-own-anything", http::HeaderValue::from_static("b"));
         h.insert("x-owner", http::HeaderValue::from_static("kept"));
         strip_control_headers(&mut h);
         assert_eq!(h.len(), 1);
-        let t = time::macros::datetime!(2026-11-07 03:04:05 UTC);
-        assert_eq!(format_time(t), "07/Nov/2026:03:04:05 +0000");
     }
 }

@@ -17,6 +17,7 @@ mod assets;
 mod body;
 mod config;
 mod conn_limits;
+mod direct;
 mod event;
 mod failure;
 mod forwarded;
@@ -33,6 +34,7 @@ mod tls;
 
 pub use assets::AssetsConfig;
 pub use config::{InvokeMode, ProxyConfig};
+pub use direct::DirectLambda;
 pub use failure::FailureKind;
 pub use forwarded::TrustedProxies;
 pub use invoker::{

@@ -20,7 +20,8 @@ use crate::body::ProxyBody;
 use crate::config::ProxyConfig;
 use crate::conn_limits::{Activity, Expiry, Protocol, Watched};
 use crate::handler::Handler;
-use crate::invoker::{Lambda, SdkLambda};
+use crate::direct::DirectLambda;
+use crate::invoker::Lambda;
 use crate::limits::Limits;
 use crate::tls::TlsError;
 
@@ -41,6 +42,9 @@ pub enum ProxyError {
     /// The TLS certificate or key could not be loaded or generated.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The Lambda client could not be set up.
+    #[error("cannot set up the Lambda client: {0}")]
+    Lambda(String),
 }
 
 /// The life of the server, as seen by its connections.
@@ -78,8 +82,8 @@ impl Proxy {
     pub async fn bind(config: ProxyConfig) -> Result<Self, ProxyError> {
         let addr = config.listen;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;
-        let lambda = Arc::new(SdkLambda::new(&config, None).await);
-        Self::with_listener(config, listener, lambda)
+        let lambda = DirectLambda::new(&config).await.map_err(ProxyError::Lambda)?;
+        Self::with_listener(config, listener, Arc::new(lambda))
     }
 
     /// Like [`Proxy::bind`] on an already bound listener, invoking through `lambda`.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ownstak_assets::DEFAULT_BUCKET;
 
-use super::embedded::{Embedded, EmbeddedOptions};
+use ownstak_embedded::{Embedded, EmbeddedOptions};
+use ownstak_local::LocalConfig;
 use crate::cli::LocalUpArgs;
 use crate::output;
 
@@ -21,6 +22,11 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
         Some(d) => d,
         None => default_data_dir()?,
     };
+    let mut lambda = LocalConfig::new(data_dir.clone());
+    lambda.max_environments = args.max_environments;
+    lambda.queue_timeout = Duration::from_millis(args.queue_timeout_ms);
+    lambda.warm_wait = Duration::from_millis(args.warm_wait_ms);
+    lambda.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     let embedded = Embedded::start(EmbeddedOptions {
         data_dir,
         lambda_addr: args.lambda_addr,
@@ -30,10 +36,7 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
         org: args.org.clone(),
         root_domain: args.root_domain.clone(),
         prefix: ownstak_core::FunctionPrefix::new(&args.function_prefix)?,
-        max_environments: args.max_environments,
-        queue_timeout: Duration::from_millis(args.queue_timeout_ms),
-        warm_wait: Duration::from_millis(args.warm_wait_ms),
-        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        lambda,
         fallback_route: None,
     })
     .await?;
@@ -49,5 +52,5 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
         println!("Deploy an app:  ownstak deploy examples/hello --project hello --env prod");
         println!("Stop with Ctrl-C.");
     }
-    embedded.run(Duration::from_secs(args.drain_timeout)).await
+    Ok(embedded.run(super::signal::shutdown_signal(), Duration::from_secs(args.drain_timeout)).await?)
 }

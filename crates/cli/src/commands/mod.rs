@@ -4,10 +4,10 @@ mod backend;
 mod build;
 mod deploy;
 mod deployments;
-mod embedded;
 mod local;
 mod promote;
 mod proxy;
+mod signal;
 mod start;
 
 use anyhow::Context as _;

@@ -35,7 +35,7 @@ pub(super) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     } else {
         println!("ownstak proxy on {url}, serving *.{}", suffix.domain());
     }
-    proxy.serve(super::embedded::shutdown_signal(), Duration::from_secs(args.drain_timeout)).await;
+    proxy.serve(super::signal::shutdown_signal(), Duration::from_secs(args.drain_timeout)).await;
     Ok(())
 }
 

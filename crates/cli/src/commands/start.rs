@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ownstak_core::{FunctionPrefix, Qualifier, Route};
 
-use super::embedded::{Embedded, EmbeddedOptions};
+use ownstak_embedded::{Embedded, EmbeddedOptions};
+use ownstak_local::LocalConfig;
 use crate::cli::{BackendArgs, DeployArgs, EnvArgs, StartArgs};
 use crate::output;
 
@@ -27,6 +28,7 @@ pub(super) async fn run(args: StartArgs) -> anyhow::Result<()> {
         .context("cannot create a temporary data directory")?;
     let embedded = Embedded::start(EmbeddedOptions {
         data_dir: data.path().to_path_buf(),
+        lambda: LocalConfig::new(data.path().to_path_buf()),
         lambda_addr: "127.0.0.1:0".parse()?,
         s3_addr: Some("127.0.0.1:0".parse()?),
         proxy_addr: args.addr,
@@ -34,10 +36,6 @@ pub(super) async fn run(args: StartArgs) -> anyhow::Result<()> {
         org: "dev".to_owned(),
         root_domain: "localhost".to_owned(),
         prefix: FunctionPrefix::default(),
-        max_environments: 16,
-        queue_timeout: Duration::from_secs(5),
-        warm_wait: Duration::from_millis(20),
-        idle_timeout: Duration::from_secs(300),
         fallback_route: Some(Route { label: format!("{PROJECT}-{ENV}"), qualifier: Qualifier::Current }),
     })
     .await?;
@@ -59,7 +57,7 @@ pub(super) async fn run(args: StartArgs) -> anyhow::Result<()> {
         super::deploy::run(deploy).await?;
         println!("Serving {} at {} (Ctrl-C to stop)", args.dir.display(), embedded.ready.proxy);
     }
-    let result = embedded.run(Duration::from_secs(5)).await;
+    let result = embedded.run(super::signal::shutdown_signal(), Duration::from_secs(5)).await;
     drop(data);
-    result
+    Ok(result?)
 }

@@ -17,7 +17,7 @@ use crate::sandbox::{FunctionSpec, InvokeRequest};
 use crate::service::Service;
 
 /// Builds what the pool needs to run `version` of `f` as invoked with `qualifier`.
-pub(super) fn spec(
+pub(crate) fn spec(
     svc: &Service,
     f: &FunctionRecord,
     version: &VersionRecord,

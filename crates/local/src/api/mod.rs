@@ -3,7 +3,7 @@
 mod aliases;
 mod body;
 mod functions;
-mod invoke;
+pub(crate) mod invoke;
 mod stream;
 mod versions;
 
