@@ -5,5 +5,6 @@
 
 mod common;
 mod foreign_runtime;
+mod packages;
 mod python_clients;
 mod sdk_control_plane;
