@@ -217,7 +217,7 @@ pub(super) fn unpack(zip: &[u8], dest: &Path) -> Result<(), CodeError> {
         }
         let parts = parse_path(&name, &shown)?;
         let kind = kind_of(entry.unix_mode(), entry.is_dir(), &shown)?;
-        if kind != Kind::Symlink && kind != Kind::Dir && is_hard_link(entry.extra_data().as_deref()) {
+        if matches!(kind, Kind::File(_)) && is_hard_link(entry.extra_data().as_deref()) {
             return Err(Refusal::HardLink(shown).into());
         }
         let Some((leaf, parents)) = parts.split_last() else {
