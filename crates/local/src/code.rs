@@ -1,9 +1,14 @@
 //! Content-addressed storage of function code: each distinct zip is
-//! unpacked once into `code/<sha256-hex>/`.
+//! unpacked once into `code/<sha256-hex>/`, by [`unpack`], which refuses
+//! packages that are unsafe or over Lambda's limits.
+
+mod unpack;
+
+pub(crate) use unpack::Refusal;
 
 use std::fs;
-use std::io::{self, Cursor};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -25,6 +30,9 @@ pub enum CodeError {
     /// The upload is not a usable zip.
     #[error("Could not unzip uploaded file. Please check your file, then try to upload again. ({0})")]
     BadZip(String),
+    /// The zip is unsafe to unpack or over Lambda's limits.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The disk failed us.
     #[error("could not store the code: {0}")]
     Io(#[from] io::Error),
@@ -49,7 +57,8 @@ impl CodeStore {
 
     /// Unpacks a zip unless the same bytes are already stored. The
     /// directory appears whole or not at all: it is unpacked beside its
-    /// final place and renamed.
+    /// final place and renamed; a refused or failed unpack is removed, and
+    /// never wrote anything outside its own directory.
     pub fn put(&self, zip: &[u8]) -> Result<StoredCode, CodeError> {
         let digest = Sha256::digest(zip);
         let id = hex::encode(digest);
@@ -64,7 +73,7 @@ impl CodeStore {
         }
         fs::create_dir_all(&self.root)?;
         let tmp = self.root.join(format!(".tmp-{id}-{}", uuid::Uuid::new_v4().simple()));
-        let unpacked = unpack(zip, &tmp);
+        let unpacked = unpack::unpack(zip, &tmp);
         if let Err(e) = unpacked {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
@@ -94,62 +103,10 @@ impl CodeStore {
     }
 }
 
-fn unpack(zip: &[u8], dest: &Path) -> Result<(), CodeError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| CodeError::BadZip(e.to_string()))?;
-    fs::create_dir_all(dest)?;
-    for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| CodeError::BadZip(e.to_string()))?;
-        let shown = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("#{i}"));
-        let rel = entry
-            .enclosed_name()
-            .ok_or_else(|| CodeError::BadZip(format!("entry `{}` escapes the package root", shown)))?;
-        let path = dest.join(&rel);
-        if entry.is_dir() {
-            fs::create_dir_all(&path)?;
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        if entry.is_symlink() {
-            let mut target = String::new();
-            io::Read::read_to_string(&mut entry, &mut target)?;
-            if Path::new(&target).is_absolute() || escapes(&rel, &target) {
-                return Err(CodeError::BadZip(format!("symlink `{}` points outside the package", shown)));
-            }
-            std::os::unix::fs::symlink(&target, &path)?;
-            continue;
-        }
-        let mut out = fs::File::create(&path)?;
-        io::copy(&mut entry, &mut out).map_err(|e| CodeError::BadZip(format!("entry `{}`: {e}", shown)))?;
-        if let Some(mode) = entry.unix_mode() {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o7777))?;
-        }
-    }
-    Ok(())
-}
-
-/// Whether a relative symlink target at `link` leaves the package root.
-fn escapes(link: &Path, target: &str) -> bool {
-    let mut depth: i64 = link.components().count() as i64 - 1;
-    for c in Path::new(target).components() {
-        match c {
-            std::path::Component::ParentDir => depth -= 1,
-            std::path::Component::Normal(_) => depth += 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return true;
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Cursor, Write};
     use zip::write::SimpleFileOptions;
 
     fn zip_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
@@ -183,7 +140,7 @@ mod tests {
         let store = CodeStore::new(root.clone());
         assert!(matches!(store.put(b"not a zip"), Err(CodeError::BadZip(_))));
         let evil = zip_of(&[("../evil", b"x", 0o644)]);
-        assert!(matches!(store.put(&evil), Err(CodeError::BadZip(_))));
+        assert!(matches!(store.put(&evil), Err(CodeError::Refused(Refusal::ParentComponent(_)))));
         let left: Vec<_> = fs::read_dir(&root).map(|d| d.flatten().collect()).unwrap_or_default();
         assert!(left.is_empty(), "{left:?}");
         assert!(!tmp.path().join("evil").exists());

@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod in_process;
 mod model;
+mod private;
 mod sandbox;
 mod server;
 mod service;

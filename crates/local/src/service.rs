@@ -25,9 +25,11 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens the data directory and prepares the pool (with its reaper).
+    /// Opens the data directory (private to its owner: created 0700, or
+    /// tightened if an older version left it open) and prepares the pool
+    /// (with its reaper).
     pub fn open(config: LocalConfig) -> Result<Arc<Self>, StoreError> {
-        std::fs::create_dir_all(&config.data_dir)?;
+        crate::private::private_dir(&config.data_dir)?;
         let store = Store::open(&config.db_path())?;
         let code = CodeStore::new(config.code_dir());
         code.clean_partial();

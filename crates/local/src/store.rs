@@ -5,6 +5,7 @@
 //! after the commit, so a crash leaves either the old or the new state.
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -61,14 +62,25 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database and loads it into memory.
+    /// Opens (or creates) the database and loads it into memory. The
+    /// database and its companions are readable by their owner only (they
+    /// hold function environments), and every commit is synced to disk.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // SQLite creates a database 0644 and gives its -wal, -shm and
+        // -journal files the database's mode: create it 0600 first, and
+        // tighten what an older version left.
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            crate::private::private_file(Path::new(&file))?;
+        }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
@@ -228,4 +240,17 @@ fn persist(conn: &Connection, old: Option<&FunctionRecord>, new: &FunctionRecord
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_commit_is_synced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("state.sqlite3")).unwrap();
+        let synchronous: i64 = store.lock_db().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(synchronous, 2, "PRAGMA synchronous=FULL");
+    }
 }

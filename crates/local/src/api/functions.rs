@@ -187,7 +187,7 @@ async fn store_zip(svc: &Arc<Service>, zip_b64: Option<String>, s3: Option<&str>
             ));
         }
         svc.code.put(&zip).map_err(|e| match e {
-            CodeError::BadZip(_) => ApiError::invalid(e.to_string()),
+            CodeError::BadZip(_) | CodeError::Refused(_) => ApiError::invalid(e.to_string()),
             CodeError::Io(_) => ApiError::service(e.to_string()),
         })
     })

@@ -2,7 +2,6 @@
 //! bootstrap, with its own Runtime API listener.
 
 use axum::serve::ListenerExt as _;
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -54,9 +53,10 @@ impl Environment {
         });
 
         if let Some(dir) = spec.log_path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = crate::private::private_dir(dir);
         }
-        let log = OpenOptions::new().create(true).append(true).open(&spec.log_path).ok();
+        // Logs hold the function's output: readable by their owner only.
+        let log = crate::private::open_append(&spec.log_path).ok();
         let stdio = || {
             log.as_ref()
                 .and_then(|f| f.try_clone().ok())

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod files;
 mod foreign_runtime;
+mod packages;
 mod python_clients;
 mod sdk_control_plane;
