@@ -247,6 +247,15 @@ sum_hwm() { # prints "KIB PROCESSES" over the sessions
   done
   echo "$kib $n"
 }
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { # cpu_ticks SID...: user + system clock ticks of the sessions' processes so far
+  local p t=0 v
+  for p in $(tree_pids "$@"); do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true)
+    [ -n "$v" ] && t=$((t + v))
+  done
+  echo "$t"
+}
 wrk_run() { # wrk_run CONNS SECONDS URL HOST → wrk's output
   local threads=$(($1 < 2 ? 1 : 2))
   timeout $(($2 + 30)) wrk -t"$threads" -c"$1" -d"$2s" --timeout 10s --latency -H "Host: $4" "$3" || die "wrk against $3 failed"
@@ -254,11 +263,13 @@ wrk_run() { # wrk_run CONNS SECONDS URL HOST → wrk's output
 # hop PATH URL HOST SESSION...: warm up, then one measured step per call at $c connections
 hop() {
   local path=$1 url=$2 host=$3; shift 3
-  local out rps p50 p99 total non2xx sockerr rss procs
+  local out rps p50 p99 total non2xx sockerr rss procs ticks cpu_us
   wrk_run "$c" "$WARM" "$url" "$host" >/dev/null
   reset_hwm "$@"
   record wrk -t$(($c < 2 ? 1 : 2)) -c"$c" -d"${SECS}s" --timeout 10s --latency -H "Host: $host" "$url"
+  ticks=$(cpu_ticks "$@")
   out=$(wrk_run "$c" "$SECS" "$url" "$host")
+  ticks=$(( $(cpu_ticks "$@") - ticks ))
   read -r rss procs <<<"$(sum_hwm "$@")"
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
@@ -267,8 +278,9 @@ hop() {
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
   sockerr=$(awk '/Socket errors/ {sub(/^ *Socket errors: */, ""); print}' <<<"$out")
   [ -n "$rps" ] && [ -n "$p50" ] && [ "${total:-0}" -gt 0 ] || { echo "$out" >&2; die "no numbers from wrk for path ($path) at $c connections"; }
-  log "hop ($path) c=$c: $rps req/s, p50 ${p50} µs, p99 ${p99} µs, peak RSS ${rss} KiB in $procs processes, non-2xx $non2xx ${sockerr:+, socket errors: $sockerr}"
-  result "{\"s\":\"hop\",\"path\":\"$path\",\"c\":$c,\"rps\":$rps,\"p50_us\":$p50,\"p99_us\":$p99,\"rss_kib\":$rss,\"procs\":$procs,\"requests\":$total,\"non2xx\":$non2xx,\"sockerr\":\"$sockerr\"}"
+  cpu_us=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$total" 'BEGIN { printf "%.1f", t * 1000000 / hz / n }')
+  log "hop ($path) c=$c: $rps req/s, p50 ${p50} µs, p99 ${p99} µs, CPU ${cpu_us} µs/request, peak RSS ${rss} KiB in $procs processes, non-2xx $non2xx ${sockerr:+, socket errors: $sockerr}"
+  result "{\"s\":\"${HOP_S:-hop}\",\"path\":\"$path\",\"c\":$c,\"rps\":$rps,\"p50_us\":$p50,\"p99_us\":$p99,\"cpu_us\":$cpu_us,\"rss_kib\":$rss,\"procs\":$procs,\"requests\":$total,\"non2xx\":$non2xx,\"sockerr\":\"$sockerr\"}"
 }
 
 # === 1. proxy hop ===========================================================
@@ -277,8 +289,13 @@ note "1. proxy hop"
 APP_PORT=$(free_port); NGINX_PORT=$(free_port); CL_PORT=$(free_port)
 A_LAMBDA=$(free_port); A_PROXY=$(free_port); A_S3=$(free_port)
 
-start app "$WORK/app.log" env PORT="$APP_PORT" "$BIN/fixture-http-app"
-wait_http fixture-http-app 10 "$PID_app" "$WORK/app.log" "http://127.0.0.1:$APP_PORT/"
+# The app is nginx answering the page from memory with one worker, both
+# directly and inside the function (where each environment runs its own).
+PAGE=crates/fixtures/src/bin/page.html
+mkdir -p "$WORK/app"
+python3 bench/helper.py nginx-conf page "127.0.0.1:$APP_PORT" "$WORK/app" "$PAGE" >"$WORK/app/nginx.conf"
+start app "$WORK/app.log" "$NGINX" -p "$WORK/app" -c "$WORK/app/nginx.conf" -e "$WORK/app/error.log"
+wait_http "nginx as the app" 10 "$PID_app" "$WORK/app.log" "http://127.0.0.1:$APP_PORT/"
 
 mkdir -p "$WORK/nginx/logs"
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -314,9 +331,16 @@ start backend_a "$WORK/backend-a.log" "$BIN/ownstak" local up --max-environments
   --lambda-addr "127.0.0.1:$A_LAMBDA" --proxy-addr "127.0.0.1:$A_PROXY" --s3-addr "127.0.0.1:$A_S3" --log warn
 wait_http "ownstak local up" 30 "$PID_backend_a" "$WORK/backend-a.log" "http://127.0.0.1:$A_LAMBDA/__ownstak__/health"
 mkdir -p "$WORK/hop-app"
-cp "$BIN/fixture-http-app" "$WORK/hop-app/"
-record "$BIN/ownstak" deploy "$WORK/hop-app" --project bench --env prod --command ./fixture-http-app --lambda-endpoint "http://127.0.0.1:$A_LAMBDA"
-timeout 120 "$BIN/ownstak" deploy "$WORK/hop-app" --project bench --env prod --command ./fixture-http-app \
+python3 bench/helper.py nginx-conf page @PORT@ /tmp "$PAGE" >"$WORK/hop-app/nginx.conf.in"
+cat >"$WORK/hop-app/start.sh" <<EOF
+#!/bin/sh
+# nginx as the function's app, on the port the runtime gives it.
+dir=\$(mktemp -d)
+sed -e "s/@PORT@/\$PORT/" -e "s|/tmp/|\$dir/|g" nginx.conf.in >"\$dir/nginx.conf"
+exec $NGINX -p "\$dir" -c "\$dir/nginx.conf" -e "\$dir/error.log"
+EOF
+record "$BIN/ownstak" deploy "$WORK/hop-app" --project bench --env prod --command "sh start.sh" --lambda-endpoint "http://127.0.0.1:$A_LAMBDA"
+timeout 120 "$BIN/ownstak" deploy "$WORK/hop-app" --project bench --env prod --command "sh start.sh" \
   --lambda-endpoint "http://127.0.0.1:$A_LAMBDA" --json >"$WORK/hop-deploy.json" || die "deploying the fixture app failed"
 HOP_HOST=bench-prod.local.dev.localhost
 wait_http "the deployed fixture app" 30 "$PID_backend_a" "$WORK/backend-a.log" "http://127.0.0.1:$A_PROXY/" "$HOP_HOST"
@@ -356,7 +380,34 @@ if [ "$MODE" = full ]; then
   hop d1 "$CL_URL" "127.0.0.1:$CL_PORT" "$PID_cargo_lambda1"
   stop "$PID_cargo_lambda1"
 fi
-stop "$PID_backend_a"; stop "$PID_nginx"; stop "$PID_app"
+stop "$PID_backend_a"
+
+# === 1b. the proxy hop alone, against an instant Lambda endpoint ==============
+# nginx plays a Lambda Invoke endpoint that answers every invocation at once
+# with the page as an API Gateway v2 response; `ownstak proxy --buffered`
+# in front of it is one hop, as nginx in front of the app is. CPU is read
+# from the hop's own processes only.
+log "scenario 1b: the proxy hop against an instant Lambda endpoint"
+note "1b. proxy hop against an instant Lambda endpoint"
+LM_PORT=$(free_port); P_PORT=$(free_port)
+mkdir -p "$WORK/lambda"
+python3 bench/helper.py nginx-conf lambda "127.0.0.1:$LM_PORT" "$WORK/lambda" "$PAGE" >"$WORK/lambda/nginx.conf"
+start lambda_mock "$WORK/lambda.log" "$NGINX" -p "$WORK/lambda" -c "$WORK/lambda/nginx.conf" -e "$WORK/lambda/error.log"
+wait_http "nginx as a Lambda endpoint" 10 "$PID_lambda_mock" "$WORK/lambda.log" "http://127.0.0.1:$LM_PORT/"
+start proxy_alone "$WORK/proxy-alone.log" "$BIN/ownstak" proxy --buffered --lambda-endpoint "http://127.0.0.1:$LM_PORT" \
+  --proxy-addr "127.0.0.1:$P_PORT" --log warn
+wait_http "ownstak proxy" 30 "$PID_proxy_alone" "$WORK/proxy-alone.log" "http://127.0.0.1:$P_PORT/" "$HOP_HOST"
+check_page "(p) ownstak proxy → instant Lambda" "http://127.0.0.1:$P_PORT/" "$HOP_HOST"
+wrk_run "$MAX_CONNS" "$FIRST_WARM" "http://127.0.0.1:$P_PORT/" "$HOP_HOST" >/dev/null
+HOP_S=proxyhop
+for c in $CONNS; do
+  hop a "http://127.0.0.1:$APP_PORT/" "127.0.0.1:$APP_PORT" "$PID_app"
+  hop l "http://127.0.0.1:$LM_PORT/" "127.0.0.1:$LM_PORT" "$PID_lambda_mock"
+  hop n "http://127.0.0.1:$NGINX_PORT/" "127.0.0.1:$NGINX_PORT" "$PID_nginx"
+  hop p "http://127.0.0.1:$P_PORT/" "$HOP_HOST" "$PID_proxy_alone"
+done
+HOP_S=hop
+stop "$PID_proxy_alone"; stop "$PID_lambda_mock"; stop "$PID_nginx"; stop "$PID_app"
 
 # === the backend for scenarios 2 to 4 =========================================
 B_LAMBDA=$(free_port); B_PROXY=$(free_port); B_S3=$(free_port)
@@ -464,6 +515,7 @@ stop "$PID_backend_b" 35
 missing=()
 HOP_PATHS="a b c"; COLD_NAMES="direct ownstak"
 [ "$PEERS" = 0 ] || { HOP_PATHS="a b c d"; COLD_NAMES="direct ownstak lwa"; }
+for c in $CONNS; do for p in a l n p; do grep -q "\"s\":\"proxyhop\",\"path\":\"$p\",\"c\":$c," "$RESULTS" || missing+=("proxy hop ($p) c=$c"); done; done
 for c in $CONNS; do for p in $HOP_PATHS; do grep -q "\"s\":\"hop\",\"path\":\"$p\",\"c\":$c," "$RESULTS" || missing+=("hop ($p) c=$c"); done; done
 for n in $COLD_NAMES; do grep -q "\"s\":\"cold\",\"name\":\"$n\"" "$RESULTS" || missing+=("cold start $n"); done
 for p in direct proxy; do grep -q "\"s\":\"stream\",\"path\":\"$p\"" "$RESULTS" || missing+=("stream $p"); done

@@ -154,6 +154,9 @@ pub(crate) struct ProxyArgs {
     /// Requests served at once; beyond this, new requests get an immediate 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = ownstak_proxy::Limits::default().max_in_flight, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_in_flight: usize,
+    /// Request-body bytes held at once; beyond this, new requests with a body get an immediate 503 with Retry-After.
+    #[arg(long, value_name = "BYTES", default_value_t = ownstak_proxy::Limits::default().max_body_bytes_in_flight)]
+    pub max_body_bytes_in_flight: usize,
     /// Largest response head (status line and headers) in bytes passed on from a function; larger ones get 502 `invalid_response`.
     #[arg(long, value_name = "BYTES", default_value_t = ownstak_proxy::Limits::default().max_response_head_bytes)]
     pub max_response_head_bytes: usize,

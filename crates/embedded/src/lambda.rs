@@ -84,6 +84,7 @@ fn failure(e: InvokeError) -> InvokeFailure {
     match e {
         InvokeError::NotFound(_) => InvokeFailure::NotFound,
         InvokeError::Throttled => InvokeFailure::Throttled,
+        InvokeError::TooLarge(_) => InvokeFailure::TooLarge,
     }
 }
 

@@ -56,6 +56,9 @@ impl Service {
     /// request: the embedded backend's proxy calls this instead of sending
     /// HTTP to itself. `payload` must be a JSON event.
     pub async fn invoke(&self, function: &str, qualifier: &str, payload: Bytes) -> Result<Outcome, InvokeError> {
+        if payload.len() > self.config.max_payload_bytes {
+            return Err(InvokeError::TooLarge(self.config.max_payload_bytes));
+        }
         let f = self.store.get(function).ok_or_else(|| InvokeError::NotFound(function.to_owned()))?;
         let version = f.resolve(Some(qualifier)).cloned().ok_or_else(|| InvokeError::NotFound(function.to_owned()))?;
         let spec = crate::api::invoke::spec(self, &f, &version, Some(qualifier));
@@ -78,4 +81,7 @@ pub enum InvokeError {
     /// Every environment the function may run was busy past the queue timeout.
     #[error("Rate Exceeded.")]
     Throttled,
+    /// The event is larger than the invoke payload limit.
+    #[error("Request must be smaller than {0} bytes for the InvokeFunction operation")]
+    TooLarge(usize),
 }

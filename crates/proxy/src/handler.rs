@@ -40,6 +40,8 @@ pub struct Handler {
     lambda: Arc<dyn Lambda>,
     counters: Arc<Counters>,
     permits: Arc<Semaphore>,
+    /// Request-body bytes that may be held at once.
+    body_budget: Arc<Semaphore>,
     draining: AtomicBool,
     assets: ProxyAssets,
 }
@@ -49,11 +51,13 @@ impl Handler {
     pub fn new(config: ProxyConfig, lambda: Arc<dyn Lambda>) -> Arc<Self> {
         let assets = ProxyAssets::new(&config);
         let permits = Arc::new(Semaphore::new(config.limits.max_in_flight.min(Semaphore::MAX_PERMITS)));
+        let body_budget = Arc::new(Semaphore::new(config.limits.max_body_bytes_in_flight.min(Semaphore::MAX_PERMITS)));
         Arc::new(Self {
             config,
             lambda,
             counters: Arc::new(Counters::new()),
             permits,
+            body_budget,
             draining: AtomicBool::new(false),
             assets,
         })
@@ -144,6 +148,10 @@ impl Handler {
         }
 
         let (mut parts, body) = req.into_parts();
+        // The body's bytes are reserved before they are read and held until
+        // the invocation is sent: a burst of large uploads is refused at
+        // once instead of filling memory.
+        let _budget = self.reserve_body(&body)?;
         let body = event::read_body(&self.config, body).await?;
         scope.access.bytes_in = body.len() as u64;
         event::strip_control_headers(&mut parts.headers);
@@ -172,6 +180,28 @@ impl Handler {
         };
         self.counters.metrics.invoke_latency(invoked_at.elapsed().as_secs_f64());
         answer
+    }
+}
+
+impl Handler {
+    /// Reserves the request body's bytes in the proxy's body budget.
+    fn reserve_body(&self, body: &Incoming) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Failure> {
+        let limit = self.config.limits.max_body_bytes;
+        let size = http_body::Body::size_hint(body);
+        let bytes = size.upper().map_or(limit as u64, |n| n.min(limit as u64));
+        if bytes == 0 {
+            return Ok(None);
+        }
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.body_budget.clone().try_acquire_many_owned(bytes).map(Some).map_err(|_| {
+            Failure::new(
+                FailureKind::Overloaded,
+                format!(
+                    "the proxy is already holding its limit of {} MiB of request bodies; retry shortly",
+                    self.config.limits.max_body_bytes_in_flight / (1024 * 1024)
+                ),
+            )
+        })
     }
 }
 

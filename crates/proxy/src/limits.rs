@@ -19,6 +19,11 @@ pub struct Limits {
     pub invoke_timeout: Duration,
     /// Requests served at once; beyond this, new requests get a fast 503.
     pub max_in_flight: usize,
+    /// Request-body bytes held at once (a request reserves its
+    /// `Content-Length`, or the body limit when it has none, until its
+    /// invocation is sent); beyond this, new requests with a body get a
+    /// fast 503. The default suits a task with 1 GiB of memory.
+    pub max_body_bytes_in_flight: usize,
     /// Largest response head (status line and headers) passed on from a
     /// function; larger ones become 502 `invalid_response` (an ALB refuses
     /// heads over 32 KiB).
@@ -38,6 +43,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(75),
             invoke_timeout: Duration::from_secs(900),
             max_in_flight: 1024,
+            max_body_bytes_in_flight: 256 * 1024 * 1024,
             max_response_head_bytes: 32 * 1024,
             max_buffered_response_bytes: 6 * 1024 * 1024,
         }

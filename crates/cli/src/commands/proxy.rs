@@ -50,6 +50,7 @@ fn limits(args: &ProxyArgs) -> Limits {
         invoke_timeout: Duration::from_secs(args.invoke_timeout),
         max_in_flight: args.max_in_flight,
         max_response_head_bytes: args.max_response_head_bytes,
+        max_body_bytes_in_flight: args.max_body_bytes_in_flight,
         ..Limits::default()
     }
 }
