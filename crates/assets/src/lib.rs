@@ -35,15 +35,16 @@ pub use client::StoreConfig;
 pub use error::AssetError;
 pub use index::DeploymentIndex;
 pub use serve::{AssetBody, AssetResolver, AssetResponse};
-pub use server::AssetServer;
+pub use server::{AssetServer, EndpointSecurity};
 pub use store::{AssetStore, UploadPlan, UploadProgress, UploadReport};
 
 /// The bucket the local backend creates for assets.
 pub const DEFAULT_BUCKET: &str = "ownstak-assets";
-/// The access key of the local S3 endpoint (fixed: the endpoint only
-/// listens on the user's machine and guards nothing secret).
+/// The access key clients of a local S3 endpoint sign with when they have
+/// no credentials file (see [`ownstak_guard::credentials`]), and the key
+/// of an [`AssetServer`] started with the default [`EndpointSecurity`].
 pub const LOCAL_ACCESS_KEY: &str = "ownstak-local";
-/// The secret key of the local S3 endpoint.
+/// The secret key that goes with [`LOCAL_ACCESS_KEY`].
 pub const LOCAL_SECRET_KEY: &str = "ownstak-local";
 /// The region reported to S3 clients of the local endpoint.
 pub const LOCAL_REGION: &str = "us-east-1";

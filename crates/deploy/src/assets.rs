@@ -57,21 +57,26 @@ pub fn asset_plan(out_dir: &Path, build: &BuildOutput) -> UploadPlan {
     }
 }
 
-/// Uploads a plan for `version` of `function` to the backend's asset
-/// store; `None` when the backend has no store (the function then serves
-/// the files itself).
+/// Uploads a plan for `version` of `function` to the asset store of the
+/// local backend at `endpoint` (signing with its key pair); `None` when
+/// the backend has no store (the function then serves the files itself).
 pub async fn upload_assets(
     info: &BackendInfo,
+    endpoint: &crate::Endpoint,
     function: &str,
     version: &str,
     plan: &UploadPlan,
     progress: impl FnMut(&UploadProgress),
 ) -> Result<Option<UploadReport>, DeployError> {
-    let (Some(endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else {
+    let (Some(store_endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else {
         tracing::info!("the backend has no asset store; the function serves the static files");
         return Ok(None);
     };
-    let store = AssetStore::new(StoreConfig::local(endpoint.clone(), bucket.clone())).await;
+    let mut config = StoreConfig::local(store_endpoint.clone(), bucket.clone());
+    if let crate::Endpoint::Local { keys, .. } = endpoint {
+        config = config.with_credentials(keys.clone());
+    }
+    let store = AssetStore::new(config).await;
     Ok(Some(upload_assets_to(&store, function, version, plan, progress).await?))
 }
 

@@ -72,6 +72,12 @@ pub enum DeployError {
     /// Local I/O failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A local backend refused the request (its message says why and what to do).
+    #[error("the local backend refused the request: {0}")]
+    Refused(String),
+    /// The local backend's credentials file cannot be used.
+    #[error("{0}")]
+    Credentials(String),
 }
 
 impl DeployError {
@@ -95,11 +101,13 @@ where
     R: std::fmt::Debug,
 {
     let hint = endpoint.unreachable_hint();
+    let local = matches!(endpoint, crate::client::Endpoint::Local { .. });
     let endpoint = endpoint.url().to_owned();
     move |err| match ownstak_sdk_error::classify(&err) {
         SdkFailure::Unreachable { detail } | SdkFailure::NoCredentials { detail } => {
             DeployError::Unreachable { endpoint, detail, hint }
         }
+        SdkFailure::AccessDenied(e) if local => DeployError::Refused(format!("{operation}: {}", e.message)),
         SdkFailure::AccessDenied(e) => DeployError::AccessDenied { operation, message: e.to_string() },
         other => {
             let e = other.service_error().cloned().unwrap_or_else(|| ownstak_sdk_error::ServiceError {

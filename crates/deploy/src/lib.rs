@@ -16,7 +16,7 @@ mod runtime;
 
 pub use assets::{asset_plan, find_build_output, upload_assets, upload_assets_to};
 pub use bundle::{Arch, Bundle, BundleInput, build_bundle};
-pub use client::{Endpoint, fetch_backend_info, lambda_client};
+pub use client::{Endpoint, fetch_backend_info, lambda_client, local_keys};
 pub use deploy::{Code, DeployOutcome, DeployRequest, DeployStep, LOCAL_ROLE, VpcPlacement, deploy, deploy_with};
 pub use deployments::{Deployment, list_deployments, promote};
 pub use error::DeployError;

@@ -4,7 +4,10 @@
 //! that it survives restarts.
 //!
 //! Clients written for AWS (aws-sdk-lambda, boto3) work against it
-//! unchanged; only the endpoint differs.
+//! unchanged; only the endpoint differs. Web pages do not: every request
+//! passes the rules of `ownstak_guard` first (Host, Origin, an AWS
+//! Signature V4; see the `guard` module), and each Runtime API serves only
+//! its own sandbox's processes.
 
 mod api;
 mod arn;
@@ -12,6 +15,7 @@ mod clock;
 mod code;
 mod config;
 mod error;
+mod guard;
 mod in_process;
 mod model;
 mod private;

@@ -119,7 +119,9 @@ pub(super) async fn run(args: DeployArgs) -> anyhow::Result<()> {
             pb.set_message(format!("uploading static assets {}/{}", p.done, p.total))
         };
         match &target {
-            Target::Local { info, .. } => ownstak_deploy::upload_assets(info, function, version, plan, progress).await,
+            Target::Local { info, endpoint } => {
+                ownstak_deploy::upload_assets(info, endpoint, function, version, plan, progress).await
+            }
             Target::Aws(t) => {
                 ownstak_deploy::upload_assets_to(&t.asset_store(), function, version, plan, progress).await.map(Some)
             }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ownstak_assets::{AssetServer, AssetStore, DEFAULT_BUCKET, StoreConfig};
+use ownstak_assets::{AssetServer, AssetStore, DEFAULT_BUCKET, EndpointSecurity, StoreConfig};
 use ownstak_core::{BackendInfo, FunctionPrefix, HostSuffix, Route};
+use ownstak_guard::AllowedOrigin;
 use ownstak_local::{LocalConfig, LocalLambda};
 use ownstak_proxy::SdkLambda;
 use ownstak_proxy::{AssetsConfig, Proxy, ProxyConfig};
@@ -44,6 +45,10 @@ pub(super) struct EmbeddedOptions {
     pub idle_timeout: Duration,
     /// Where requests for hosts outside the suffix go (`ownstak start`).
     pub fallback_route: Option<Route>,
+    /// Origins whose web pages may call the Lambda API and the asset store.
+    pub allowed_origins: Vec<AllowedOrigin>,
+    /// Accept only requests signed with the data directory's key pair.
+    pub verify_signatures: bool,
 }
 
 /// Addresses of a running embedded backend.
@@ -62,6 +67,10 @@ pub(super) struct Ready {
     pub domain: String,
     /// The data directory.
     pub data_dir: String,
+    /// The file with the backend's key pair.
+    pub credentials: String,
+    /// Whether only that key pair is accepted.
+    pub verify_signatures: bool,
 }
 
 /// A started embedded backend; [`Embedded::run`] serves until shutdown.
@@ -78,18 +87,22 @@ pub(super) struct Embedded {
 /// Binds the asset store: on the given address, else on [`DEFAULT_S3_ADDR`]
 /// or, when another process holds it, on any free port (clients learn the
 /// address from the backend facts).
-async fn bind_asset_store(addr: Option<SocketAddr>, root: &Path) -> anyhow::Result<AssetServer> {
+async fn bind_asset_store(
+    addr: Option<SocketAddr>,
+    root: &Path,
+    security: EndpointSecurity,
+) -> anyhow::Result<AssetServer> {
     if let Some(addr) = addr {
-        return AssetServer::bind(addr, root)
+        return AssetServer::bind_with(addr, root, security)
             .await
             .with_context(|| format!("cannot start the asset store on {addr}; pick another with --s3-addr"));
     }
-    match AssetServer::bind(DEFAULT_S3_ADDR, root).await {
+    match AssetServer::bind_with(DEFAULT_S3_ADDR, root, security.clone()).await {
         Ok(s) => Ok(s),
         Err(e) => {
             tracing::warn!(error = %e, "the default asset store address is taken; using a free port");
             let any = SocketAddr::new(DEFAULT_S3_ADDR.ip(), 0);
-            AssetServer::bind(any, root).await.context("cannot start the asset store")
+            AssetServer::bind_with(any, root, security).await.context("cannot start the asset store")
         }
     }
 }
@@ -109,13 +122,24 @@ impl Embedded {
         let lambda_addr = lambda_listener.local_addr()?;
         let lambda_url = format!("http://{lambda_addr}");
 
-        let assets_server = bind_asset_store(opts.s3_addr, &data_dir.join("assets")).await?;
+        // The backend's key pair: created once per data directory, used by
+        // its own clients, and with --verify-signatures the only one accepted.
+        let keys = ownstak_guard::credentials::load_or_create(&data_dir)
+            .context("cannot set up the local backend's key pair")?;
+        let credentials = ownstak_guard::credentials::credentials_path(&data_dir);
+        let security = EndpointSecurity {
+            keys: keys.clone(),
+            keys_source: credentials.display().to_string(),
+            verify_signatures: opts.verify_signatures,
+            allowed_origins: opts.allowed_origins.clone(),
+        };
+        let assets_server = bind_asset_store(opts.s3_addr, &data_dir.join("assets"), security).await?;
         let s3_url = assets_server.url();
         let (stop_assets, assets_stopped) = tokio::sync::oneshot::channel::<()>();
         let assets_task = tokio::spawn(assets_server.serve(async move {
             let _ = assets_stopped.await;
         }));
-        AssetStore::new(StoreConfig::local(s3_url.clone(), DEFAULT_BUCKET))
+        AssetStore::new(StoreConfig::local(s3_url.clone(), DEFAULT_BUCKET).with_credentials(keys.clone()))
             .await
             .ensure_bucket()
             .await
@@ -129,6 +153,7 @@ impl Embedded {
         proxy_config.expose_metrics = true;
         proxy_config.assets = Some(AssetsConfig { endpoint: Some(s3_url.clone()), bucket: DEFAULT_BUCKET.to_owned() });
         proxy_config.fallback_route = opts.fallback_route;
+        proxy_config.local_keys = Some(keys.clone());
         let proxy_listener = tokio::net::TcpListener::bind(opts.proxy_addr).await.with_context(|| {
             format!("cannot listen on {} for the proxy; pick another address with --proxy-addr", opts.proxy_addr)
         })?;
@@ -140,6 +165,9 @@ impl Embedded {
         config.queue_timeout = opts.queue_timeout;
         config.warm_wait = opts.warm_wait;
         config.idle_timeout = opts.idle_timeout;
+        config.keys = keys;
+        config.verify_signatures = opts.verify_signatures;
+        config.allowed_origins = opts.allowed_origins;
         config.backend_info = Some(BackendInfo {
             backend: opts.backend.clone(),
             org: opts.org.clone(),
@@ -167,6 +195,8 @@ impl Embedded {
             s3: s3_url,
             domain: suffix.domain().to_owned(),
             data_dir: data_dir.display().to_string(),
+            credentials: credentials.display().to_string(),
+            verify_signatures: opts.verify_signatures,
         };
         Ok(Self { ready, proxy, stop_lambda, lambda_task, stop_assets, assets_task })
     }

@@ -35,6 +35,8 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
         warm_wait: Duration::from_millis(args.warm_wait_ms),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         fallback_route: None,
+        allowed_origins: args.allow_origins.clone(),
+        verify_signatures: args.verify_signatures,
     })
     .await?;
     let ready = &embedded.ready;
@@ -46,6 +48,11 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
         println!("  lambda API  {}", ready.lambda);
         println!("  assets (S3) {}   bucket {DEFAULT_BUCKET}", ready.s3);
         println!("  data        {}", ready.data_dir);
+        if ready.verify_signatures {
+            println!("  credentials {}   (only this key pair is accepted)", ready.credentials);
+        } else {
+            println!("  credentials {}   (any AWS credentials are accepted)", ready.credentials);
+        }
         println!("Deploy an app:  ownstak deploy examples/hello --project hello --env prod");
         println!("Stop with Ctrl-C.");
     }

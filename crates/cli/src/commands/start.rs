@@ -39,13 +39,15 @@ pub(super) async fn run(args: StartArgs) -> anyhow::Result<()> {
         warm_wait: Duration::from_millis(20),
         idle_timeout: Duration::from_secs(300),
         fallback_route: Some(Route { label: format!("{PROJECT}-{ENV}"), qualifier: Qualifier::Current }),
+        allowed_origins: Vec::new(),
+        verify_signatures: false,
     })
     .await?;
     let deploy = DeployArgs {
         dir: args.dir.clone(),
         env: EnvArgs { project: PROJECT.to_owned(), env: ENV.to_owned() },
         command: None,
-        backend: BackendArgs::local(embedded.ready.lambda.clone()),
+        backend: BackendArgs::local(embedded.ready.lambda.clone(), data.path().to_path_buf()),
         no_promote: false,
         memory: None,
         timeout: None,

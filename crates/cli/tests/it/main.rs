@@ -8,5 +8,6 @@ mod aws_backend;
 mod build;
 mod drain;
 mod e2e;
+mod endpoint_security;
 mod start;
 mod streaming;
