@@ -8,5 +8,6 @@ mod aws_backend;
 mod build;
 mod drain;
 mod e2e;
+mod ownership;
 mod start;
 mod streaming;
