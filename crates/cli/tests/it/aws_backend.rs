@@ -149,10 +149,11 @@ fn static_site(root: &Path, moto: &Moto, message: &str) -> PathBuf {
 }
 
 const BACKEND: &[&str] = &["--backend", "prod", "--org", "acme"];
-/// The function of `web`/`prod` on backend `prod` of `acme`.
-const FUNCTION: &str = "ownstak-web-prod";
+/// The function of `web`/`prod` on backend `prod` of `acme`: a backend made
+/// without `--function-prefix` has its own prefix.
+const FUNCTION: &str = "ownstak_acme_prod-web-prod";
 /// The function of `web`/`api` there.
-const API_FUNCTION: &str = "ownstak-web-api";
+const API_FUNCTION: &str = "ownstak_acme_prod-web-api";
 
 /// A function's environment variables (none when it has no environment).
 fn variables(
@@ -421,7 +422,47 @@ async fn create_deploy_promote_list_destroy() {
     assert_eq!((conf.runtime().map(|r| r.as_str()), conf.handler()), (Some("provided.al2023"), Some("bootstrap")));
     assert!(variables(&conf).is_empty(), "the wrapper is removed with the Node.js runtime: {:?}", conf.environment());
 
-    // Destroy: refused while the function exists, then forced.
+    // A second backend in the same account gets its own prefix: the same
+    // project and environment deploy there too, to a function of its own.
+    let mut staging: Vec<&str> = vec![
+        "backend",
+        "create",
+        "staging",
+        "--org",
+        "acme",
+        "--root-domain",
+        "ownstak.link",
+        "--zone-id",
+        &zone_id,
+        "--proxy-image",
+        "img:test",
+        "--json",
+    ];
+    staging.extend(vpc.iter().map(String::as_str));
+    let staging_created = moto.json(&staging);
+    assert_eq!(staging_created["outputs"]["FunctionPrefix"], "ownstak_acme_staging", "{staging_created}");
+    let on_staging = ["--backend", "staging", "--org", "acme"];
+    let out = moto.json(&with(
+        &[
+            "deploy",
+            native.to_str().unwrap(),
+            "--project",
+            "web",
+            "--env",
+            "prod",
+            "--command",
+            "node server.js",
+            "--json",
+        ],
+        &on_staging,
+    ));
+    assert_eq!(
+        (out["function"].as_str(), out["deployment"].as_u64()),
+        (Some("ownstak_acme_staging-web-prod"), Some(1))
+    );
+
+    // Destroy: refused while the function exists, then forced; the other
+    // backend's function is left alone.
     let destroy = ["backend", "destroy", "prod", "--org", "acme", "--zone-id", &zone_id, "--json"];
     let err = moto.fails(&destroy);
     assert!(err.contains("--force"), "{err}");
@@ -430,7 +471,13 @@ async fn create_deploy_promote_list_destroy() {
         gone["deletedFunctions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     functions.sort();
     assert_eq!(functions, [API_FUNCTION, FUNCTION], "{gone}");
-    assert!(moto.cnames(&zone_id).await.is_empty());
+    assert_eq!(gone["keptFunctions"], serde_json::json!([]), "{gone}");
+    lambda.get_function().function_name("ownstak_acme_staging-web-prod").send().await.unwrap();
+    let list = moto.json(&with(&["deployments", "--project", "web", "--env", "prod", "--json"], &on_staging));
+    assert_eq!(list["deployments"].as_array().unwrap().len(), 1, "{list}");
+    // Only the staging backend's records are left in the platform zone.
+    let left = moto.cnames(&zone_id).await;
+    assert!(left.len() == 2 && left.keys().all(|k| k.ends_with("staging.acme.ownstak.link")), "{left:?}");
     assert!(lambda.get_function().function_name(FUNCTION).send().await.is_err());
     let err = moto.fails(&with(&["deployments", "--project", "web", "--env", "prod"], BACKEND));
     assert!(err.contains("ownstak backend create"), "{err}");
