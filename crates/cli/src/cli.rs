@@ -187,7 +187,8 @@ pub(crate) struct BackendArgs {
     /// Organization slug of --backend.
     #[arg(long, env = "OWNSTAK_ORG")]
     pub org: Option<String>,
-    /// Function prefix of --backend.
+    /// The --function-prefix --backend was created with, if any (it names
+    /// the stack; the functions' prefix is read from the stack).
     #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
     pub function_prefix: String,
     /// Named AWS profile of --backend's account.
@@ -463,9 +464,12 @@ pub(crate) struct BackendRefArgs {
     /// Organization slug.
     #[arg(long, env = "OWNSTAK_ORG")]
     pub org: String,
-    /// Prefix of the backend's functions.
-    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
-    pub function_prefix: String,
+    /// Prefix of the backend's functions, when it was created with one (it
+    /// also starts the stack name `<prefix>-backend-<org>-<name>`). Without
+    /// it the stack is `ownstak-backend-<org>-<name>`, and a new backend
+    /// gets its own prefix `ownstak_<org>_<name>`.
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX")]
+    pub function_prefix: Option<String>,
     #[command(flatten)]
     pub aws: AwsAccountArgs,
 }
@@ -516,9 +520,9 @@ pub(crate) struct BackendTemplateArgs {
     /// Organization slug.
     #[arg(long, env = "OWNSTAK_ORG")]
     pub org: String,
-    /// Prefix of the backend's functions.
-    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
-    pub function_prefix: String,
+    /// Prefix of the backend's functions (default: its own, `ownstak_<org>_<name>`).
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX")]
+    pub function_prefix: Option<String>,
     #[command(flatten)]
     pub spec: BackendSpecArgs,
 }

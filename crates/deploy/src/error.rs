@@ -58,6 +58,18 @@ pub enum DeployError {
     /// The deployment does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The function belongs to another project, environment or backend.
+    #[error("function {function} belongs to {owner}, not to {wanted}; {hint}")]
+    NotOwner {
+        /// The function.
+        function: String,
+        /// Its owner, as its tags name it.
+        owner: String,
+        /// The owner the command acts for.
+        wanted: String,
+        /// What to do.
+        hint: String,
+    },
     /// Concurrent deploys kept changing the function under us.
     #[error("gave up after {attempts} attempts because other deploys kept changing `{function}`; try again")]
     Contended {

@@ -9,5 +9,6 @@ mod build;
 mod drain;
 mod e2e;
 mod endpoint_security;
+mod ownership;
 mod start;
 mod streaming;

@@ -5,6 +5,7 @@ mod body;
 mod functions;
 mod invoke;
 mod stream;
+mod tags;
 mod versions;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub(crate) fn router(service: Arc<Service>) -> Router {
             get(aliases::get).put(aliases::update).delete(aliases::delete),
         )
         .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
+        .route("/2017-03-31/tags/{arn}", get(tags::list).post(tags::tag).delete(tags::untag))
         .route("/2021-11-15/functions/{name}/response-streaming-invocations", post(stream::invoke_stream))
         .route(crate::guard::HEALTH_PATH, get(|| async { "ok" }))
         .route("/__ownstak__/backend", get(backend_info))
