@@ -40,11 +40,52 @@ pub(crate) fn check_relative(path: &str) -> Result<(), AssetError> {
     Ok(())
 }
 
-/// The key of a permanent file at `rel` (relative to `permanent/`).
-pub(crate) fn permanent_key(function: &str, rel: &str) -> Result<String, AssetError> {
+/// The key of a permanent file at `rel` (relative to `permanent/`) in the
+/// layout of format-1 indexes, read for deployments made before content
+/// addressing (nothing writes these keys any more).
+pub(crate) fn legacy_permanent_key(function: &str, rel: &str) -> Result<String, AssetError> {
     check_function(function)?;
     check_relative(rel)?;
     Ok(format!("permanent/{function}/{rel}"))
+}
+
+/// The content object name of a file: the hex SHA-256 of its bytes, plus
+/// its extension (lower case) when it has a plain one, so that the object's
+/// `Content-Type` is the one its request path gets.
+pub(crate) fn content_object(sha256_hex: &str, rel: &str) -> String {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let ext = name.rsplit_once('.').map(|(stem, ext)| (stem, ext.to_ascii_lowercase())).filter(|(stem, ext)| {
+        !stem.is_empty() && !ext.is_empty() && ext.len() <= 16 && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
+    match ext {
+        Some((_, ext)) => format!("{sha256_hex}.{ext}"),
+        None => sha256_hex.to_owned(),
+    }
+}
+
+/// Checks a content object name: 64 lower-case hex digits, then optionally
+/// `.` and 1–16 lower-case letters or digits.
+pub(crate) fn check_content_object(object: &str) -> Result<(), AssetError> {
+    let (hash, ext) = match object.split_once('.') {
+        Some((h, e)) => (h, Some(e)),
+        None => (object, None),
+    };
+    let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let ext_ok = ext.is_none_or(|e| {
+        !e.is_empty() && e.len() <= 16 && e.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
+    if hex && ext_ok {
+        Ok(())
+    } else {
+        Err(AssetError::InvalidName { what: "content object", value: object.to_owned() })
+    }
+}
+
+/// The key of a content-addressed permanent file of `function`.
+pub(crate) fn content_key(function: &str, object: &str) -> Result<String, AssetError> {
+    check_function(function)?;
+    check_content_object(object)?;
+    Ok(format!("content/{function}/{object}"))
 }
 
 /// The key prefix of a deployment's files, ending in `/`.
@@ -89,10 +130,29 @@ mod tests {
 
     #[test]
     fn builds_keys_from_checked_parts() {
-        assert_eq!(permanent_key("ownstak-a-b", "chunks/x.js").unwrap(), "permanent/ownstak-a-b/chunks/x.js");
+        assert_eq!(legacy_permanent_key("ownstak-a-b", "chunks/x.js").unwrap(), "permanent/ownstak-a-b/chunks/x.js");
+        let sha = "ab".repeat(32);
+        assert_eq!(content_object(&sha, "chunks/x.JS"), format!("{sha}.js"));
+        assert_eq!(content_object(&sha, "chunks/.hidden"), sha);
+        assert_eq!(content_object(&sha, "LICENSE"), sha);
+        assert_eq!(content_object(&sha, "a/b.tar-gz"), sha);
+        assert_eq!(
+            content_key("ownstak_acme_prod-a-b", &format!("{sha}.css")).unwrap(),
+            format!("content/ownstak_acme_prod-a-b/{sha}.css")
+        );
+        for bad in [
+            "",
+            "x.js",
+            &format!("{sha}."),
+            &format!("{sha}.JS"),
+            &format!("{sha}/x"),
+            &format!("{}.js", "AB".repeat(32)),
+        ] {
+            assert!(content_key("f", bad).is_err(), "{bad}");
+        }
         assert_eq!(deployment_key("ownstak-a-b", "12", "robots.txt").unwrap(), "deployments/ownstak-a-b/12/robots.txt");
         assert_eq!(index_key("f", "1").unwrap(), "deployments/f/1/_index.json");
-        assert!(permanent_key("../x", "a").is_err());
+        assert!(legacy_permanent_key("../x", "a").is_err());
         assert!(deployment_key("f", "$LATEST", "a").is_err());
         assert!(deployment_key("f", "1", "a/../b").is_err());
         assert!(deployment_key("f", "1", "/a").is_err());

@@ -9,17 +9,26 @@
 //! All keys live in one bucket (locally [`DEFAULT_BUCKET`]):
 //!
 //! ```text
-//! permanent/<function>/<path under .ownstak/permanent/>
-//!     content-hashed files (`/_next/static/…`), the same bytes for every
-//!     deployment of the function; uploaded once, skipped when a HEAD finds
-//!     the same size and sha256 metadata (or the MD5 ETag)
+//! content/<function>/<sha256 of the bytes>[.<extension>]
+//!     permanent files (`/_next/static/…`, under `.ownstak/permanent/`),
+//!     addressed by their content, so a key's bytes never change: a later
+//!     build with other bytes at the same path makes another object, and
+//!     older deployments keep serving theirs. Shared by every deployment of
+//!     the function with the same bytes; uploaded once, skipped when a HEAD
+//!     finds the same size and sha256 metadata (or the MD5 ETag)
 //! deployments/<function>/<version>/<path under .ownstak/assets/>
 //!     per-deployment files (`public/`, a static site), keyed by the
-//!     published Lambda version, which never changes
+//!     published Lambda version, which never changes (deploys put the
+//!     upload's digest in the function's configuration, so other files
+//!     always make another version)
 //! deployments/<function>/<version>/_index.json
 //!     the [`DeploymentIndex`]: which request paths the deployment serves
-//!     from the store; written last, so its presence means the upload is
+//!     from the store, and for permanent files which content object holds
+//!     each path's bytes; written last, so its presence means the upload is
 //!     complete
+//! permanent/<function>/<path under .ownstak/permanent/>
+//!     permanent files of deployments made before content addressing
+//!     (format-1 indexes); read, never written
 //! ```
 
 mod client;
@@ -35,15 +44,16 @@ pub use client::StoreConfig;
 pub use error::AssetError;
 pub use index::DeploymentIndex;
 pub use serve::{AssetBody, AssetResolver, AssetResponse};
-pub use server::AssetServer;
-pub use store::{AssetStore, UploadPlan, UploadProgress, UploadReport};
+pub use server::{AssetServer, EndpointSecurity};
+pub use store::{AssetStore, PreparedUpload, UploadPlan, UploadProgress, UploadReport, prepare_upload};
 
 /// The bucket the local backend creates for assets.
 pub const DEFAULT_BUCKET: &str = "ownstak-assets";
-/// The access key of the local S3 endpoint (fixed: the endpoint only
-/// listens on the user's machine and guards nothing secret).
+/// The access key clients of a local S3 endpoint sign with when they have
+/// no credentials file (see [`ownstak_guard::credentials`]), and the key
+/// of an [`AssetServer`] started with the default [`EndpointSecurity`].
 pub const LOCAL_ACCESS_KEY: &str = "ownstak-local";
-/// The secret key of the local S3 endpoint.
+/// The secret key that goes with [`LOCAL_ACCESS_KEY`].
 pub const LOCAL_SECRET_KEY: &str = "ownstak-local";
 /// The region reported to S3 clients of the local endpoint.
 pub const LOCAL_REGION: &str = "us-east-1";

@@ -2,9 +2,11 @@
 //!
 //! A request path is looked up in the deployment's [`DeploymentIndex`]
 //! (fetched once per function version and kept: versions never change);
-//! paths under its permanent prefix map to `permanent/…`, listed files to
-//! `deployments/…`. Anything else, and anything not in the store, is
-//! `Ok(None)`: the function answers it.
+//! the permanent files it lists map to the content objects it names
+//! (`content/…`), its per-deployment files to `deployments/…`. So a path
+//! always resolves through the deployment's own index to the bytes that
+//! deployment was built with. Anything else, and anything not in the store,
+//! is `Ok(None)`: the function answers it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -147,7 +149,10 @@ impl AssetResolver {
         let Some(path) = keys::normalize_request_path(path) else { return Ok(None) };
         let Some(index) = self.index(function, version).await? else { return Ok(None) };
         let (key, cache_control) = match index.locate(&path) {
-            Some(Located::Permanent(rel)) => (keys::permanent_key(function, &rel)?, PERMANENT_CACHE_CONTROL),
+            Some(Located::Content(object)) => (keys::content_key(function, &object)?, PERMANENT_CACHE_CONTROL),
+            Some(Located::LegacyPermanent(rel)) => {
+                (keys::legacy_permanent_key(function, &rel)?, PERMANENT_CACHE_CONTROL)
+            }
             Some(Located::Deployment(rel)) => {
                 (keys::deployment_key(function, version, &rel)?, DEPLOYMENT_CACHE_CONTROL)
             }

@@ -64,19 +64,128 @@ pub struct UploadReport {
     pub skipped_bytes: u64,
 }
 
-/// A file to upload.
+/// Where a file goes.
+#[derive(Debug, Clone)]
+enum Destination {
+    /// A permanent file: the content object holding its bytes.
+    Content(String),
+    /// A per-deployment file at this path relative to `assets/`.
+    Deployment(String),
+}
+
+/// A file to upload, hashed.
+#[derive(Debug, Clone)]
 struct Job {
-    key: String,
+    destination: Destination,
     path: PathBuf,
     rel: String,
     size: u64,
+    hashes: Hashes,
     cache_control: &'static str,
 }
 
 /// The hashes of a file's bytes.
+#[derive(Debug, Clone)]
 struct Hashes {
     md5: [u8; 16],
     sha256: String,
+}
+
+/// A build's files, listed and hashed, with the index the deployment will
+/// serve: everything an upload needs except where to (function and
+/// version), so that its [`digest`](Self::digest) can go into the
+/// function's configuration before the version is published.
+#[derive(Debug, Clone)]
+pub struct PreparedUpload {
+    jobs: Vec<Job>,
+    index: DeploymentIndex,
+    digest: String,
+}
+
+impl PreparedUpload {
+    /// An upload of no files: it writes an empty index, so the store
+    /// serves nothing for the deployment.
+    pub fn empty() -> Self {
+        // Infallible: no directories to read.
+        prepare_blocking(&UploadPlan { assets_base: "/".to_owned(), ..UploadPlan::default() })
+            .unwrap_or_else(|_| Self { jobs: Vec::new(), index: DeploymentIndex::default(), digest: String::new() })
+    }
+
+    /// The hex SHA-256 of everything the deployment will serve from the
+    /// store (the index, and the bytes of every file). Deploys put it in
+    /// the function's configuration, so that a build whose files differ
+    /// always publishes a new version: the files stored for a version never
+    /// change once an alias points at it.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// How many files the upload handles.
+    pub fn files(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// The index the deployment will serve.
+    pub fn index(&self) -> &DeploymentIndex {
+        &self.index
+    }
+}
+
+/// Lists and hashes a plan's files (off the async threads). Permanent
+/// files are addressed by their content (see the crate docs), so that no
+/// later deploy can change the bytes an earlier deployment serves under a
+/// path, whatever the build names its files.
+pub async fn prepare_upload(plan: &UploadPlan) -> Result<PreparedUpload, AssetError> {
+    let plan = plan.clone();
+    tokio::task::spawn_blocking(move || prepare_blocking(&plan))
+        .await
+        .map_err(|e| AssetError::Server(format!("hashing task failed: {e}")))?
+}
+
+fn prepare_blocking(plan: &UploadPlan) -> Result<PreparedUpload, AssetError> {
+    let mut jobs = Vec::new();
+    let mut index =
+        DeploymentIndex { version: INDEX_FORMAT_VERSION, assets_base: plan.assets_base.clone(), ..Default::default() };
+    if let Some(dir) = plan.permanent_dir.as_deref().filter(|d| d.is_dir()) {
+        for (rel, path, size) in list_files(dir)? {
+            let hashes = hash_file(&path)?;
+            let object = keys::content_object(&hashes.sha256, &rel);
+            index.permanent.insert(rel.clone(), object.clone());
+            jobs.push(Job {
+                destination: Destination::Content(object),
+                path,
+                rel,
+                size,
+                hashes,
+                cache_control: PERMANENT_CACHE_CONTROL,
+            });
+        }
+        if !jobs.is_empty() {
+            index.permanent_prefix = Some(plan.permanent_prefix.clone().unwrap_or_else(|| "/_next/static/".to_owned()));
+        }
+    }
+    let mut asset_hashes = Vec::new();
+    if let Some(dir) = plan.assets_dir.as_deref().filter(|d| d.is_dir()) {
+        for (rel, path, size) in list_files(dir)? {
+            let hashes = hash_file(&path)?;
+            asset_hashes.push((rel.clone(), hashes.sha256.clone()));
+            index.assets.insert(rel.clone());
+            jobs.push(Job {
+                destination: Destination::Deployment(rel.clone()),
+                path,
+                rel,
+                size,
+                hashes,
+                cache_control: DEPLOYMENT_CACHE_CONTROL,
+            });
+        }
+    }
+    let mut digest = Sha256::new();
+    digest.update(serde_json::to_vec(&index).unwrap_or_default());
+    for (rel, sha) in &asset_hashes {
+        digest.update(format!("\n{sha} {rel}"));
+    }
+    Ok(PreparedUpload { jobs, index, digest: hex::encode(digest.finalize()) })
 }
 
 /// The asset store seen by deploys.
@@ -130,46 +239,34 @@ impl AssetStore {
         function: &str,
         version: &str,
         plan: &UploadPlan,
+        progress: impl FnMut(&UploadProgress),
+    ) -> Result<UploadReport, AssetError> {
+        let prepared = prepare_upload(plan).await?;
+        self.upload_prepared(function, version, &prepared, progress).await
+    }
+
+    /// Uploads prepared files for `version` of `function` (content objects
+    /// already stored are skipped), then writes the index last.
+    pub async fn upload_prepared(
+        &self,
+        function: &str,
+        version: &str,
+        prepared: &PreparedUpload,
         mut progress: impl FnMut(&UploadProgress),
     ) -> Result<UploadReport, AssetError> {
         keys::check_function(function)?;
         keys::check_version(version)?;
-        let mut jobs = Vec::new();
-        let mut index = DeploymentIndex {
-            version: INDEX_FORMAT_VERSION,
-            assets_base: plan.assets_base.clone(),
-            ..Default::default()
-        };
-        if let Some(dir) = plan.permanent_dir.as_deref().filter(|d| d.is_dir()) {
-            for (rel, path, size) in list_files(dir)? {
-                jobs.push(Job {
-                    key: keys::permanent_key(function, &rel)?,
-                    path,
-                    rel,
-                    size,
-                    cache_control: PERMANENT_CACHE_CONTROL,
-                });
-            }
-            if !jobs.is_empty() {
-                index.permanent_prefix =
-                    Some(plan.permanent_prefix.clone().unwrap_or_else(|| "/_next/static/".to_owned()));
-            }
-        }
-        if let Some(dir) = plan.assets_dir.as_deref().filter(|d| d.is_dir()) {
-            for (rel, path, size) in list_files(dir)? {
-                jobs.push(Job {
-                    key: keys::deployment_key(function, version, &rel)?,
-                    path,
-                    rel: rel.clone(),
-                    size,
-                    cache_control: DEPLOYMENT_CACHE_CONTROL,
-                });
-                index.assets.insert(rel);
-            }
+        let mut jobs = Vec::with_capacity(prepared.jobs.len());
+        for job in &prepared.jobs {
+            let key = match &job.destination {
+                Destination::Content(object) => keys::content_key(function, object)?,
+                Destination::Deployment(rel) => keys::deployment_key(function, version, rel)?,
+            };
+            jobs.push((key, job));
         }
         let total = jobs.len();
         let mut report = UploadReport::default();
-        let mut results = futures_util::stream::iter(jobs.into_iter().map(|job| self.put_file(job)))
+        let mut results = futures_util::stream::iter(jobs.into_iter().map(|(key, job)| self.put_file(key, job)))
             .buffer_unordered(UPLOAD_CONCURRENCY);
         let mut done = 0;
         while let Some(result) = results.next().await {
@@ -185,7 +282,7 @@ impl AssetStore {
             progress(&UploadProgress { key, bytes, skipped, done, total });
         }
         drop(results);
-        self.put_index(function, version, &index).await?;
+        self.put_index(function, version, &prepared.index).await?;
         tracing::info!(%function, %version, uploaded = report.uploaded_files, skipped = report.skipped_files, "assets uploaded");
         Ok(report)
     }
@@ -210,13 +307,10 @@ impl AssetStore {
 
     /// Uploads one file unless the store has the same bytes under its key;
     /// returns its key, size and whether it was skipped.
-    async fn put_file(&self, job: Job) -> Result<(String, u64, bool), AssetError> {
-        let path = job.path.clone();
-        let hashes = tokio::task::spawn_blocking(move || hash_file(&path))
-            .await
-            .map_err(|e| AssetError::Server(format!("hashing task failed: {e}")))??;
+    async fn put_file(&self, key: String, job: &Job) -> Result<(String, u64, bool), AssetError> {
+        let hashes = &job.hashes;
         let ep = self.config.endpoint_name();
-        match self.client.head_object().bucket(&self.config.bucket).key(&job.key).send().await {
+        match self.client.head_object().bucket(&self.config.bucket).key(&key).send().await {
             Ok(head) => {
                 let same_size = head.content_length().and_then(|n| u64::try_from(n).ok()) == Some(job.size);
                 let same_sha = head
@@ -228,8 +322,8 @@ impl AssetStore {
                     .map(|e| e.trim_matches('"'))
                     .is_some_and(|e| e.eq_ignore_ascii_case(&hex::encode(hashes.md5)));
                 if same_size && (same_sha || same_md5) {
-                    tracing::debug!(key = %job.key, "unchanged; skipped");
-                    return Ok((job.key, job.size, true));
+                    tracing::debug!(%key, "unchanged; skipped");
+                    return Ok((key, job.size, true));
                 }
             }
             Err(e)
@@ -242,10 +336,11 @@ impl AssetStore {
             path: job.path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        // Content-MD5 makes the store refuse the body if the file changed since it was hashed.
         self.client
             .put_object()
             .bucket(&self.config.bucket)
-            .key(&job.key)
+            .key(&key)
             .content_type(content_type(&job.rel))
             .cache_control(job.cache_control)
             .content_length(i64::try_from(job.size).unwrap_or(i64::MAX))
@@ -255,7 +350,7 @@ impl AssetStore {
             .send()
             .await
             .map_err(sdk("PutObject", ep))?;
-        Ok((job.key, job.size, false))
+        Ok((key, job.size, false))
     }
 }
 

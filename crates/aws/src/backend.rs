@@ -15,6 +15,7 @@ use crate::errors::AwsError;
 use crate::spec::{BackendSpec, stack_name};
 use crate::stack::{ResourceChange, StackInfo, StackResource, Stacks, in_progress};
 use crate::template::{PARAM_CERTIFICATE_ARN, PARAM_PROXY_IMAGE, backend_template, outputs};
+use ownstak_deploy::FunctionOwner;
 
 /// Timing of the waits (tests shorten them).
 #[derive(Debug, Clone)]
@@ -106,8 +107,13 @@ pub struct BackendStatus {
 pub struct DestroyOutcome {
     /// The stack name.
     pub stack: String,
-    /// Functions deleted because of `--force`.
+    /// Functions deleted because of `--force` (those tagged with this
+    /// backend and organization).
     pub deleted_functions: Vec<String>,
+    /// Functions under the backend's prefix without ownership tags (made by
+    /// an older ownstak), left alone: they may belong to another backend
+    /// with the same prefix.
+    pub kept_functions: Vec<String>,
     /// Objects removed from the buckets.
     pub deleted_objects: usize,
     /// DNS records removed from the platform zone.
@@ -137,6 +143,20 @@ impl Account {
 async fn open_zone(dns: &DnsTarget, domain: &str, root_domain: &str) -> Result<Zone, AwsError> {
     let config = dns.settings.load("the DNS zone").await?;
     Zone::open(aws_sdk_route53::Client::new(&config), &dns.zone_id, domain, root_domain).await
+}
+
+/// The spec with the function prefix an existing stack already has: a
+/// backend never changes its prefix (its functions would be orphaned), so a
+/// backend made with the shared `ownstak` prefix keeps it.
+fn keep_prefix(spec: &BackendSpec, existing: Option<&StackInfo>) -> BackendSpec {
+    let mut spec = spec.clone();
+    if let Some(prefix) = existing.and_then(|s| s.outputs.get(outputs::FUNCTION_PREFIX)).filter(|p| !p.is_empty())
+        && *prefix != spec.prefix
+    {
+        tracing::info!(%prefix, "keeping the function prefix of the existing stack");
+        spec.prefix = prefix.clone();
+    }
+    spec
 }
 
 /// Refuses stacks that cannot be updated now.
@@ -185,6 +205,7 @@ pub async fn create_backend(
     if let Some(stack) = &existing {
         check_updatable(stack)?;
     }
+    let spec = &keep_prefix(spec, existing.as_ref());
 
     // The certificate, validated through the platform zone.
     let wildcard = spec.wildcard();
@@ -251,8 +272,8 @@ pub async fn plan_backend(
     spec.validate()?;
     let name = spec.stack_name();
     let acct = Account::open(account, timing).await?;
-    let template = backend_template(spec);
     let Some(stack) = acct.stacks.describe(&name).await? else {
+        let template = backend_template(spec);
         let changes = template["Resources"]
             .as_object()
             .into_iter()
@@ -267,6 +288,7 @@ pub async fn plan_backend(
         return Ok(Plan { stack: name, exists: false, changes, parameters_change: true });
     };
     check_updatable(&stack)?;
+    let template = backend_template(&keep_prefix(spec, Some(&stack)));
     let certificate = stack.parameters.get(PARAM_CERTIFICATE_ARN).cloned().unwrap_or_default();
     let params: BTreeMap<String, String> =
         [(PARAM_PROXY_IMAGE.to_owned(), proxy_image.to_owned()), (PARAM_CERTIFICATE_ARN.to_owned(), certificate)]
@@ -295,9 +317,9 @@ pub async fn backend_status(
     Ok(BackendStatus { stack, resources })
 }
 
-/// Functions whose name starts with `<prefix>-`.
-async fn functions(lambda: &aws_sdk_lambda::Client, prefix: &str) -> Result<Vec<String>, AwsError> {
-    let mut names = Vec::new();
+/// Functions whose name starts with `<prefix>-`, with their ARNs.
+async fn functions(lambda: &aws_sdk_lambda::Client, prefix: &str) -> Result<Vec<(String, String)>, AwsError> {
+    let mut found = Vec::new();
     let mut marker = None;
     loop {
         let page = lambda
@@ -306,18 +328,44 @@ async fn functions(lambda: &aws_sdk_lambda::Client, prefix: &str) -> Result<Vec<
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("lambda:ListFunctions", &e))?;
-        names.extend(
-            page.functions()
-                .iter()
-                .filter_map(|f| f.function_name())
-                .filter(|n| n.starts_with(&format!("{prefix}-")))
-                .map(str::to_owned),
-        );
+        found.extend(page.functions().iter().filter_map(|f| {
+            let name = f.function_name().filter(|n| n.starts_with(&format!("{prefix}-")))?;
+            Some((name.to_owned(), f.function_arn().unwrap_or(name).to_owned()))
+        }));
         match page.next_marker() {
             Some(m) => marker = Some(m.to_owned()),
-            None => return Ok(names),
+            None => return Ok(found),
         }
     }
+}
+
+/// A backend's functions by their ownership tags: `(owned, untagged)`.
+/// Functions tagged for another backend or organization are in neither.
+async fn owned_functions(
+    lambda: &aws_sdk_lambda::Client,
+    prefix: &str,
+    org: &str,
+    backend: &str,
+) -> Result<(Vec<String>, Vec<String>), AwsError> {
+    let (mut owned, mut untagged) = (Vec::new(), Vec::new());
+    for (name, arn) in functions(lambda, prefix).await? {
+        let tags = lambda
+            .list_tags()
+            .resource(&arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("lambda:ListTags", &e))?
+            .tags()
+            .cloned()
+            .unwrap_or_default();
+        let owner = FunctionOwner::from_tags(&tags);
+        match (owner.backend.as_deref(), owner.org.as_deref()) {
+            (Some(b), Some(o)) if b == backend && o == org => owned.push(name),
+            (None, None) => untagged.push(name),
+            _ => tracing::debug!(function = %name, owner = %owner.describe(), "another backend's function; left alone"),
+        }
+    }
+    Ok((owned, untagged))
 }
 
 /// Deletes every object of a bucket; returns how many.
@@ -345,9 +393,15 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, Aw
     }
 }
 
-/// Deletes a backend: refuses while functions with its prefix exist unless
-/// `force` (which deletes them), empties its buckets, deletes the stack, then
+/// Deletes a backend: refuses while functions of it exist unless `force`
+/// (which deletes them), empties its buckets, deletes the stack, then
 /// removes its records from the platform zone and its certificate.
+///
+/// A function is the backend's when it is under the backend's prefix (read
+/// from the stack) and its tags name this backend and organization; one
+/// tagged for another backend is never touched. Functions under the prefix
+/// without ownership tags (made by an older ownstak) also stop a destroy
+/// without `force`, but `force` leaves them alone and reports them.
 pub async fn destroy_backend(
     prefix: &str,
     org: &str,
@@ -364,13 +418,23 @@ pub async fn destroy_backend(
         return Err(AwsError::StackBusy { stack: name, status: stack.status });
     }
     let lambda = aws_sdk_lambda::Client::new(&acct.config);
-    let existing = functions(&lambda, prefix).await?;
-    if !existing.is_empty() && !force {
+    let prefix = stack.outputs.get(outputs::FUNCTION_PREFIX).filter(|p| !p.is_empty()).map_or(prefix, String::as_str);
+    let (existing, untagged) = owned_functions(&lambda, prefix, org, backend).await?;
+    let any = !existing.is_empty() || !untagged.is_empty();
+    if any && !force {
+        let all: Vec<&String> = existing.iter().chain(&untagged).collect();
         return Err(AwsError::FunctionsExist {
             prefix: prefix.to_owned(),
-            count: existing.len(),
-            names: existing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            count: all.len(),
+            names: all.iter().take(5).map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
         });
+    }
+    if !untagged.is_empty() {
+        tracing::warn!(
+            "leaving {} function(s) under `{prefix}-` without ownership tags alone ({}): made by an older ownstak, they may belong to another backend with the same prefix; delete them yourself if they are this backend's",
+            untagged.len(),
+            untagged.join(", ")
+        );
     }
     for f in &existing {
         tracing::info!(function = %f, "deleting function (--force)");
@@ -427,6 +491,7 @@ pub async fn destroy_backend(
     Ok(DestroyOutcome {
         stack: name,
         deleted_functions: existing,
+        kept_functions: untagged,
         deleted_objects,
         deleted_records,
         certificate_deleted,

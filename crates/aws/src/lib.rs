@@ -30,6 +30,6 @@ pub use backend::{
 pub use config::AwsSettings;
 pub use dns::canonical as canonical_dns_name;
 pub use errors::AwsError;
-pub use spec::{BackendSpec, Ipv4Cidr, VpcSpec};
+pub use spec::{BackendSpec, DEFAULT_STACK_PREFIX, Ipv4Cidr, VpcSpec};
 pub use target::{BundleObject, DeployTarget};
 pub use template::backend_template;

@@ -96,6 +96,9 @@ pub struct BackendSpec {
     pub root_domain: String,
     /// Prefix of the functions the backend manages.
     pub prefix: String,
+    /// First part of the stack name (`<stack_prefix>-backend-<org>-<backend>`):
+    /// `ownstak`, or the `--function-prefix` a backend was created with.
+    pub stack_prefix: String,
     /// The network.
     pub vpc: VpcSpec,
     /// Days CloudWatch keeps the proxy's logs.
@@ -116,13 +119,32 @@ const RETENTION_DAYS: &[u32] =
 
 impl BackendSpec {
     /// A backend with default sizes (2–10 tasks of 0.5 vCPU / 1 GiB, logs kept
-    /// 30 days), after checking the names and the network.
+    /// 30 days), after checking the names and the network; `prefix` is the
+    /// function prefix and the first part of the stack name (an explicit
+    /// `--function-prefix`).
     pub fn new(org: &str, backend: &str, root_domain: &str, prefix: &str, vpc: VpcSpec) -> Result<Self, AwsError> {
+        let mut spec = Self::with_own_prefix(org, backend, root_domain, vpc)?;
+        spec.prefix = prefix.to_owned();
+        spec.stack_prefix = prefix.to_owned();
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Like [`Self::new`], without an explicit prefix: the stack is
+    /// `ownstak-backend-<org>-<backend>` and a new backend gets its own
+    /// function prefix, [`FunctionPrefix::for_backend`] (`ownstak_<org>_<backend>`),
+    /// so two backends in one account never share function names. An
+    /// existing stack keeps the prefix it has (`create` and `plan` read it
+    /// from the stack), so backends made with the shared `ownstak` prefix
+    /// and their functions keep working; their functions are told apart by
+    /// their ownership tags.
+    pub fn with_own_prefix(org: &str, backend: &str, root_domain: &str, vpc: VpcSpec) -> Result<Self, AwsError> {
         let spec = Self {
             org: org.to_owned(),
             backend: backend.to_owned(),
             root_domain: root_domain.trim_end_matches('.').to_ascii_lowercase(),
-            prefix: prefix.to_owned(),
+            prefix: FunctionPrefix::for_backend(org, backend).as_str().to_owned(),
+            stack_prefix: DEFAULT_STACK_PREFIX.to_owned(),
             vpc,
             log_retention_days: 30,
             min_tasks: 2,
@@ -145,6 +167,12 @@ impl BackendSpec {
         }
         HostSuffix::new(&self.backend, &self.org, &self.root_domain).map_err(|e| AwsError::Invalid(e.to_string()))?;
         FunctionPrefix::new(&self.prefix).map_err(|e| AwsError::Invalid(e.to_string()))?;
+        if !is_slug(&self.stack_prefix) {
+            return Err(AwsError::Invalid(format!(
+                "the stack prefix `{}` must be lower-case letters, digits and single hyphens (it starts the CloudFormation stack name)",
+                self.stack_prefix
+            )));
+        }
         if self.stack_name().len() > 128 {
             return Err(AwsError::Invalid(format!(
                 "stack name `{}` is over CloudFormation's 128 characters; shorten the org or backend slug",
@@ -200,7 +228,7 @@ impl BackendSpec {
 
     /// The CloudFormation stack name.
     pub fn stack_name(&self) -> String {
-        stack_name(&self.prefix, &self.org, &self.backend)
+        stack_name(&self.stack_prefix, &self.org, &self.backend)
     }
 
     /// The address block trusted to set `X-Forwarded-For` (the VPC's).
@@ -217,7 +245,10 @@ fn is_slug(s: &str) -> bool {
         && s.split('-').all(|seg| !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
-/// The stack name of backend `backend` of `org` with function prefix `prefix`.
+/// The first part of stack names of backends made without `--function-prefix`.
+pub const DEFAULT_STACK_PREFIX: &str = "ownstak";
+
+/// The stack name of backend `backend` of `org` with stack prefix `prefix`.
 pub(crate) fn stack_name(prefix: &str, org: &str, backend: &str) -> String {
     format!("{prefix}-backend-{org}-{backend}")
 }

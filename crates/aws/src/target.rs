@@ -154,6 +154,7 @@ impl DeployTarget {
             endpoint: self.endpoint_url.clone(),
             bucket: self.assets_bucket.clone(),
             region: self.region.clone(),
+            credentials: None,
         };
         AssetStore::with_client(self.s3(), config)
     }

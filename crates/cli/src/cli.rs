@@ -97,6 +97,10 @@ pub(crate) struct ProxyArgs {
     /// Lambda API endpoint; without it, AWS Lambda with the default credential chain.
     #[arg(long, env = "OWNSTAK_LAMBDA_ENDPOINT")]
     pub lambda_endpoint: Option<String>,
+    /// Data directory of the local backend at --lambda-endpoint, whose `credentials`
+    /// file signs the requests [default: ~/.ownstak/local].
+    #[arg(long, env = "OWNSTAK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// AWS region of the functions.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     pub region: String,
@@ -176,13 +180,18 @@ pub(crate) struct BackendArgs {
     /// Lambda API endpoint of a local backend (ignored with --backend).
     #[arg(long, env = "OWNSTAK_LAMBDA_ENDPOINT", default_value = "http://127.0.0.1:9001")]
     pub lambda_endpoint: String,
+    /// Data directory of that local backend, whose `credentials` file signs the
+    /// requests [default: ~/.ownstak/local].
+    #[arg(long, env = "OWNSTAK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Use this AWS backend (made by `ownstak backend create`), found by its stack outputs.
     #[arg(long, value_name = "NAME")]
     pub backend: Option<String>,
     /// Organization slug of --backend.
     #[arg(long, env = "OWNSTAK_ORG")]
     pub org: Option<String>,
-    /// Function prefix of --backend.
+    /// The --function-prefix --backend was created with, if any (it names
+    /// the stack; the functions' prefix is read from the stack).
     #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
     pub function_prefix: String,
     /// Named AWS profile of --backend's account.
@@ -197,10 +206,11 @@ pub(crate) struct BackendArgs {
 }
 
 impl BackendArgs {
-    /// A local backend at `lambda_endpoint`.
-    pub(crate) fn local(lambda_endpoint: String) -> Self {
+    /// A local backend at `lambda_endpoint` keeping its data in `data_dir`.
+    pub(crate) fn local(lambda_endpoint: String, data_dir: PathBuf) -> Self {
         Self {
             lambda_endpoint,
+            data_dir: Some(data_dir),
             backend: None,
             org: None,
             function_prefix: "ownstak".to_owned(),
@@ -270,6 +280,14 @@ pub(crate) struct LocalUpArgs {
     /// Seconds an open request may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30)]
     pub drain_timeout: u64,
+    /// Let web pages from this origin (e.g. http://localhost:5173) call the Lambda API and
+    /// the asset store, with CORS answers (repeatable); requests from other pages are refused.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<ownstak_guard::AllowedOrigin>,
+    /// Accept only requests signed with the key pair in <data-dir>/credentials, checking
+    /// each AWS Signature V4, instead of any credentials.
+    #[arg(long)]
+    pub verify_signatures: bool,
     /// Print the addresses as one JSON object when ready.
     #[arg(long)]
     pub json: bool,
@@ -449,9 +467,12 @@ pub(crate) struct BackendRefArgs {
     /// Organization slug.
     #[arg(long, env = "OWNSTAK_ORG")]
     pub org: String,
-    /// Prefix of the backend's functions.
-    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
-    pub function_prefix: String,
+    /// Prefix of the backend's functions, when it was created with one (it
+    /// also starts the stack name `<prefix>-backend-<org>-<name>`). Without
+    /// it the stack is `ownstak-backend-<org>-<name>`, and a new backend
+    /// gets its own prefix `ownstak_<org>_<name>`.
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX")]
+    pub function_prefix: Option<String>,
     #[command(flatten)]
     pub aws: AwsAccountArgs,
 }
@@ -502,9 +523,9 @@ pub(crate) struct BackendTemplateArgs {
     /// Organization slug.
     #[arg(long, env = "OWNSTAK_ORG")]
     pub org: String,
-    /// Prefix of the backend's functions.
-    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
-    pub function_prefix: String,
+    /// Prefix of the backend's functions (default: its own, `ownstak_<org>_<name>`).
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX")]
+    pub function_prefix: Option<String>,
     #[command(flatten)]
     pub spec: BackendSpecArgs,
 }

@@ -12,8 +12,8 @@ use base64::display::Base64Display;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::header::{COOKIE, HeaderMap};
 use http::{Method, Uri, Version};
-use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 
 use crate::apigw::{protocol_name, query_parameters};
 
@@ -62,7 +62,9 @@ pub fn write_event(out: &mut Vec<u8>, request: RequestView<'_>, context: &EventC
 pub fn event_size_hint(request: &RequestView<'_>) -> usize {
     let headers: usize = request.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 6).sum();
     // Base64 grows a binary body by a third; JSON escapes rarely add more.
-    1024 + request.uri.path().len() * 2 + request.uri.query().map_or(0, |q| q.len() * 3) + headers
+    1024 + request.uri.path().len() * 2
+        + request.uri.query().map_or(0, |q| q.len() * 3)
+        + headers
         + request.body.len() * 4 / 3
         + 4
 }

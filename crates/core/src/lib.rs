@@ -16,8 +16,8 @@ mod slug;
 mod stream;
 
 pub use apigw::{ConvertError, HttpContext, HttpEvent, HttpResponse, RequestContext};
-pub use event_writer::{EventContext, RequestView, event_size_hint, write_event};
 pub use backend::{BackendInfo, BackendInfoError};
+pub use event_writer::{EventContext, RequestView, event_size_hint, write_event};
 pub use headers::{HOP_BY_HOP, MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, strip_hop_by_hop, valid_request_id};
 pub use host::{HostError, HostSuffix, Route};
 pub use manifest::{BundleManifest, DEFAULT_READY_TIMEOUT_MS, MANIFEST_FILE, MANIFEST_VERSION, ManifestError};

@@ -46,20 +46,56 @@ pub enum NameError {
         /// How many bytes must go.
         excess: usize,
     },
-    /// The function prefix is not a slug.
-    #[error("the function prefix `{0}` must be lower-case letters, digits and single hyphens")]
+    /// The function prefix is not slugs joined by `_`, or too long.
+    #[error(
+        "the function prefix `{0}` must be lower-case letters, digits and single hyphens (slugs, optionally joined by `_`), at most 60 bytes"
+    )]
     BadPrefix(String),
 }
 
-/// The prefix of every function a backend manages (`ownstak` by default).
+/// Longest function prefix: room is left for the shortest `-<project>-<env>`.
+const MAX_PREFIX: usize = MAX_FUNCTION_NAME - "-a-b".len();
+/// Longest readable per-backend prefix (`ownstak_<org>_<backend>`); longer
+/// org and backend slugs get a hashed one, so that every environment keeps
+/// at least 31 bytes of function name.
+const MAX_DERIVED_PREFIX: usize = 32;
+
+/// The prefix of every function a backend manages.
+///
+/// Slugs joined by `_` (`ownstak`, `ownstak_acme_prod`): a slug never
+/// contains `_`, so `<prefix>-` of one backend never starts the function
+/// names of another backend with another per-backend prefix, and a host
+/// label (a slug) can never name a function outside the proxy's prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FunctionPrefix(String);
 
 impl FunctionPrefix {
-    /// Validates a prefix: it follows the slug grammar.
+    /// Validates a prefix: slugs joined by `_`, at most 60 bytes.
     pub fn new(s: &str) -> Result<Self, NameError> {
-        ProjectSlug::new(s).map_err(|_| NameError::BadPrefix(s.to_owned()))?;
+        let ok = s.len() <= MAX_PREFIX && s.split('_').all(|part| ProjectSlug::new(part).is_ok());
+        if !ok {
+            return Err(NameError::BadPrefix(s.to_owned()));
+        }
         Ok(Self(s.to_owned()))
+    }
+
+    /// The per-backend prefix of a new AWS backend: `ownstak_<org>_<backend>`,
+    /// or `ownstak_<16 hex digits>` (a stable hash of both) when that would
+    /// be over 32 bytes. Two backends in one account so never share
+    /// function names, and neither shares them with backends on the
+    /// original prefix `ownstak`.
+    pub fn for_backend(org: &str, backend: &str) -> Self {
+        let readable = format!("ownstak_{org}_{backend}");
+        if readable.len() <= MAX_DERIVED_PREFIX && Self::new(&readable).is_ok() {
+            return Self(readable);
+        }
+        // FNV-1a (64 bit): stable across versions and machines.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in org.bytes().chain(std::iter::once(b'/')).chain(backend.bytes()) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Self(format!("ownstak_{hash:016x}"))
     }
 
     /// The prefix as text.
@@ -260,5 +296,36 @@ mod tests {
         assert!(err.to_string().contains("DNS label"));
         assert!(matches!(EnvironmentName::new(&p, "hello", "prod-3"), Err(NameError::Slug(_))));
         assert!(FunctionPrefix::new("Bad_Prefix").is_err());
+    }
+
+    #[test]
+    fn per_backend_prefixes_are_distinct_and_leave_room() {
+        for ok in ["ownstak", "ownstak_acme_prod", "a_b-c_d"] {
+            assert!(FunctionPrefix::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "_x", "x_", "x__y", "x-_y", "Own", &"a".repeat(61)] {
+            assert!(FunctionPrefix::new(bad).is_err(), "{bad}");
+        }
+        let p = FunctionPrefix::for_backend("acme", "prod");
+        assert_eq!(p.as_str(), "ownstak_acme_prod");
+        // Another backend's prefix, and the original one, never start its names.
+        let env = EnvironmentName::new(&p, "web", "prod").unwrap();
+        assert_eq!(env.function(), "ownstak_acme_prod-web-prod");
+        for other in [FunctionPrefix::default(), FunctionPrefix::for_backend("acme", "prod-eu")] {
+            assert!(!env.function().starts_with(&format!("{other}-")), "{other}");
+        }
+        assert_ne!(FunctionPrefix::for_backend("acme-prod", "x"), FunctionPrefix::for_backend("acme", "prod-x"));
+        // Long slugs get a short, stable, valid prefix; the DNS label limit
+        // still binds before the function name limit for 31-byte labels.
+        let long = FunctionPrefix::for_backend(&"o".repeat(40), &"b".repeat(40));
+        assert_eq!(long.as_str().len(), 24);
+        assert_eq!(long, FunctionPrefix::for_backend(&"o".repeat(40), &"b".repeat(40)));
+        assert!(FunctionPrefix::new(long.as_str()).is_ok());
+        assert_ne!(long, FunctionPrefix::for_backend(&"o".repeat(40), &"c".repeat(40)));
+        let derived = FunctionPrefix::for_backend(&"o".repeat(12), &"b".repeat(11));
+        assert_eq!(derived.as_str().len(), 32);
+        assert!(EnvironmentName::new(&derived, &"a".repeat(26), "prod").is_ok());
+        let err = EnvironmentName::new(&derived, &"a".repeat(27), "prod").unwrap_err();
+        assert!(matches!(err, NameError::FunctionNameTooLong { excess: 1, .. }), "{err}");
     }
 }

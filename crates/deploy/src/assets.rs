@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ownstak_assets::{AssetStore, StoreConfig, UploadPlan, UploadProgress, UploadReport};
+use ownstak_assets::{AssetStore, PreparedUpload, StoreConfig, UploadPlan, UploadProgress, UploadReport};
 use ownstak_build::{ASSETS_DIR, BUILD_FILE, BuildOutput, COMPUTE_DIR, PERMANENT_DIR, RouteMatch};
 use ownstak_core::BackendInfo;
 
@@ -57,34 +57,40 @@ pub fn asset_plan(out_dir: &Path, build: &BuildOutput) -> UploadPlan {
     }
 }
 
-/// Uploads a plan for `version` of `function` to the backend's asset
-/// store; `None` when the backend has no store (the function then serves
-/// the files itself).
+/// Uploads prepared files (see [`ownstak_assets::prepare_upload`]) for
+/// `version` of `function` to the asset store of the local backend at
+/// `endpoint` (signing with its key pair); `None` when the backend has no
+/// store (the function then serves the files itself).
 pub async fn upload_assets(
     info: &BackendInfo,
+    endpoint: &crate::Endpoint,
     function: &str,
     version: &str,
-    plan: &UploadPlan,
+    prepared: &PreparedUpload,
     progress: impl FnMut(&UploadProgress),
 ) -> Result<Option<UploadReport>, DeployError> {
-    let (Some(endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else {
+    let (Some(store_endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else {
         tracing::info!("the backend has no asset store; the function serves the static files");
         return Ok(None);
     };
-    let store = AssetStore::new(StoreConfig::local(endpoint.clone(), bucket.clone())).await;
-    Ok(Some(upload_assets_to(&store, function, version, plan, progress).await?))
+    let mut config = StoreConfig::local(store_endpoint.clone(), bucket.clone());
+    if let crate::Endpoint::Local { keys, .. } = endpoint {
+        config = config.with_credentials(keys.clone());
+    }
+    let store = AssetStore::new(config).await;
+    Ok(Some(upload_assets_to(&store, function, version, prepared, progress).await?))
 }
 
-/// Uploads a plan for `version` of `function` to a given store (an AWS
-/// backend's assets bucket).
+/// Uploads prepared files for `version` of `function` to a given store (an
+/// AWS backend's assets bucket).
 pub async fn upload_assets_to(
     store: &AssetStore,
     function: &str,
     version: &str,
-    plan: &UploadPlan,
+    prepared: &PreparedUpload,
     progress: impl FnMut(&UploadProgress),
 ) -> Result<UploadReport, DeployError> {
-    Ok(store.upload(function, version, plan, progress).await?)
+    Ok(store.upload_prepared(function, version, prepared, progress).await?)
 }
 
 #[cfg(test)]

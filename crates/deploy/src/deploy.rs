@@ -1,27 +1,45 @@
-//! One deploy: create or update the function, publish a version without
-//! racing other deploys, claim the next deployment number, promote.
+//! One deploy, in steps that never race other deploys or promotes into a
+//! wrong state:
 //!
-//! The local backend and AWS go through the same steps; they differ only in
-//! the client (endpoint and credentials) and in where the code comes from
-//! ([`Code::Zip`] bytes for the local backend, [`Code::S3`] on AWS).
+//! 1. [`prepare_function`]: create the function with its ownership tags,
+//!    or check that the existing one belongs to the request's project,
+//!    environment and backend (adopting one made before ownership tags);
+//! 2. [`publish`]: update configuration and code and publish exactly that
+//!    state (checked, and named by its `RevisionId`), so no other deploy's
+//!    code or configuration is mixed into the version;
+//! 3. (the caller's `after_publish`, e.g. uploading static assets);
+//! 4. [`claim_number`]: claim the next free `deployment-<N>`;
+//! 5. [`make_live`](crate::make_live): move `current`, conditionally (see
+//!    [`crate::current`]).
+//!
+//! [`deploy_with`] runs them in order. The local backend and AWS go through
+//! the same steps; they differ only in the client (endpoint and
+//! credentials) and in where the code comes from ([`Code::Zip`] bytes for
+//! the local backend, [`Code::S3`] on AWS).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, LastUpdateStatus, State, VpcConfig};
-use ownstak_core::CURRENT_ALIAS;
 use ownstak_core::{DeploymentNumber, EnvironmentName};
 use serde::Serialize;
 
 use crate::bundle::Arch;
 use crate::client::Endpoint;
+use crate::current::{Skipped, make_live};
 use crate::deployments::{alias_description, deployment_aliases};
 use crate::error::{DeployError, sdk};
+use crate::ownership::{BackendId, Claim, adopt, read_owner};
 use crate::runtime::FunctionRuntime;
 
 /// Role given to functions on backends without IAM (the local backend).
 pub const LOCAL_ROLE: &str = "arn:aws:iam::000000000000:role/ownstak-local";
+/// The function variable holding the digest of the deployment's static
+/// assets ([`ownstak_assets::PreparedUpload::digest`]): other files make
+/// another configuration, so another version, and the files stored for a
+/// version never change.
+pub const ASSETS_DIGEST_VARIABLE: &str = "OWNSTAK_ASSETS_DIGEST";
 /// How often publishing is retried when other deploys change the function.
 const PUBLISH_ATTEMPTS: u32 = 12;
 /// How often a deployment number is re-claimed after losing a race.
@@ -59,6 +77,8 @@ pub struct VpcPlacement {
 pub struct DeployRequest {
     /// The project environment.
     pub env: EnvironmentName,
+    /// The backend deploying it (with `env`, the function's owner).
+    pub backend: BackendId,
     /// The bundle.
     pub code: Code,
     /// The instruction set of the bundle's runtime.
@@ -96,10 +116,41 @@ impl DeployRequest {
         })
     }
 
+    fn variables(&self) -> BTreeMap<String, String> {
+        self.runtime.variables(&self.variables)
+    }
+
     fn environment(&self) -> Environment {
-        Environment::builder()
-            .set_variables(Some(self.runtime.variables(&self.variables).into_iter().collect()))
-            .build()
+        Environment::builder().set_variables(Some(self.variables().into_iter().collect())).build()
+    }
+
+    /// The first setting (or `code`, with `code_sha256` as this request's
+    /// code) in which a function's `$LATEST` differs from this request, if any.
+    fn mismatch(&self, conf: &Conf, code_sha256: Option<&str>) -> Option<&'static str> {
+        if code_sha256.is_none() || conf.code_sha256.as_deref() != code_sha256 {
+            return Some("code");
+        }
+        self.config_mismatch(conf)
+    }
+
+    /// The first setting in which a function's `$LATEST` differs from this request, if any.
+    fn config_mismatch(&self, conf: &Conf) -> Option<&'static str> {
+        let (subnets, groups): (BTreeSet<String>, BTreeSet<String>) = match &self.vpc {
+            Some(v) => (v.subnet_ids.iter().cloned().collect(), v.security_group_ids.iter().cloned().collect()),
+            None => Default::default(),
+        };
+        let checks = [
+            ("runtime", conf.runtime.as_deref() == Some(self.runtime.name())),
+            ("handler", conf.handler.as_deref() == Some(self.runtime.handler())),
+            ("role", conf.role.as_deref() == Some(self.role.as_str())),
+            ("memory", conf.memory == i32::try_from(self.memory).ok()),
+            ("timeout", conf.timeout == i32::try_from(self.timeout).ok()),
+            ("environment variables", conf.variables == self.variables()),
+            ("subnets", conf.subnets == subnets),
+            ("security groups", conf.security_groups == groups),
+            ("architecture", conf.architectures.is_empty() || conf.architectures == [self.architecture.as_str()]),
+        ];
+        checks.into_iter().find(|(_, ok)| !ok).map(|(what, _)| what)
     }
 }
 
@@ -146,8 +197,12 @@ pub struct DeployOutcome {
     pub deployment: u32,
     /// Whether `current` now points at it.
     pub promoted: bool,
+    /// Why `current` was left alone although promotion was asked for.
+    pub not_promoted: Option<Skipped>,
     /// Whether this deploy created the function.
     pub created_function: bool,
+    /// Whether this deploy adopted a function made before ownership tags.
+    pub adopted_function: bool,
 }
 
 /// Deploys a bundle; see the module docs for the steps.
@@ -174,140 +229,239 @@ pub async fn deploy_with<T>(
 ) -> Result<(DeployOutcome, T), DeployError> {
     let ep = endpoint;
     let function = req.env.function().to_owned();
-
-    let exists = match client.get_function_configuration().function_name(&function).send().await {
-        Ok(_) => true,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => false,
-        Err(e) => return Err(sdk("GetFunctionConfiguration", ep)(e)),
-    };
-    let mut created = false;
-    if !exists {
-        progress(DeployStep::CreatingFunction);
-        let tags = [("ownstak:project", req.env.project().as_str()), ("ownstak:env", req.env.env().as_str())];
-        let res = client
-            .create_function()
-            .function_name(&function)
-            .runtime(req.runtime.lambda())
-            .handler(req.runtime.handler())
-            .role(&req.role)
-            .architectures(req.architecture.lambda())
-            .memory_size(req.memory as i32)
-            .timeout(req.timeout as i32)
-            .environment(req.environment())
-            .set_vpc_config(req.vpc_config())
-            .code(req.function_code())
-            .set_tags(Some(tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()))
-            .send()
-            .await;
-        match res {
-            Ok(f) => {
-                created = true;
-                // On AWS a new function is `Pending` until its code and network are ready.
-                progress(DeployStep::WaitingForUpdate);
-                wait_ready(client, ep, &function, f.state(), f.last_update_status()).await?;
-            }
-            // Another deploy created it first; update it like any other.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {}
-            Err(e) => return Err(sdk("CreateFunction", ep)(e)),
-        }
-    }
-
-    let version = publish_with_retries(client, ep, req, &function, created, &mut progress).await?;
+    let prepared = prepare_function(client, ep, req, &mut progress).await?;
+    let version = publish(client, ep, req, &prepared, &mut progress).await?;
     let extra = after_publish(&function, &version).await?;
 
     progress(DeployStep::ClaimingNumber);
     let number = claim_number(client, ep, &function, &version).await?;
 
-    if req.promote {
+    let not_promoted = if req.promote {
         progress(DeployStep::Promoting);
-        point_current(client, ep, &function, &version).await?;
+        make_live(client, ep, &function, &version, number).await?
+    } else {
+        None
+    };
+    let promoted = req.promote && not_promoted.is_none();
+    if let Some(why) = not_promoted {
+        tracing::info!(%function, deployment = number.get(), "not promoted: {}", why.describe(number));
     }
-    tracing::info!(%function, %version, deployment = number.get(), promoted = req.promote, "deployed");
+    tracing::info!(%function, %version, deployment = number.get(), promoted, "deployed");
     Ok((
-        DeployOutcome { function, version, deployment: number.get(), promoted: req.promote, created_function: created },
+        DeployOutcome {
+            function,
+            version,
+            deployment: number.get(),
+            promoted,
+            not_promoted,
+            created_function: prepared.created.is_some(),
+            adopted_function: prepared.adopted,
+        },
         extra,
     ))
 }
 
-/// Whether an update was refused because another update of the function is
-/// still running (a concurrent deploy).
-fn update_in_progress<E: aws_sdk_lambda::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_lambda::error::SdkError<E, R>,
-) -> bool {
-    use aws_sdk_lambda::error::ProvideErrorMetadata as _;
-    e.code() == Some("ResourceConflictException")
+/// A function's settings as Lambda reports them, from any of the
+/// operations that return a function configuration.
+#[derive(Debug, Clone, Default)]
+struct Conf {
+    state: Option<State>,
+    status: Option<LastUpdateStatus>,
+    reason: Option<String>,
+    revision: Option<String>,
+    code_sha256: Option<String>,
+    runtime: Option<String>,
+    handler: Option<String>,
+    role: Option<String>,
+    memory: Option<i32>,
+    timeout: Option<i32>,
+    variables: BTreeMap<String, String>,
+    subnets: BTreeSet<String>,
+    security_groups: BTreeSet<String>,
+    architectures: Vec<String>,
 }
 
-/// Updates configuration and code and publishes exactly that code, using
-/// `RevisionId` so that a concurrent deploy's code is never published under
-/// our name; on a lost race it starts over.
-async fn publish_with_retries(
+macro_rules! conf_from {
+    ($($t:ty),*) => {$(
+        impl From<&$t> for Conf {
+            fn from(c: &$t) -> Conf {
+                Conf {
+                    state: c.state().cloned(),
+                    status: c.last_update_status().cloned(),
+                    reason: c.last_update_status_reason().or(c.state_reason()).map(str::to_owned),
+                    revision: c.revision_id().map(str::to_owned),
+                    code_sha256: c.code_sha256().map(str::to_owned),
+                    runtime: c.runtime().map(|r| r.as_str().to_owned()),
+                    handler: c.handler().map(str::to_owned),
+                    role: c.role().map(str::to_owned),
+                    memory: c.memory_size(),
+                    timeout: c.timeout(),
+                    variables: c
+                        .environment()
+                        .and_then(|e| e.variables())
+                        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default(),
+                    subnets: c.vpc_config().map(|v| v.subnet_ids().iter().cloned().collect()).unwrap_or_default(),
+                    security_groups: c
+                        .vpc_config()
+                        .map(|v| v.security_group_ids().iter().cloned().collect())
+                        .unwrap_or_default(),
+                    architectures: c.architectures().iter().map(|a| a.as_str().to_owned()).collect(),
+                }
+            }
+        }
+    )*};
+}
+
+conf_from!(
+    aws_sdk_lambda::operation::create_function::CreateFunctionOutput,
+    aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationOutput,
+    aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeOutput,
+    aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput
+);
+
+/// A function made by this deploy, as it was once ready.
+#[derive(Debug, Clone)]
+struct Created {
+    conf: Conf,
+    code_sha256: Option<String>,
+}
+
+/// The function of a request, ready for a new version (see [`prepare_function`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    created: Option<Created>,
+    adopted: bool,
+}
+
+impl Prepared {
+    /// Whether this deploy created the function.
+    pub fn created(&self) -> bool {
+        self.created.is_some()
+    }
+
+    /// Whether this deploy adopted a function made before ownership tags.
+    pub fn adopted(&self) -> bool {
+        self.adopted
+    }
+}
+
+/// Step 1: creates the function with its ownership tags on the first
+/// deploy; otherwise checks that it belongs to the request's project,
+/// environment and backend (refusing it, with the owner named, when not)
+/// and adopts it when it was made before ownership tags.
+pub async fn prepare_function(
     client: &aws_sdk_lambda::Client,
     ep: &Endpoint,
     req: &DeployRequest,
-    function: &str,
-    fresh: bool,
+    progress: &mut impl FnMut(DeployStep),
+) -> Result<Prepared, DeployError> {
+    let function = req.env.function();
+    if let Some(prepared) = existing(client, ep, req).await? {
+        return Ok(prepared);
+    }
+    progress(DeployStep::CreatingFunction);
+    let res = client
+        .create_function()
+        .function_name(function)
+        .runtime(req.runtime.lambda())
+        .handler(req.runtime.handler())
+        .role(&req.role)
+        .architectures(req.architecture.lambda())
+        .memory_size(i32::try_from(req.memory).unwrap_or(i32::MAX))
+        .timeout(i32::try_from(req.timeout).unwrap_or(i32::MAX))
+        .environment(req.environment())
+        .set_vpc_config(req.vpc_config())
+        .code(req.function_code())
+        .set_tags(Some(req.backend.tags(&req.env)))
+        .send()
+        .await;
+    match res {
+        Ok(f) => {
+            // On AWS a new function is `Pending` until its code and network are ready.
+            progress(DeployStep::WaitingForUpdate);
+            let conf = wait_ready(client, ep, function, Conf::from(&f)).await?;
+            Ok(Prepared {
+                created: Some(Created { conf, code_sha256: f.code_sha256().map(str::to_owned) }),
+                adopted: false,
+            })
+        }
+        // Another deploy created it first: whose is it?
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => existing(client, ep, req)
+            .await?
+            .ok_or_else(|| DeployError::Contended { function: function.to_owned(), attempts: 1 }),
+        Err(e) => Err(sdk("CreateFunction", ep)(e)),
+    }
+}
+
+/// The existing function of a request, checked (and adopted) as
+/// [`prepare_function`] says; `None` when there is none.
+async fn existing(
+    client: &aws_sdk_lambda::Client,
+    ep: &Endpoint,
+    req: &DeployRequest,
+) -> Result<Option<Prepared>, DeployError> {
+    match read_owner(client, ep, &req.env, &req.backend).await? {
+        None => Ok(None),
+        Some((Claim::Owned, _)) => Ok(Some(Prepared { created: None, adopted: false })),
+        Some((Claim::Unclaimed, arn)) => {
+            adopt(client, ep, &req.env, &req.backend, &arn).await?;
+            Ok(Some(Prepared { created: None, adopted: true }))
+        }
+    }
+}
+
+/// Whether a change was refused because the function changed since it was
+/// read (`PreconditionFailedException`) or another update of it is still
+/// running (`ResourceConflictException`): a concurrent deploy.
+fn lost_race<E: aws_sdk_lambda::error::ProvideErrorMetadata, R>(e: &aws_sdk_lambda::error::SdkError<E, R>) -> bool {
+    use aws_sdk_lambda::error::ProvideErrorMetadata as _;
+    matches!(e.code(), Some("PreconditionFailedException" | "ResourceConflictException"))
+}
+
+/// Step 2: updates configuration and code, then publishes exactly that
+/// state: `$LATEST` is read once both have settled and checked to hold this
+/// request's code and every one of its settings, and the publish names the
+/// `RevisionId` of that read, so a version never mixes another deploy's
+/// code or configuration into this one's (Lambda refuses the publish if
+/// anything changed since). A concurrent deploy's change starts it over.
+///
+/// The updates themselves are not conditional: with several deploys at
+/// once, conditional updates would keep cancelling each other's chains,
+/// while the last one to apply both always publishes. Returns the version.
+pub async fn publish(
+    client: &aws_sdk_lambda::Client,
+    ep: &Endpoint,
+    req: &DeployRequest,
+    prepared: &Prepared,
     progress: &mut impl FnMut(DeployStep),
 ) -> Result<String, DeployError> {
+    let function = req.env.function();
     for attempt in 0..PUBLISH_ATTEMPTS {
         if attempt > 0 {
             let backoff = 20u64 << attempt.min(5);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(backoff / 2..=backoff))).await;
         }
-        progress(DeployStep::UploadingCode);
-        if !(fresh && attempt == 0) {
-            let conf = client
-                .update_function_configuration()
-                .function_name(function)
-                .runtime(req.runtime.lambda())
-                .handler(req.runtime.handler())
-                .role(&req.role)
-                .memory_size(req.memory as i32)
-                .timeout(req.timeout as i32)
-                .environment(req.environment())
-                .set_vpc_config(req.vpc_config())
-                .send()
-                .await;
-            match conf {
-                Ok(conf) => {
-                    progress(DeployStep::WaitingForUpdate);
-                    wait_ready(client, ep, function, conf.state(), conf.last_update_status()).await?;
-                }
-                Err(e) if update_in_progress(&e) => {
-                    tracing::debug!(attempt, "another update of the function is running; waiting");
-                    wait_ready(client, ep, function, None, Some(&LastUpdateStatus::InProgress)).await?;
+        let (conf, code_sha256) = match (&prepared.created, attempt) {
+            (Some(created), 0) => (created.conf.clone(), created.code_sha256.clone()),
+            _ => match update(client, ep, req, progress).await? {
+                Some(updated) => updated,
+                None => {
+                    tracing::debug!(attempt, %function, "another deploy changed the function; starting over");
                     continue;
                 }
-                Err(e) => return Err(sdk("UpdateFunctionConfiguration", ep)(e)),
-            }
+            },
+        };
+        if let Some(what) = req.mismatch(&conf, code_sha256.as_deref()) {
+            tracing::debug!(attempt, %function, "another deploy's {what} is in $LATEST now; starting over");
+            continue;
         }
-        let update = client.update_function_code().function_name(function).architectures(req.architecture.lambda());
-        let update = match &req.code {
-            Code::Zip(zip) => update.zip_file(Blob::new(zip.clone())),
-            Code::S3 { bucket, key } => update.s3_bucket(bucket).s3_key(key),
-        };
-        let code = match update.send().await {
-            Ok(code) => code,
-            Err(e) if update_in_progress(&e) => {
-                tracing::debug!(attempt, "another update of the function is running; waiting");
-                wait_ready(client, ep, function, None, Some(&LastUpdateStatus::InProgress)).await?;
-                continue;
-            }
-            Err(e) => return Err(sdk("UpdateFunctionCode", ep)(e)),
-        };
-        progress(DeployStep::WaitingForUpdate);
-        wait_ready(client, ep, function, code.state(), code.last_update_status()).await?;
-        let revision = match client.get_function_configuration().function_name(function).send().await {
-            Ok(c) if c.code_sha256() == code.code_sha256() => c.revision_id().map(str::to_owned),
-            Ok(_) => continue, // someone else's code is in $LATEST now
-            Err(e) => return Err(sdk("GetFunctionConfiguration", ep)(e)),
-        };
         progress(DeployStep::Publishing);
         let published = client
             .publish_version()
             .function_name(function)
-            .set_code_sha256(code.code_sha256().map(str::to_owned))
-            .set_revision_id(revision)
+            .set_code_sha256(code_sha256)
+            .set_revision_id(conf.revision)
             .send()
             .await;
         match published {
@@ -318,11 +472,8 @@ async fn publish_with_retries(
                     message: "the response had no version".to_owned(),
                 });
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_precondition_failed_exception() || s.is_resource_conflict_exception()) =>
-            {
-                tracing::debug!(attempt, "publish lost a race with another deploy; retrying");
+            Err(e) if lost_race(&e) => {
+                tracing::debug!(attempt, %function, "publish lost a race with another deploy; retrying");
             }
             Err(e) => return Err(sdk("PublishVersion", ep)(e)),
         }
@@ -330,36 +481,100 @@ async fn publish_with_retries(
     Err(DeployError::Contended { function: function.to_owned(), attempts: PUBLISH_ATTEMPTS })
 }
 
+/// Applies the request's configuration (unless `$LATEST` has it already),
+/// then its code; returns the state once settled, read after both, and the
+/// code's hash, or `None` when another update was running.
+async fn update(
+    client: &aws_sdk_lambda::Client,
+    ep: &Endpoint,
+    req: &DeployRequest,
+    progress: &mut impl FnMut(DeployStep),
+) -> Result<Option<(Conf, Option<String>)>, DeployError> {
+    let function = req.env.function();
+    progress(DeployStep::UploadingCode);
+    let start = client
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(sdk("GetFunctionConfiguration", ep))?;
+    let start = wait_ready(client, ep, function, Conf::from(&start)).await?;
+    if let Some(what) = req.config_mismatch(&start) {
+        tracing::debug!(%function, "updating the configuration ({what} differs)");
+        let conf = client
+            .update_function_configuration()
+            .function_name(function)
+            .runtime(req.runtime.lambda())
+            .handler(req.runtime.handler())
+            .role(&req.role)
+            .memory_size(i32::try_from(req.memory).unwrap_or(i32::MAX))
+            .timeout(i32::try_from(req.timeout).unwrap_or(i32::MAX))
+            .environment(req.environment())
+            .set_vpc_config(req.vpc_config())
+            .send()
+            .await;
+        match conf {
+            Ok(c) => {
+                progress(DeployStep::WaitingForUpdate);
+                wait_ready(client, ep, function, Conf::from(&c)).await?;
+            }
+            Err(e) if lost_race(&e) => return Ok(None),
+            Err(e) => return Err(sdk("UpdateFunctionConfiguration", ep)(e)),
+        }
+    }
+    let code = client.update_function_code().function_name(function).architectures(req.architecture.lambda());
+    let code = match &req.code {
+        Code::Zip(zip) => code.zip_file(Blob::new(zip.clone())),
+        Code::S3 { bucket, key } => code.s3_bucket(bucket).s3_key(key),
+    };
+    let code = match code.send().await {
+        Ok(code) => code,
+        Err(e) if lost_race(&e) => return Ok(None),
+        Err(e) => return Err(sdk("UpdateFunctionCode", ep)(e)),
+    };
+    progress(DeployStep::WaitingForUpdate);
+    wait_ready(client, ep, function, Conf::from(&code)).await?;
+    // Read after both updates: the configuration too may have changed meanwhile.
+    let settled = client
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(sdk("GetFunctionConfiguration", ep))?;
+    let settled = wait_ready(client, ep, function, Conf::from(&settled)).await?;
+    Ok(Some((settled, code.code_sha256().map(str::to_owned))))
+}
+
 /// Waits until the function is `Active` and its last update `Successful`
 /// (immediate on the local backend; on AWS creation and updates are
-/// asynchronous and the next update or a publish is refused meanwhile).
+/// asynchronous and the next update or a publish is refused meanwhile);
+/// returns its settled state.
 async fn wait_ready(
     client: &aws_sdk_lambda::Client,
     ep: &Endpoint,
     function: &str,
-    state: Option<&State>,
-    status: Option<&LastUpdateStatus>,
-) -> Result<(), DeployError> {
-    let (mut state, mut status) = (state.cloned(), status.cloned());
-    let mut reason: Option<String> = None;
+    first: Conf,
+) -> Result<Conf, DeployError> {
+    let mut conf = first;
     for _ in 0..READY_CHECKS {
-        if state == Some(State::Failed) {
+        let why = || conf.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        if conf.state == Some(State::Failed) {
             return Err(DeployError::NotReady {
                 function: function.to_owned(),
                 state: "failed to become active".to_owned(),
-                reason: reason.map(|r| format!(": {r}")).unwrap_or_default(),
+                reason: why(),
             });
         }
-        if status == Some(LastUpdateStatus::Failed) {
+        if conf.status == Some(LastUpdateStatus::Failed) {
             return Err(DeployError::NotReady {
                 function: function.to_owned(),
                 state: "failed to update".to_owned(),
-                reason: reason.map(|r| format!(": {r}")).unwrap_or_default(),
+                reason: why(),
             });
         }
-        let busy = state == Some(State::Pending) || status == Some(LastUpdateStatus::InProgress);
+        let busy = conf.state == Some(State::Pending) || conf.status == Some(LastUpdateStatus::InProgress);
         if !busy {
-            return Ok(());
+            return Ok(conf);
         }
         tokio::time::sleep(READY_POLL).await;
         let c = client
@@ -368,9 +583,7 @@ async fn wait_ready(
             .send()
             .await
             .map_err(sdk("GetFunctionConfiguration", ep))?;
-        state = c.state().cloned();
-        status = c.last_update_status().cloned();
-        reason = c.last_update_status_reason().or(c.state_reason()).map(str::to_owned);
+        conf = Conf::from(&c);
     }
     Err(DeployError::NotReady {
         function: function.to_owned(),
@@ -379,10 +592,10 @@ async fn wait_ready(
     })
 }
 
-/// Claims the next free `deployment-<N>` for `version`. Creating an alias
-/// is atomic, so two deploys can never share a number; a lost race moves
-/// on to the next number, so none is skipped.
-async fn claim_number(
+/// Step 4: claims the next free `deployment-<N>` for `version`. Creating
+/// an alias is atomic, so two deploys can never share a number; a lost race
+/// moves on to the next number, so none is skipped.
+pub async fn claim_number(
     client: &aws_sdk_lambda::Client,
     ep: &Endpoint,
     function: &str,
@@ -409,31 +622,4 @@ async fn claim_number(
         }
     }
     Err(DeployError::Contended { function: function.to_owned(), attempts: CLAIM_ATTEMPTS })
-}
-
-/// Points `current` at a version, creating the alias on first use.
-pub(crate) async fn point_current(
-    client: &aws_sdk_lambda::Client,
-    ep: &Endpoint,
-    function: &str,
-    version: &str,
-) -> Result<(), DeployError> {
-    for _ in 0..3 {
-        let updated =
-            client.update_alias().function_name(function).name(CURRENT_ALIAS).function_version(version).send().await;
-        match updated {
-            Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
-            Err(e) => return Err(sdk("UpdateAlias", ep)(e)),
-        }
-        let created =
-            client.create_alias().function_name(function).name(CURRENT_ALIAS).function_version(version).send().await;
-        match created {
-            Ok(_) => return Ok(()),
-            // Created meanwhile by a concurrent deploy: update it instead.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {}
-            Err(e) => return Err(sdk("CreateAlias", ep)(e)),
-        }
-    }
-    Err(DeployError::Contended { function: function.to_owned(), attempts: 3 })
 }

@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use ownstak_core::CURRENT_ALIAS;
 use ownstak_core::{DeploymentNumber, EnvironmentName};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Endpoint;
+use crate::current::{Promoted, promote_to, read_current};
 use crate::error::{DeployError, sdk};
+use crate::ownership::{BackendId, read_owner};
 
 /// One deployment of an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,7 +20,7 @@ pub struct Deployment {
     pub version: String,
     /// When it was deployed (RFC 3339), if recorded.
     pub deployed_at: Option<String>,
-    /// Whether `current` points at its version.
+    /// Whether `current` points at it.
     pub live: bool,
 }
 
@@ -82,23 +83,19 @@ fn missing_env(env: &EnvironmentName) -> DeployError {
     ))
 }
 
-/// Lists an environment's deployments, oldest first.
+/// Lists an environment's deployments, oldest first; refuses a function
+/// of another project, environment or backend.
 pub async fn list_deployments(
     client: &aws_sdk_lambda::Client,
     endpoint: &Endpoint,
     env: &EnvironmentName,
+    backend: &BackendId,
 ) -> Result<Vec<Deployment>, DeployError> {
     let ep = endpoint;
-    let current = match client.get_alias().function_name(env.function()).name(CURRENT_ALIAS).send().await {
-        Ok(a) => a.function_version().map(str::to_owned),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
-            if client.get_function_configuration().function_name(env.function()).send().await.is_err() {
-                return Err(missing_env(env));
-            }
-            None
-        }
-        Err(e) => return Err(sdk("GetAlias", ep)(e)),
-    };
+    if read_owner(client, ep, env, backend).await?.is_none() {
+        return Err(missing_env(env));
+    }
+    let current = read_current(client, ep, env.function()).await?.deployment;
     let aliases = deployment_aliases(client, ep, env.function()).await?;
     let mut times: HashMap<String, String> = HashMap::new();
     let needs_times = aliases.iter().any(|(_, a)| note(a).is_none());
@@ -130,7 +127,7 @@ pub async fn list_deployments(
             Deployment {
                 deployment: n.get(),
                 deployed_at: note(&a).or_else(|| times.get(&version).cloned()),
-                live: current.as_deref() == Some(version.as_str()),
+                live: current == Some(n.get()),
                 version,
             }
         })
@@ -141,14 +138,30 @@ fn note(a: &aws_sdk_lambda::types::AliasConfiguration) -> Option<String> {
     serde_json::from_str::<AliasNote>(a.description()?).ok().map(|n| n.deployed_at)
 }
 
-/// Moves `current` to deployment `n`; returns the version now live.
+/// What a promote did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromoteOutcome {
+    /// The version of the promoted deployment.
+    pub version: String,
+    /// How `current` moved.
+    #[serde(flatten)]
+    pub promoted: Promoted,
+}
+
+/// Moves `current` to deployment `n` (see [`crate::current`]); refuses a
+/// function of another project, environment or backend.
 pub async fn promote(
     client: &aws_sdk_lambda::Client,
     endpoint: &Endpoint,
     env: &EnvironmentName,
+    backend: &BackendId,
     n: DeploymentNumber,
-) -> Result<String, DeployError> {
+) -> Result<PromoteOutcome, DeployError> {
     let ep = endpoint;
+    if read_owner(client, ep, env, backend).await?.is_none() {
+        return Err(missing_env(env));
+    }
     let alias = match client.get_alias().function_name(env.function()).name(n.alias()).send().await {
         Ok(a) => a,
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
@@ -163,6 +176,6 @@ pub async fn promote(
         Err(e) => return Err(sdk("GetAlias", ep)(e)),
     };
     let version = alias.function_version().unwrap_or_default().to_owned();
-    crate::deploy::point_current(client, ep, env.function(), &version).await?;
-    Ok(version)
+    let promoted = promote_to(client, ep, env.function(), &version, n).await?;
+    Ok(PromoteOutcome { version, promoted })
 }

@@ -58,6 +58,18 @@ pub enum DeployError {
     /// The deployment does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The function belongs to another project, environment or backend.
+    #[error("function {function} belongs to {owner}, not to {wanted}; {hint}")]
+    NotOwner {
+        /// The function.
+        function: String,
+        /// Its owner, as its tags name it.
+        owner: String,
+        /// The owner the command acts for.
+        wanted: String,
+        /// What to do.
+        hint: String,
+    },
     /// Concurrent deploys kept changing the function under us.
     #[error("gave up after {attempts} attempts because other deploys kept changing `{function}`; try again")]
     Contended {
@@ -72,6 +84,12 @@ pub enum DeployError {
     /// Local I/O failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A local backend refused the request (its message says why and what to do).
+    #[error("the local backend refused the request: {0}")]
+    Refused(String),
+    /// The local backend's credentials file cannot be used.
+    #[error("{0}")]
+    Credentials(String),
 }
 
 impl DeployError {
@@ -95,11 +113,13 @@ where
     R: std::fmt::Debug,
 {
     let hint = endpoint.unreachable_hint();
+    let local = matches!(endpoint, crate::client::Endpoint::Local { .. });
     let endpoint = endpoint.url().to_owned();
     move |err| match ownstak_sdk_error::classify(&err) {
         SdkFailure::Unreachable { detail } | SdkFailure::NoCredentials { detail } => {
             DeployError::Unreachable { endpoint, detail, hint }
         }
+        SdkFailure::AccessDenied(e) if local => DeployError::Refused(format!("{operation}: {}", e.message)),
         SdkFailure::AccessDenied(e) => DeployError::AccessDenied { operation, message: e.to_string() },
         other => {
             let e = other.service_error().cloned().unwrap_or_else(|| ownstak_sdk_error::ServiceError {

@@ -1,6 +1,8 @@
 //! Deploying apps to a Lambda-compatible backend: packaging a directory as
 //! a bundle, creating or updating the environment's function, publishing a
-//! version, allocating the next `deployment-<N>` alias and moving `current`.
+//! version, allocating the next `deployment-<N>` alias and moving `current`,
+//! only ever on functions that belong to the command's project, environment
+//! and backend (see the ownership tags in [`check_owner`]).
 //!
 //! The same code drives the local backend and AWS: only the client's
 //! endpoint and credentials differ.
@@ -8,17 +10,24 @@
 mod assets;
 mod bundle;
 mod client;
+pub mod current;
 mod deploy;
 mod deployments;
 mod error;
+mod ownership;
 mod project;
 mod runtime;
 
 pub use assets::{asset_plan, find_build_output, upload_assets, upload_assets_to};
 pub use bundle::{Arch, Bundle, BundleInput, build_bundle};
-pub use client::{Endpoint, fetch_backend_info, lambda_client};
-pub use deploy::{Code, DeployOutcome, DeployRequest, DeployStep, LOCAL_ROLE, VpcPlacement, deploy, deploy_with};
-pub use deployments::{Deployment, list_deployments, promote};
+pub use client::{Endpoint, fetch_backend_info, lambda_client, local_keys};
+pub use current::{Skipped, make_live};
+pub use deploy::{
+    ASSETS_DIGEST_VARIABLE, Code, DeployOutcome, DeployRequest, DeployStep, LOCAL_ROLE, Prepared, VpcPlacement,
+    claim_number, deploy, deploy_with, prepare_function, publish,
+};
+pub use deployments::{Deployment, PromoteOutcome, list_deployments, promote};
 pub use error::DeployError;
+pub use ownership::{BackendId, Claim, FunctionOwner, TAG_BACKEND, TAG_ENV, TAG_ORG, TAG_PROJECT, check_owner};
 pub use project::ProjectConfig;
 pub use runtime::FunctionRuntime;

@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ownstak_assets::{AssetError, AssetServer, AssetStore, DEFAULT_BUCKET, StoreConfig};
+use ownstak_assets::{AssetError, AssetServer, AssetStore, DEFAULT_BUCKET, EndpointSecurity, StoreConfig};
 use ownstak_core::{BackendInfo, FunctionPrefix, HostError, HostSuffix, Route};
+use ownstak_guard::AllowedOrigin;
+use ownstak_guard::credentials::CredentialsError;
 use ownstak_local::{LocalConfig, LocalLambda, ServerError};
 use ownstak_proxy::{AssetsConfig, Proxy, ProxyConfig, ProxyError};
 use serde::Serialize;
@@ -57,6 +59,9 @@ pub enum EmbeddedError {
     /// A task of the backend ended abnormally.
     #[error("the {0} task failed")]
     Task(&'static str),
+    /// The backend's key pair could not be read or created.
+    #[error("cannot set up the local backend's key pair: {0}")]
+    Credentials(#[from] CredentialsError),
 }
 
 /// How to run the embedded backend.
@@ -83,6 +88,10 @@ pub struct EmbeddedOptions {
     pub lambda: LocalConfig,
     /// Where requests for hosts outside the suffix go (`ownstak start`).
     pub fallback_route: Option<Route>,
+    /// Origins whose web pages may call the Lambda API and the asset store.
+    pub allowed_origins: Vec<AllowedOrigin>,
+    /// Accept only requests signed with the data directory's key pair.
+    pub verify_signatures: bool,
 }
 
 /// Addresses of a running embedded backend.
@@ -101,6 +110,10 @@ pub struct Ready {
     pub domain: String,
     /// The data directory.
     pub data_dir: String,
+    /// The file with the backend's key pair.
+    pub credentials: String,
+    /// Whether only that key pair is accepted.
+    pub verify_signatures: bool,
 }
 
 /// A started embedded backend; [`Embedded::run`] serves until shutdown.
@@ -117,20 +130,28 @@ pub struct Embedded {
 /// Binds the asset store: on the given address, else on [`DEFAULT_S3_ADDR`]
 /// or, when another process holds it, on any free port (clients learn the
 /// address from the backend facts).
-async fn bind_asset_store(addr: Option<SocketAddr>, root: &Path) -> Result<AssetServer, EmbeddedError> {
+async fn bind_asset_store(
+    addr: Option<SocketAddr>,
+    root: &Path,
+    security: EndpointSecurity,
+) -> Result<AssetServer, EmbeddedError> {
     if let Some(addr) = addr {
-        return Ok(AssetServer::bind(addr, root).await?);
+        return Ok(AssetServer::bind_with(addr, root, security).await?);
     }
-    match AssetServer::bind(DEFAULT_S3_ADDR, root).await {
+    match AssetServer::bind_with(DEFAULT_S3_ADDR, root, security.clone()).await {
         Ok(s) => Ok(s),
         Err(e) => {
             tracing::warn!(error = %e, "the default asset store address is taken; using a free port");
-            Ok(AssetServer::bind(SocketAddr::new(DEFAULT_S3_ADDR.ip(), 0), root).await?)
+            Ok(AssetServer::bind_with(SocketAddr::new(DEFAULT_S3_ADDR.ip(), 0), root, security).await?)
         }
     }
 }
 
-async fn bind(what: &'static str, addr: SocketAddr, hint: &'static str) -> Result<tokio::net::TcpListener, EmbeddedError> {
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+    hint: &'static str,
+) -> Result<tokio::net::TcpListener, EmbeddedError> {
     tokio::net::TcpListener::bind(addr).await.map_err(|source| EmbeddedError::Bind { what, addr, source, hint })
 }
 
@@ -139,12 +160,9 @@ impl Embedded {
     pub async fn start(opts: EmbeddedOptions) -> Result<Self, EmbeddedError> {
         let data_dir = opts.data_dir;
         let suffix = HostSuffix::new(&opts.backend, &opts.org, &opts.root_domain)?;
-        let lambda_listener = bind(
-            "Lambda API",
-            opts.lambda_addr,
-            "is another backend running? pick another address with --lambda-addr",
-        )
-        .await?;
+        let lambda_listener =
+            bind("Lambda API", opts.lambda_addr, "is another backend running? pick another address with --lambda-addr")
+                .await?;
         let lambda_addr = lambda_listener.local_addr().map_err(|source| EmbeddedError::Bind {
             what: "Lambda API",
             addr: opts.lambda_addr,
@@ -153,13 +171,26 @@ impl Embedded {
         })?;
         let lambda_url = format!("http://{lambda_addr}");
 
-        let assets_server = bind_asset_store(opts.s3_addr, &data_dir.join("assets")).await?;
+        // The backend's key pair: created once per data directory, used by
+        // its own clients, and with --verify-signatures the only one accepted.
+        let keys = ownstak_guard::credentials::load_or_create(&data_dir)?;
+        let credentials = ownstak_guard::credentials::credentials_path(&data_dir);
+        let security = EndpointSecurity {
+            keys: keys.clone(),
+            keys_source: credentials.display().to_string(),
+            verify_signatures: opts.verify_signatures,
+            allowed_origins: opts.allowed_origins.clone(),
+        };
+        let assets_server = bind_asset_store(opts.s3_addr, &data_dir.join("assets"), security).await?;
         let s3_url = assets_server.url();
         let (stop_assets, assets_stopped) = tokio::sync::oneshot::channel::<()>();
         let assets_task = tokio::spawn(assets_server.serve(async move {
             let _ = assets_stopped.await;
         }));
-        AssetStore::new(StoreConfig::local(s3_url.clone(), DEFAULT_BUCKET)).await.ensure_bucket().await?;
+        AssetStore::new(StoreConfig::local(s3_url.clone(), DEFAULT_BUCKET).with_credentials(keys.clone()))
+            .await
+            .ensure_bucket()
+            .await?;
 
         let mut proxy_config = ProxyConfig::new(suffix.clone(), Some(lambda_url.clone()));
         proxy_config.listen = opts.proxy_addr;
@@ -169,6 +200,7 @@ impl Embedded {
         proxy_config.expose_metrics = true;
         proxy_config.assets = Some(AssetsConfig { endpoint: Some(s3_url.clone()), bucket: DEFAULT_BUCKET.to_owned() });
         proxy_config.fallback_route = opts.fallback_route;
+        proxy_config.local_keys = Some(keys.clone());
         let proxy_listener = bind("proxy", opts.proxy_addr, "pick another address with --proxy-addr").await?;
         let proxy_addr = proxy_listener.local_addr().map_err(|source| EmbeddedError::Bind {
             what: "proxy",
@@ -181,6 +213,9 @@ impl Embedded {
         config.data_dir = data_dir.clone();
         config.lambda_addr = lambda_addr;
         config.max_environments = config.max_environments.max(1);
+        config.keys = keys;
+        config.verify_signatures = opts.verify_signatures;
+        config.allowed_origins = opts.allowed_origins;
         config.backend_info = Some(BackendInfo {
             backend: opts.backend.clone(),
             org: opts.org.clone(),
@@ -205,6 +240,8 @@ impl Embedded {
             s3: s3_url,
             domain: suffix.domain().to_owned(),
             data_dir: data_dir.display().to_string(),
+            credentials: credentials.display().to_string(),
+            verify_signatures: opts.verify_signatures,
         };
         Ok(Self { ready, proxy, stop_lambda, lambda_task, stop_assets, assets_task })
     }
@@ -212,7 +249,11 @@ impl Embedded {
     /// Serves until `shutdown` resolves, then drains: the proxy first (its
     /// open requests still need the Lambda service, for up to `drain`),
     /// then the Lambda service and the asset store.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>, drain: Duration) -> Result<(), EmbeddedError> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+        drain: Duration,
+    ) -> Result<(), EmbeddedError> {
         self.proxy.serve(shutdown, drain).await;
         tracing::info!("proxy drained; stopping the Lambda service");
         let _ = self.stop_lambda.send(());

@@ -33,6 +33,14 @@ pub struct LocalConfig {
     pub max_payload_bytes: usize,
     /// Facts served at `/__ownstak__/backend` so that clients can print URLs.
     pub backend_info: Option<ownstak_core::BackendInfo>,
+    /// Origins whose web pages may call the Lambda API (`--allow-origin`);
+    /// requests from any other page are refused.
+    pub allowed_origins: Vec<ownstak_guard::AllowedOrigin>,
+    /// Whether only requests signed with [`LocalConfig::keys`] are accepted
+    /// (`--verify-signatures`); otherwise any SigV4 signature is.
+    pub verify_signatures: bool,
+    /// The backend's key pair (from [`LocalConfig::credentials_path`]).
+    pub keys: ownstak_guard::KeyPair,
 }
 
 impl LocalConfig {
@@ -51,6 +59,9 @@ impl LocalConfig {
             max_zip_bytes: 250 * 1024 * 1024,
             max_payload_bytes: 6 * 1024 * 1024,
             backend_info: None,
+            allowed_origins: Vec::new(),
+            verify_signatures: false,
+            keys: ownstak_guard::KeyPair::fallback(),
         }
     }
 
@@ -62,6 +73,11 @@ impl LocalConfig {
     /// Unpacked code, one directory per distinct zip.
     pub fn code_dir(&self) -> PathBuf {
         self.data_dir.join("code")
+    }
+
+    /// The file with the backend's key pair (see `ownstak_guard::credentials`).
+    pub fn credentials_path(&self) -> PathBuf {
+        ownstak_guard::credentials::credentials_path(&self.data_dir)
     }
 
     /// Per-function log files.

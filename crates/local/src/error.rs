@@ -20,6 +20,8 @@ pub enum ErrorKind {
     RequestTooLarge,
     /// 415: the request is not JSON.
     UnsupportedMediaType,
+    /// 403: the request was refused before reaching the API (see `ownstak_guard`).
+    AccessDenied,
     /// 500: a fault of this service.
     Service,
 }
@@ -35,6 +37,7 @@ impl ErrorKind {
             ErrorKind::TooManyRequests => "TooManyRequestsException",
             ErrorKind::RequestTooLarge => "RequestTooLargeException",
             ErrorKind::UnsupportedMediaType => "UnsupportedMediaTypeException",
+            ErrorKind::AccessDenied => "AccessDeniedException",
             ErrorKind::Service => "ServiceException",
         }
     }
@@ -49,6 +52,7 @@ impl ErrorKind {
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::AccessDenied => StatusCode::FORBIDDEN,
             ErrorKind::Service => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,7 +4,10 @@
 //! that it survives restarts.
 //!
 //! Clients written for AWS (aws-sdk-lambda, boto3) work against it
-//! unchanged; only the endpoint differs.
+//! unchanged; only the endpoint differs. Web pages do not: every request
+//! passes the rules of `ownstak_guard` first (Host, Origin, an AWS
+//! Signature V4; see the `guard` module), and each Runtime API serves only
+//! its own sandbox's processes.
 
 mod api;
 mod arn;
@@ -12,7 +15,7 @@ mod clock;
 mod code;
 mod config;
 mod error;
-mod in_process;
+mod guard;
 mod model;
 mod private;
 mod sandbox;
@@ -21,7 +24,6 @@ mod service;
 mod store;
 
 pub use config::LocalConfig;
-pub use in_process::in_process_client;
-pub use server::{LocalLambda, ServerError};
 pub use sandbox::{FunctionFailure, Outcome, ResponseStream, StreamItem};
+pub use server::{LocalLambda, ServerError};
 pub use service::{InvokeError, Service};

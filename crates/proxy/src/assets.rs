@@ -54,6 +54,7 @@ impl ProxyAssets {
             endpoint: a.endpoint.clone(),
             bucket: a.bucket.clone(),
             region: config.region.clone(),
+            credentials: config.local_keys.clone(),
         });
         Self { store, resolver: OnceCell::new(), aliases: Mutex::new(HashMap::new()) }
     }

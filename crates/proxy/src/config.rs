@@ -52,6 +52,10 @@ pub struct ProxyConfig {
     /// The asset store static files are served from; `None` sends every
     /// request to the function.
     pub assets: Option<crate::assets::AssetsConfig>,
+    /// The key pair for a local Lambda endpoint and asset store (their
+    /// backend's credentials file); `None` signs with the fixed local pair,
+    /// which only a backend that accepts any key takes. Ignored for AWS.
+    pub local_keys: Option<ownstak_guard::KeyPair>,
 }
 
 impl ProxyConfig {
@@ -73,6 +77,7 @@ impl ProxyConfig {
             expose_metrics: false,
             fallback_route: None,
             assets: None,
+            local_keys: None,
         }
     }
 }

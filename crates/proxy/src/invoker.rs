@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
 use bytes::Bytes;
 use futures_util::Stream;
@@ -139,26 +139,21 @@ pub struct SdkLambda {
 }
 
 impl SdkLambda {
-    /// Builds the client: fixed local credentials for a local endpoint, the
-    /// default AWS chain otherwise. `http_client` replaces the SDK's own
-    /// HTTP client (the embedded backend passes one that stays in process).
-    pub async fn new(config: &ProxyConfig, http_client: Option<SharedHttpClient>) -> Self {
+    /// Builds the client: the local key pair for a local endpoint, the
+    /// default AWS chain otherwise.
+    pub async fn new(config: &ProxyConfig) -> Self {
         let client = match &config.lambda_endpoint {
             Some(url) => {
-                let mut builder = aws_sdk_lambda::Config::builder()
+                let builder = aws_sdk_lambda::Config::builder()
                     .behavior_version(BehaviorVersion::latest())
                     .region(Region::new(config.region.clone()))
-                    .credentials_provider(Credentials::new(
-                        "ownstak-local",
-                        "ownstak-local",
-                        None,
-                        None,
-                        "ownstak-local",
-                    ))
+                    .credentials_provider({
+                        let keys = config.local_keys.clone().unwrap_or_else(ownstak_guard::KeyPair::fallback);
+                        Credentials::new(keys.access_key_id(), keys.secret_access_key(), None, None, "ownstak-local")
+                    })
                     .endpoint_url(url.trim_end_matches('/'))
                     .retry_config(retry_config())
                     .timeout_config(timeout_config(config));
-                builder.set_http_client(http_client);
                 aws_sdk_lambda::Client::from_conf(builder.build())
             }
             None => {

@@ -166,6 +166,8 @@ pub struct Backend {
     pub proxy: SocketAddr,
     /// The Lambda API endpoint URL.
     pub lambda: String,
+    /// The S3 endpoint URL of the asset store.
+    pub s3: String,
     /// The data directory.
     pub data_dir: PathBuf,
 }
@@ -184,14 +186,22 @@ impl Backend {
         let process = ServerProcess::start(&args);
         let proxy = process.addr("proxy");
         let lambda = process.ready["lambda"].as_str().expect("lambda url").to_owned();
-        Backend { process, proxy, lambda, data_dir: data_dir.to_owned() }
+        let s3 = process.ready["s3"].as_str().expect("s3 url").to_owned();
+        Backend { process, proxy, lambda, s3, data_dir: data_dir.to_owned() }
     }
 
-    /// Runs the CLI against this backend (`--lambda-endpoint` appended).
+    /// Runs the CLI against this backend (`--lambda-endpoint` appended, and
+    /// its data directory in `OWNSTAK_DATA_DIR`, so the CLI signs with the
+    /// backend's key pair as a developer's would).
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--lambda-endpoint", &self.lambda]);
-        ownstak(&all)
+        Command::new(bin("ownstak"))
+            .args(&all)
+            .env("OWNSTAK_DATA_DIR", &self.data_dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ownstak")
     }
 
     /// Deploys `dir` with `--json` and returns the parsed result; panics
@@ -286,4 +296,70 @@ pub async fn deploy_binary(lambda: &aws_sdk_lambda::Client, function: &str, bina
         .send()
         .await
         .expect("CreateAlias");
+}
+
+/// An HTTP/1.1 answer read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names in lower case, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("a JSON body ({e}): {self:?} {}", self.text()))
+    }
+}
+
+/// Sends a request exactly as written — `head` is the request line and
+/// headers, one per line, without the blank line — over a fresh
+/// connection, adding only `Content-Length` and `Connection: close`, as a
+/// browser or an attacker's script would send it; reads the whole answer.
+pub async fn raw_http(addr: SocketAddr, head: &str, body: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = head.trim_end().replace('\n', "\r\n").replace("\r\r\n", "\r\n");
+    let mut request = format!("{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).await.expect("send the request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read the answer");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no head in {raw:?}"));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        let (mut out, mut rest) = (Vec::new(), body.as_slice());
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).expect("chunk size");
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            rest = &rest[eol + 4 + size..];
+        }
+        body = out;
+    }
+    RawResponse { status, headers, body }
 }

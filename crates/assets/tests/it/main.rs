@@ -3,4 +3,5 @@
 // A failed step in a test is a failed test: unwrap and expect say where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod endpoint_guard;
 mod s3_endpoint;

@@ -167,3 +167,87 @@ async fn uploads_skip_unchanged_permanent_files_and_resolve_requests() {
 
     running.stop().await;
 }
+
+async fn body_of(resolver: &AssetResolver, function: &str, version: &str, path: &str) -> Option<Vec<u8>> {
+    let mut r = resolver.get(function, version, path, &HeaderMap::new()).await.unwrap()?;
+    assert_eq!(r.status, 200, "{path}");
+    let mut body = Vec::new();
+    while let Some(chunk) = r.body.next().await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    Some(body)
+}
+
+#[tokio::test]
+async fn a_changed_permanent_file_never_changes_what_older_deployments_serve() {
+    let running = start().await;
+    let store = AssetStore::new(StoreConfig::local(&running.url, DEFAULT_BUCKET)).await;
+    store.ensure_bucket().await.unwrap();
+    let build = tempfile::tempdir().unwrap();
+    let permanent = build.path().join("permanent");
+    std::fs::create_dir_all(permanent.join("chunks")).unwrap();
+    let plan = UploadPlan {
+        permanent_dir: Some(permanent.clone()),
+        permanent_prefix: Some("/_next/static/".into()),
+        assets_dir: None,
+        assets_base: "/".into(),
+    };
+    let f = "ownstak-site-prod";
+
+    // Same path, other bytes (a build that does not hash its file names).
+    std::fs::write(permanent.join("chunks/x.js"), "A").unwrap();
+    let first = ownstak_assets::prepare_upload(&plan).await.unwrap();
+    store.upload_prepared(f, "1", &first, |_| {}).await.unwrap();
+    std::fs::write(permanent.join("chunks/x.js"), "B").unwrap();
+    let second = ownstak_assets::prepare_upload(&plan).await.unwrap();
+    assert_ne!(first.digest(), second.digest(), "other bytes, another digest");
+    let report = store.upload_prepared(f, "2", &second, |_| {}).await.unwrap();
+    assert_eq!(report.uploaded_files, 1, "{report:?}");
+
+    let resolver = AssetResolver::new(StoreConfig::local(&running.url, DEFAULT_BUCKET)).await;
+    assert_eq!(body_of(&resolver, f, "1", "/_next/static/chunks/x.js").await.unwrap(), b"A");
+    assert_eq!(body_of(&resolver, f, "2", "/_next/static/chunks/x.js").await.unwrap(), b"B");
+    // A path the deployment was not built with is not served from the store.
+    assert!(body_of(&resolver, f, "1", "/_next/static/chunks/y.js").await.is_none());
+
+    // The same bytes again: the same digest, nothing uploaded.
+    std::fs::write(permanent.join("chunks/x.js"), "A").unwrap();
+    let third = ownstak_assets::prepare_upload(&plan).await.unwrap();
+    assert_eq!(third.digest(), first.digest());
+    let report = store.upload_prepared(f, "3", &third, |_| {}).await.unwrap();
+    assert_eq!((report.uploaded_files, report.skipped_files), (0, 1), "{report:?}");
+
+    // The objects are named by their content.
+    let listed = store.client().list_objects_v2().bucket(DEFAULT_BUCKET).prefix("content/").send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let sha = |b: &[u8]| {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(b))
+    };
+    let mut expected = vec![format!("content/{f}/{}.js", sha(b"A")), format!("content/{f}/{}.js", sha(b"B"))];
+    expected.sort();
+    assert_eq!(keys, expected);
+
+    // A deployment indexed before content addressing (format 1) is still
+    // served from its path-keyed objects.
+    let s3 = store.client();
+    s3.put_object()
+        .bucket(DEFAULT_BUCKET)
+        .key(format!("permanent/{f}/chunks/old.js"))
+        .body(ByteStream::from_static(b"old"))
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket(DEFAULT_BUCKET)
+        .key(format!("deployments/{f}/9/_index.json"))
+        .body(ByteStream::from_static(
+            br#"{"version":1,"assetsBase":"/","assets":[],"permanentPrefix":"/_next/static/"}"#,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(&resolver, f, "9", "/_next/static/chunks/old.js").await.unwrap(), b"old");
+
+    running.stop().await;
+}

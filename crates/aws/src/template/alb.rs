@@ -14,6 +14,9 @@ pub const TARGET_GROUP: &str = "ProxyTargetGroup";
 pub const HTTPS_LISTENER: &str = "HttpsListener";
 /// The HTTP listener (redirects to HTTPS).
 pub const HTTP_LISTENER: &str = "HttpListener";
+/// The HTTPS listener's TLS policy: TLS 1.3 and 1.2 with forward-secret
+/// AEAD ciphers only (the "restricted" variant of the 2021 policy).
+pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06";
 
 /// Adds the load balancer, target group and listeners.
 pub(crate) fn add(t: &mut Template, spec: &BackendSpec, net: &network::Network) {
@@ -67,7 +70,7 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec, net: &network::Network) 
             "LoadBalancerArn": r(LOAD_BALANCER),
             "Port": 443,
             "Protocol": "HTTPS",
-            "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "SslPolicy": TLS_POLICY,
             "Certificates": [ { "CertificateArn": r(PARAM_CERTIFICATE_ARN) } ],
             "DefaultActions": [ { "Type": "forward", "TargetGroupArn": r(TARGET_GROUP) } ],
         }),

@@ -22,9 +22,10 @@ pub const PROXY_LOG_GROUP: &str = "ProxyLogGroup";
 pub const RESOURCE_WILDCARD_ACTIONS: &[&str] =
     &["ecr:GetAuthorizationToken", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"];
 
-/// Everything `ownstak deploy` calls on Lambda.
+/// Everything `ownstak deploy`, `promote` and `deployments` call on
+/// existing functions (allowed while the function's ownership tags, if it
+/// has any, name this backend).
 pub const DEPLOYER_LAMBDA_ACTIONS: &[&str] = &[
-    "lambda:CreateFunction",
     "lambda:UpdateFunctionCode",
     "lambda:UpdateFunctionConfiguration",
     "lambda:GetFunction",
@@ -35,8 +36,42 @@ pub const DEPLOYER_LAMBDA_ACTIONS: &[&str] = &[
     "lambda:GetAlias",
     "lambda:ListAliases",
     "lambda:ListVersionsByFunction",
-    "lambda:TagResource",
+    "lambda:ListTags",
 ];
+
+/// What `ownstak deploy` calls to create a function or adopt one made
+/// before ownership tags (allowed only with this backend's ownership tags
+/// in the request).
+pub const DEPLOYER_TAGGING_ACTIONS: &[&str] = &["lambda:CreateFunction", "lambda:TagResource"];
+
+/// `{ "<operator>": { "aws:<key>/ownstak:backend": <backend>, "aws:<key>/ownstak:org": <org> } }`
+/// entries of a condition.
+fn ownership(spec: &BackendSpec, operator: &str, key: &str) -> (String, Value) {
+    (
+        operator.to_owned(),
+        json!({
+            format!("aws:{key}/ownstak:backend"): spec.backend,
+            format!("aws:{key}/ownstak:org"): spec.org,
+        }),
+    )
+}
+
+/// The condition of actions on existing functions: a function tagged for
+/// another backend or organization is refused; one without ownership tags
+/// (made by an older ownstak) is allowed, so it keeps working and can be
+/// adopted.
+pub fn owned_function_condition(spec: &BackendSpec) -> Value {
+    let (op, v) = ownership(spec, "StringEqualsIfExists", "ResourceTag");
+    json!({ op: v })
+}
+
+/// The condition of creating and tagging functions: the request must tag
+/// the function as this backend's, and may not retag another backend's.
+pub fn tagging_condition(spec: &BackendSpec) -> Value {
+    let (req_op, req) = ownership(spec, "StringEquals", "RequestTag");
+    let (res_op, res) = ownership(spec, "StringEqualsIfExists", "ResourceTag");
+    json!({ req_op: req, res_op: res })
+}
 
 /// ARN references to the roles, for the task definition.
 pub struct Roles {
@@ -82,7 +117,13 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
                 "PolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
-                        { "Sid": "InvokeBackendFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": function_arns(spec) },
+                        {
+                            "Sid": "InvokeBackendFunctions",
+                            "Effect": "Allow",
+                            "Action": ["lambda:InvokeFunction"],
+                            "Resource": function_arns(spec),
+                            "Condition": owned_function_condition(spec)
+                        },
                         { "Sid": "ReadAssets", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [bucket_arn(storage::ASSETS_BUCKET, true)] }
                     ]
                 }
@@ -138,7 +179,20 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
             "PolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
-                    { "Sid": "ManageBackendFunctions", "Effect": "Allow", "Action": DEPLOYER_LAMBDA_ACTIONS, "Resource": function_arns(spec) },
+                    {
+                        "Sid": "ManageBackendFunctions",
+                        "Effect": "Allow",
+                        "Action": DEPLOYER_LAMBDA_ACTIONS,
+                        "Resource": function_arns(spec),
+                        "Condition": owned_function_condition(spec)
+                    },
+                    {
+                        "Sid": "CreateAndTagBackendFunctions",
+                        "Effect": "Allow",
+                        "Action": DEPLOYER_TAGGING_ACTIONS,
+                        "Resource": function_arns(spec),
+                        "Condition": tagging_condition(spec)
+                    },
                     {
                         "Sid": "PassFunctionRole",
                         "Effect": "Allow",

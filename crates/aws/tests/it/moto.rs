@@ -160,20 +160,9 @@ async fn create_status_idempotent_dns_destroy() {
     let plan = ownstak_aws::plan_backend(&spec, &settings(&moto), "other:image", &timing()).await.unwrap();
     assert!(plan.parameters_change, "{plan:?}");
 
-    // Destroy refuses while a function with the prefix exists.
+    // Destroy refuses while a function of the backend exists.
     let lambda = aws_sdk_lambda::Client::new(&config);
-    lambda
-        .create_function()
-        .function_name("ownstak-hello-prod")
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(&first.outputs[outputs::FUNCTION_ROLE_ARN])
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_smithy_types::Blob::new(minimal_zip())).build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    function(&lambda, "ownstak-hello-prod", &first.outputs[outputs::FUNCTION_ROLE_ARN], Some(("prod", "acme"))).await;
     let err = ownstak_aws::destroy_backend("ownstak", "acme", "prod", &settings(&moto), Some(&dns), false, &timing())
         .await
         .unwrap_err();
@@ -188,6 +177,86 @@ async fn create_status_idempotent_dns_destroy() {
     assert!(cnames(&moto, &zone_id).await.is_empty());
     let err = ownstak_aws::backend_status("ownstak", "acme", "prod", &settings(&moto), &timing()).await.unwrap_err();
     assert!(matches!(err, AwsError::StackNotFound(_)), "{err}");
+}
+
+/// Creates a function as a deploy of `backend` (backend, org) would tag
+/// it, or without ownership tags (as an older ownstak made them).
+async fn function(lambda: &aws_sdk_lambda::Client, name: &str, role: &str, backend: Option<(&str, &str)>) {
+    let mut create = lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_smithy_types::Blob::new(minimal_zip())).build(),
+        );
+    if let Some((backend, org)) = backend {
+        create = create
+            .tags("ownstak:project", "web")
+            .tags("ownstak:env", "x")
+            .tags("ownstak:backend", backend)
+            .tags("ownstak:org", org);
+    }
+    create.send().await.unwrap();
+}
+
+async fn function_names(lambda: &aws_sdk_lambda::Client) -> Vec<String> {
+    let mut names: Vec<String> = lambda
+        .list_functions()
+        .send()
+        .await
+        .unwrap()
+        .functions()
+        .iter()
+        .filter_map(|f| f.function_name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Two backends on the same (shared, as before per-backend prefixes)
+/// function prefix in one account: `destroy --force` of one deletes only
+/// the functions tagged with its backend and organization.
+#[tokio::test]
+async fn destroying_one_of_two_backends_leaves_the_others_functions() {
+    let moto = moto(0).await;
+    let zone_id = zone(&moto, "ownstak.link").await;
+    let dns = DnsTarget { zone_id, settings: settings(&moto) };
+    let mut roles = Vec::new();
+    for name in ["prod", "staging"] {
+        let spec = BackendSpec::new("acme", name, "ownstak.link", "ownstak", existing_vpc(&moto)).unwrap();
+        let out = ownstak_aws::create_backend(&spec, &settings(&moto), &dns, "img", &timing()).await.unwrap();
+        assert_eq!(out.outputs[outputs::FUNCTION_PREFIX], "ownstak");
+        roles.push(out.outputs[outputs::FUNCTION_ROLE_ARN].clone());
+    }
+    let lambda = aws_sdk_lambda::Client::new(&sdk(&moto).await);
+    function(&lambda, "ownstak-web-prod", &roles[0], Some(("prod", "acme"))).await;
+    function(&lambda, "ownstak-web-staging", &roles[1], Some(("staging", "acme"))).await;
+    function(&lambda, "ownstak-web-other", &roles[1], Some(("staging", "other-org"))).await;
+    function(&lambda, "ownstak-old-app", &roles[1], None).await;
+
+    // Without --force: refused while its own (or untagged) functions exist.
+    let err = ownstak_aws::destroy_backend("ownstak", "acme", "staging", &settings(&moto), None, false, &timing())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AwsError::FunctionsExist { count: 2, .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("ownstak-web-staging") && !text.contains("ownstak-web-prod"), "{text}");
+
+    let gone = ownstak_aws::destroy_backend("ownstak", "acme", "staging", &settings(&moto), None, true, &timing())
+        .await
+        .unwrap();
+    assert_eq!(gone.deleted_functions, ["ownstak-web-staging"]);
+    assert_eq!(gone.kept_functions, ["ownstak-old-app"]);
+    assert_eq!(function_names(&lambda).await, ["ownstak-old-app", "ownstak-web-other", "ownstak-web-prod"]);
+    // The other backend is untouched and still knows its function.
+    let status = ownstak_aws::backend_status("ownstak", "acme", "prod", &settings(&moto), &timing()).await.unwrap();
+    assert_eq!(status.stack.status, "CREATE_COMPLETE");
+    let err = ownstak_aws::destroy_backend("ownstak", "acme", "prod", &settings(&moto), None, false, &timing())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ownstak-web-prod"), "{err}");
 }
 
 /// An empty zip archive: just the end-of-central-directory record.

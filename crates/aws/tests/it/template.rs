@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use ownstak_aws::Ipv4Cidr;
-use ownstak_aws::template::{iam, outputs};
+use ownstak_aws::template::{alb, iam, outputs, storage};
 use ownstak_aws::{BackendSpec, VpcSpec, backend_template};
 use serde_json::Value;
 
@@ -15,6 +15,17 @@ fn new_vpc_spec() -> BackendSpec {
         "ownstak.link",
         "ownstak",
         VpcSpec::New { cidr: Ipv4Cidr::parse("10.42.0.0/16").unwrap() },
+    )
+    .unwrap()
+}
+
+/// A backend made without `--function-prefix`: its own function prefix.
+fn own_prefix_spec() -> BackendSpec {
+    BackendSpec::with_own_prefix(
+        "acme",
+        "staging",
+        "ownstak.link",
+        VpcSpec::New { cidr: Ipv4Cidr::parse("10.43.0.0/16").unwrap() },
     )
     .unwrap()
 }
@@ -57,6 +68,7 @@ const KNOWN_TYPES: &[&str] = &[
     "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::Logs::LogGroup",
     "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
     "AWS::IAM::Role",
     "AWS::IAM::ManagedPolicy",
 ];
@@ -260,7 +272,7 @@ fn statements(t: &Value, role: &str) -> Vec<Value> {
 
 #[test]
 fn iam_documents_are_scoped() {
-    for spec in [new_vpc_spec(), existing_vpc_spec()] {
+    for spec in [new_vpc_spec(), existing_vpc_spec(), own_prefix_spec()] {
         let t = backend_template(&spec);
         let docs = policy_documents(&t);
         assert!(docs.len() >= 3);
@@ -294,6 +306,16 @@ fn iam_documents_are_scoped() {
                         actions.iter().all(|a| a.starts_with("lambda:")),
                         "{id}: mixed services in a lambda statement"
                     );
+                    // Never a function tagged for another backend or organization.
+                    let cond = &st["Condition"]["StringEqualsIfExists"];
+                    assert_eq!(cond["aws:ResourceTag/ownstak:backend"], spec.backend.as_str(), "{id}: {st}");
+                    assert_eq!(cond["aws:ResourceTag/ownstak:org"], spec.org.as_str(), "{id}: {st}");
+                    // Creating or tagging: only with this backend's ownership tags.
+                    if actions.iter().any(|a| a == "lambda:CreateFunction" || a == "lambda:TagResource") {
+                        let req = &st["Condition"]["StringEquals"];
+                        assert_eq!(req["aws:RequestTag/ownstak:backend"], spec.backend.as_str(), "{id}: {st}");
+                        assert_eq!(req["aws:RequestTag/ownstak:org"], spec.org.as_str(), "{id}: {st}");
+                    }
                 }
                 if actions.iter().any(|a| a == "iam:PassRole") {
                     assert_eq!(actions, ["iam:PassRole"]);
@@ -349,7 +371,8 @@ fn iam_documents_are_scoped() {
         let dep = statements(&t, iam::DEPLOYER_POLICY);
         let dep_actions: BTreeSet<String> =
             dep.iter().flat_map(|s| list(&s["Action"])).map(|a| a.as_str().unwrap().to_owned()).collect();
-        let mut expected: BTreeSet<String> = iam::DEPLOYER_LAMBDA_ACTIONS.iter().map(|s| s.to_string()).collect();
+        let mut expected: BTreeSet<String> =
+            iam::DEPLOYER_LAMBDA_ACTIONS.iter().chain(iam::DEPLOYER_TAGGING_ACTIONS).map(|s| s.to_string()).collect();
         for a in [
             "iam:PassRole",
             "s3:PutObject",
@@ -365,6 +388,62 @@ fn iam_documents_are_scoped() {
         assert_eq!(dep_actions, expected);
         assert!(!dep_actions.iter().any(|a| a.starts_with("lambda:Delete") || a == "lambda:AddPermission"));
     }
+}
+
+#[test]
+fn tls_policy_and_transport_only_over_tls() {
+    for spec in [new_vpc_spec(), existing_vpc_spec(), own_prefix_spec()] {
+        let t = backend_template(&spec);
+        let r = &t["Resources"];
+        assert_eq!(r[alb::HTTPS_LISTENER]["Properties"]["SslPolicy"], "ELBSecurityPolicy-TLS13-1-2-Res-2021-06");
+        // Both buckets refuse every request that is not over TLS.
+        for (bucket, policy) in [
+            (storage::CODE_BUCKET, storage::CODE_BUCKET_POLICY),
+            (storage::ASSETS_BUCKET, storage::ASSETS_BUCKET_POLICY),
+        ] {
+            let p = &r[policy];
+            assert_eq!(p["Type"], "AWS::S3::BucketPolicy");
+            assert_eq!(p["Properties"]["Bucket"]["Ref"], bucket);
+            let statements = list(&p["Properties"]["PolicyDocument"]["Statement"]);
+            let deny = statements
+                .iter()
+                .find(|st| st["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+                .unwrap_or_else(|| panic!("{policy}: no SecureTransport statement"));
+            assert_eq!(deny["Effect"], "Deny");
+            assert_eq!(deny["Principal"], "*");
+            assert_eq!(deny["Action"], "s3:*");
+            let resources: Vec<String> = list(&deny["Resource"]).iter().map(resource_text).collect();
+            assert_eq!(
+                resources,
+                [format!(r#"{{"Fn::GetAtt":["{bucket}","Arn"]}}"#), format!("${{{bucket}.Arn}}/*")],
+                "{policy}: the bucket and every object"
+            );
+        }
+    }
+}
+
+#[test]
+fn backends_without_an_explicit_prefix_get_their_own() {
+    let spec = own_prefix_spec();
+    assert_eq!(spec.prefix, "ownstak_acme_staging");
+    assert_eq!(spec.stack_name(), "ownstak-backend-acme-staging");
+    let t = backend_template(&spec);
+    let r = &t["Resources"];
+    let cmd = r["ProxyTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Command"].as_array().unwrap();
+    let cmd: Vec<&str> = cmd.iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(cmd.windows(2).any(|w| w == ["--function-prefix", "ownstak_acme_staging"]), "{cmd:?}");
+    assert_eq!(t["Outputs"]["FunctionPrefix"]["Value"], "ownstak_acme_staging");
+    // The proxy may invoke, and the deployer manage, only `<prefix>-*`: never
+    // another backend's own prefix, nor the shared `ownstak-*`.
+    let invoke = statements(&t, iam::PROXY_TASK_ROLE)
+        .into_iter()
+        .find(|s| list(&s["Action"]).contains(&serde_json::json!("lambda:InvokeFunction")))
+        .unwrap();
+    let resources: Vec<String> = list(&invoke["Resource"]).iter().map(resource_text).collect();
+    assert!(resources.iter().all(|r| r.contains(":function:ownstak_acme_staging-*")), "{resources:?}");
+    // An explicit prefix names the stack too, as before.
+    let explicit = existing_vpc_spec();
+    assert_eq!((explicit.prefix.as_str(), explicit.stack_name()), ("acme", "acme-backend-acme-eu".to_owned()));
 }
 
 #[test]
@@ -408,7 +487,9 @@ fn python() -> PathBuf {
 fn cfn_lint_accepts_the_templates() {
     let python = python();
     let dir = tempfile_dir();
-    for (name, spec) in [("new-vpc", new_vpc_spec()), ("existing-vpc", existing_vpc_spec())] {
+    for (name, spec) in
+        [("new-vpc", new_vpc_spec()), ("existing-vpc", existing_vpc_spec()), ("own-prefix", own_prefix_spec())]
+    {
         let file = dir.join(format!("{name}.json"));
         std::fs::write(&file, serde_json::to_vec_pretty(&backend_template(&spec)).unwrap()).unwrap();
         let out = std::process::Command::new(&python)

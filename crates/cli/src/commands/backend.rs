@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use ownstak_aws::Ipv4Cidr;
-use ownstak_aws::{AwsSettings, BackendSpec, DnsTarget, Timing, VpcSpec};
+use ownstak_aws::{AwsSettings, BackendSpec, DEFAULT_STACK_PREFIX, DnsTarget, Timing, VpcSpec};
 
 use crate::cli::{AwsAccountArgs, BackendCommand, BackendSpecArgs};
 
@@ -70,7 +70,8 @@ pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
         }
         BackendCommand::Status(a) => {
             let account = settings(&a.aws, a.aws.profile.clone());
-            let st = ownstak_aws::backend_status(&a.function_prefix, &a.org, &a.name, &account, &timing).await?;
+            let st = ownstak_aws::backend_status(stack_prefix(&a.function_prefix), &a.org, &a.name, &account, &timing)
+                .await?;
             if a.aws.json {
                 println!("{}", serde_json::to_string(&st)?);
             } else {
@@ -97,7 +98,7 @@ pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
                 settings: settings(&t.aws, a.dns_profile.clone().or(t.aws.profile.clone())),
             });
             let out = ownstak_aws::destroy_backend(
-                &t.function_prefix,
+                stack_prefix(&t.function_prefix),
                 &t.org,
                 &t.name,
                 &account,
@@ -116,6 +117,13 @@ pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
                     out.deleted_objects,
                     out.deleted_records
                 );
+                if !out.kept_functions.is_empty() {
+                    println!(
+                        "  kept {} function(s) without ownership tags: {}",
+                        out.kept_functions.len(),
+                        out.kept_functions.join(", ")
+                    );
+                }
             }
         }
     }
@@ -126,7 +134,12 @@ fn settings(aws: &AwsAccountArgs, profile: Option<String>) -> AwsSettings {
     AwsSettings { profile, region: aws.region.clone(), endpoint_url: aws.endpoint_url.clone(), credentials: None }
 }
 
-fn spec(org: &str, name: &str, prefix: &str, a: &BackendSpecArgs) -> anyhow::Result<BackendSpec> {
+/// The first part of the stack name: the explicit prefix, or `ownstak`.
+fn stack_prefix(prefix: &Option<String>) -> &str {
+    prefix.as_deref().unwrap_or(DEFAULT_STACK_PREFIX)
+}
+
+fn spec(org: &str, name: &str, prefix: &Option<String>, a: &BackendSpecArgs) -> anyhow::Result<BackendSpec> {
     let cidr = Ipv4Cidr::parse(&a.vpc_cidr)?;
     let vpc = match &a.vpc_id {
         Some(vpc_id) => VpcSpec::Existing {
@@ -137,5 +150,8 @@ fn spec(org: &str, name: &str, prefix: &str, a: &BackendSpecArgs) -> anyhow::Res
         },
         None => VpcSpec::New { cidr },
     };
-    Ok(BackendSpec::new(org, name, &a.root_domain, prefix, vpc)?)
+    Ok(match prefix {
+        Some(prefix) => BackendSpec::new(org, name, &a.root_domain, prefix, vpc)?,
+        None => BackendSpec::with_own_prefix(org, name, &a.root_domain, vpc)?,
+    })
 }

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use ownstak_assets::{PreparedUpload, prepare_upload};
 use ownstak_core::{BundleManifest, DeploymentNumber, Qualifier};
 use ownstak_deploy::{
-    Arch, BundleInput, Code, DeployRequest, FunctionRuntime, LOCAL_ROLE, ProjectConfig, build_bundle, deploy_with,
-    lambda_client,
+    ASSETS_DIGEST_VARIABLE, Arch, BackendId, BundleInput, Code, DeployRequest, FunctionRuntime, LOCAL_ROLE,
+    ProjectConfig, build_bundle, deploy_with, lambda_client,
 };
 use serde_json::json;
 
@@ -99,31 +100,52 @@ pub(super) async fn run(args: DeployArgs) -> anyhow::Result<()> {
             (code, t.function_role.clone(), Some(t.vpc.clone()), Some(object))
         }
     };
+    // The static files, hashed: their digest goes into the function's
+    // configuration, so other files always publish another version.
+    let prepared: Option<PreparedUpload> = match &plan {
+        Some(plan) => {
+            pb.set_message("hashing static assets");
+            Some(prepare_upload(plan).await?)
+        }
+        None => None,
+    };
+    let mut variables = std::collections::BTreeMap::new();
+    if let Some(p) = prepared.as_ref().filter(|p| p.files() > 0) {
+        variables.insert(ASSETS_DIGEST_VARIABLE.to_owned(), p.digest().to_owned());
+    }
     let req = DeployRequest {
         env: env.clone(),
+        backend: BackendId::of(info),
         code,
         architecture,
         runtime,
         memory: args.memory.or(project.function.memory).unwrap_or(DEFAULT_MEMORY),
         timeout: args.timeout.or(project.function.timeout).unwrap_or(DEFAULT_TIMEOUT),
-        variables: Default::default(),
+        variables,
         role,
         vpc,
         promote: !args.no_promote,
     };
     let client = lambda_client(&endpoint);
     let upload_assets = async |function: &str, version: &str| {
-        let Some(plan) = &plan else { return Ok(None) };
+        // Without a build, an empty index: nothing left in the store under
+        // this function and version (by a deleted function of the same
+        // name) is served for it.
+        let (empty, with_files) = (PreparedUpload::empty(), prepared.is_some());
+        let prepared = prepared.as_ref().unwrap_or(&empty);
         pb.set_message("uploading static assets");
         let progress = |p: &ownstak_assets::UploadProgress| {
             pb.set_message(format!("uploading static assets {}/{}", p.done, p.total))
         };
-        match &target {
-            Target::Local { info, .. } => ownstak_deploy::upload_assets(info, function, version, plan, progress).await,
-            Target::Aws(t) => {
-                ownstak_deploy::upload_assets_to(&t.asset_store(), function, version, plan, progress).await.map(Some)
+        let report = match &target {
+            Target::Local { info, endpoint } => {
+                ownstak_deploy::upload_assets(info, endpoint, function, version, prepared, progress).await?
             }
-        }
+            Target::Aws(t) => {
+                Some(ownstak_deploy::upload_assets_to(&t.asset_store(), function, version, prepared, progress).await?)
+            }
+        };
+        Ok(report.filter(|_| with_files))
     };
     let (outcome, assets) =
         deploy_with(&client, &endpoint, &req, |step| pb.set_message(step.describe().to_owned()), upload_assets).await?;
@@ -139,7 +161,9 @@ pub(super) async fn run(args: DeployArgs) -> anyhow::Result<()> {
             "version": outcome.version,
             "deployment": outcome.deployment,
             "promoted": outcome.promoted,
+            "notPromoted": outcome.not_promoted.map(|why| json!({ "why": why, "message": why.describe(n) })),
             "createdFunction": outcome.created_function,
+            "adoptedFunction": outcome.adopted_function,
             "urls": { "deployment": deployment_url, "environment": environment_url },
             "bundle": { "files": bundle.files, "bytes": bundle.unpacked_bytes, "zipBytes": bundle.zip.len(), "sha256": bundle.sha256_hex(), "object": bundle_object },
             "architecture": architecture,
@@ -149,7 +173,11 @@ pub(super) async fn run(args: DeployArgs) -> anyhow::Result<()> {
             "seconds": started.elapsed().as_secs_f64(),
         }));
     } else {
-        let live = if outcome.promoted { "and promoted it" } else { "(not promoted)" };
+        let live = match outcome.not_promoted {
+            _ if outcome.promoted => "and promoted it".to_owned(),
+            Some(why) => format!("(not promoted: {})", why.describe(n)),
+            None => "(not promoted)".to_owned(),
+        };
         println!(
             "Deployed {}/{} as deployment {} (version {}) {live} in {:.1}s",
             env.project(),

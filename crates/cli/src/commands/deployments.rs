@@ -1,7 +1,7 @@
 //! `ownstak deployments`: list an environment's deployments.
 
 use ownstak_core::{DeploymentNumber, Qualifier};
-use ownstak_deploy::{lambda_client, list_deployments};
+use ownstak_deploy::{BackendId, lambda_client, list_deployments};
 use serde_json::json;
 
 use crate::cli::DeploymentsArgs;
@@ -12,7 +12,7 @@ pub(super) async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
     let (target, env) = super::target(&args.backend, &args.env).await?;
     let endpoint = target.endpoint();
     let info = target.info();
-    let list = list_deployments(&lambda_client(&endpoint), &endpoint, &env).await?;
+    let list = list_deployments(&lambda_client(&endpoint), &endpoint, &env, &BackendId::of(info)).await?;
     let url = |n: u32| {
         DeploymentNumber::new(n).and_then(|n| info.url(&env, Qualifier::Deployment(n)).ok()).unwrap_or_default()
     };

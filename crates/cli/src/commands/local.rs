@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ownstak_assets::DEFAULT_BUCKET;
 
-use ownstak_embedded::{Embedded, EmbeddedOptions};
-use ownstak_local::LocalConfig;
 use crate::cli::LocalUpArgs;
 use crate::output;
+use ownstak_embedded::{Embedded, EmbeddedOptions};
+use ownstak_local::LocalConfig;
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
@@ -38,6 +38,8 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
         prefix: ownstak_core::FunctionPrefix::new(&args.function_prefix)?,
         lambda,
         fallback_route: None,
+        allowed_origins: args.allow_origins.clone(),
+        verify_signatures: args.verify_signatures,
     })
     .await?;
     let ready = &embedded.ready;
@@ -49,6 +51,11 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
         println!("  lambda API  {}", ready.lambda);
         println!("  assets (S3) {}   bucket {DEFAULT_BUCKET}", ready.s3);
         println!("  data        {}", ready.data_dir);
+        if ready.verify_signatures {
+            println!("  credentials {}   (only this key pair is accepted)", ready.credentials);
+        } else {
+            println!("  credentials {}   (any AWS credentials are accepted)", ready.credentials);
+        }
         println!("Deploy an app:  ownstak deploy examples/hello --project hello --env prod");
         println!("Stop with Ctrl-C.");
     }

@@ -42,7 +42,7 @@ pub(crate) enum Target {
         /// Its Lambda endpoint.
         endpoint: Endpoint,
         /// Its URL facts.
-        info: ownstak_core::BackendInfo,
+        info: Box<ownstak_core::BackendInfo>,
     },
     /// An AWS backend, read from its stack.
     Aws(Box<ownstak_aws::DeployTarget>),
@@ -74,9 +74,10 @@ async fn target(backend: &BackendArgs, args: &EnvArgs) -> anyhow::Result<(Target
     environment(args, &FunctionPrefix::default())?;
     let target = match &backend.backend {
         None => {
-            let endpoint = Endpoint::Local(backend.lambda_endpoint.clone());
+            let keys = ownstak_deploy::local_keys(backend.data_dir.as_deref())?;
+            let endpoint = Endpoint::Local { url: backend.lambda_endpoint.clone(), keys };
             let info = fetch_backend_info(&endpoint).await?;
-            Target::Local { endpoint, info }
+            Target::Local { endpoint, info: Box::new(info) }
         }
         Some(name) => {
             let org = backend

@@ -28,6 +28,10 @@ pub(super) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     }
     config.limits = limits(&args);
     config.tls = tls(&args);
+    if args.lambda_endpoint.is_some() {
+        // A local backend: sign with its key pair, as `ownstak deploy` does.
+        config.local_keys = Some(ownstak_deploy::local_keys(args.data_dir.as_deref())?);
+    }
     let proxy = Proxy::bind(config).await?;
     let url = format!("{}://{}", proxy.scheme(), proxy.local_addr());
     if args.json {

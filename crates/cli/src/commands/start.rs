@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ownstak_core::{FunctionPrefix, Qualifier, Route};
 
-use ownstak_embedded::{Embedded, EmbeddedOptions};
-use ownstak_local::LocalConfig;
 use crate::cli::{BackendArgs, DeployArgs, EnvArgs, StartArgs};
 use crate::output;
+use ownstak_embedded::{Embedded, EmbeddedOptions};
+use ownstak_local::LocalConfig;
 
 /// The project and environment the started app is deployed as.
 const PROJECT: &str = "app";
@@ -37,13 +37,15 @@ pub(super) async fn run(args: StartArgs) -> anyhow::Result<()> {
         root_domain: "localhost".to_owned(),
         prefix: FunctionPrefix::default(),
         fallback_route: Some(Route { label: format!("{PROJECT}-{ENV}"), qualifier: Qualifier::Current }),
+        allowed_origins: Vec::new(),
+        verify_signatures: false,
     })
     .await?;
     let deploy = DeployArgs {
         dir: args.dir.clone(),
         env: EnvArgs { project: PROJECT.to_owned(), env: ENV.to_owned() },
         command: None,
-        backend: BackendArgs::local(embedded.ready.lambda.clone()),
+        backend: BackendArgs::local(embedded.ready.lambda.clone(), data.path().to_path_buf()),
         no_promote: false,
         memory: None,
         timeout: None,

@@ -13,6 +13,11 @@ const JS: &str = "console.log('hashed chunk, served for a year');\n";
 /// Writes the site with `robots` as its robots.txt, builds it, and adds
 /// permanent files to the build as a Next.js build would.
 fn build_site(dir: &Path, robots: &str) {
+    build_site_with(dir, robots, JS);
+}
+
+/// [`build_site`] with `js` as the content of `/_next/static/chunks/main-4f2a.js`.
+fn build_site_with(dir: &Path, robots: &str, js: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("index.html"), "<!doctype html><h1>assets home</h1>").unwrap();
     std::fs::write(dir.join("robots.txt"), robots).unwrap();
@@ -25,12 +30,12 @@ fn build_site(dir: &Path, robots: &str) {
 
     let out_dir = dir.join(".ownstak");
     std::fs::create_dir_all(out_dir.join("permanent/chunks")).unwrap();
-    std::fs::write(out_dir.join("permanent/chunks/main-4f2a.js"), JS).unwrap();
+    std::fs::write(out_dir.join("permanent/chunks/main-4f2a.js"), js).unwrap();
     std::fs::write(out_dir.join("permanent/app-9c1e.css"), "h1{color:teal}").unwrap();
     let path = out_dir.join("build.json");
     let mut build: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     build["permanent"]["files"] = 2.into();
-    build["permanent"]["bytes"] = (JS.len() + 14).into();
+    build["permanent"]["bytes"] = (js.len() + 14).into();
     build["routes"]
         .as_array_mut()
         .unwrap()
@@ -153,5 +158,40 @@ async fn deploys_upload_assets_and_the_proxy_serves_them_from_the_store() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("assets       uploaded 0 files (0 B), skipped 4"), "{text}");
 
+    assert!(backend.stop().success());
+}
+
+/// A build that changes a permanent file without renaming it (as builds
+/// other than Next.js may): each deployment keeps serving its own bytes
+/// under `immutable`, so an older deployment (and a rollback to it) never
+/// changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_permanent_file_keeps_older_deployments_bytes() {
+    let apps = tempdir();
+    let site = apps.path().join("site");
+    let data = tempdir();
+    let backend = Backend::start(data.path(), &["--s3-addr", "127.0.0.1:0"]);
+    let http = Http { client: reqwest::Client::builder().no_proxy().build().unwrap(), proxy: backend.proxy };
+    let path = "/_next/static/chunks/main-4f2a.js";
+
+    // Everything but that one file's bytes stays the same.
+    build_site_with(&site, "same\n", "console.log('A');\n");
+    let first = backend.deploy(&site, "site", "prod", &[]);
+    build_site_with(&site, "same\n", "console.log('B');\n");
+    let second = backend.deploy(&site, "site", "prod", &[]);
+    assert_eq!((first["deployment"].as_u64(), second["deployment"].as_u64()), (Some(1), Some(2)));
+    assert_ne!(first["version"], second["version"], "other files, another version: {first} {second}");
+
+    for (label, body) in [("site-prod-1", "console.log('A');\n"), ("site-prod-2", "console.log('B');\n")] {
+        let r = http.get(label, path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{label}");
+        assert_eq!(header(&r, "cache-control"), "public, max-age=31536000, immutable");
+        assert_eq!(r.text().await.unwrap(), body, "{label}");
+    }
+    // A rollback serves deployment 1's bytes again.
+    let out = backend.cli(&["promote", "1", "--project", "site", "--env", "prod"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let body = http.get("site-prod-1", path).send().await.unwrap().text().await.unwrap();
+    assert_eq!(body, "console.log('A');\n");
     assert!(backend.stop().success());
 }

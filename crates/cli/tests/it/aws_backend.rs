@@ -149,6 +149,11 @@ fn static_site(root: &Path, moto: &Moto, message: &str) -> PathBuf {
 }
 
 const BACKEND: &[&str] = &["--backend", "prod", "--org", "acme"];
+/// The function of `web`/`prod` on backend `prod` of `acme`: a backend made
+/// without `--function-prefix` has its own prefix.
+const FUNCTION: &str = "ownstak_acme_prod-web-prod";
+/// The function of `web`/`api` there.
+const API_FUNCTION: &str = "ownstak_acme_prod-web-api";
 
 /// A function's environment variables (none when it has no environment).
 fn variables(
@@ -269,7 +274,7 @@ async fn create_deploy_promote_list_destroy() {
         let n = i as u64 + 1;
         assert_eq!(out["deployment"], n, "{out}");
         assert_eq!(out["version"], n.to_string(), "{out}");
-        assert_eq!(out["function"], "ownstak-web-prod");
+        assert_eq!(out["function"], FUNCTION);
         assert_eq!(out["promoted"], true);
         assert_eq!(out["createdFunction"], i == 0);
         assert_eq!(out["urls"]["deployment"], format!("https://web-prod-{n}.prod.acme.ownstak.link/"));
@@ -282,7 +287,7 @@ async fn create_deploy_promote_list_destroy() {
 
     // The function as Lambda describes it.
     let lambda = aws_sdk_lambda::Client::new(&config);
-    let conf = lambda.get_function_configuration().function_name("ownstak-web-prod").send().await.unwrap();
+    let conf = lambda.get_function_configuration().function_name(FUNCTION).send().await.unwrap();
     assert_eq!(conf.role(), Some(outputs["FunctionRoleArn"].as_str()));
     // A static site is served by Node.js: the managed Node.js runtime, with
     // the bundle's bootstrap started in place of its runtime client.
@@ -296,14 +301,26 @@ async fn create_deploy_promote_list_destroy() {
     let private: Vec<&str> = outputs["FunctionSubnetIds"].split(',').collect();
     assert_eq!(vpc_config.subnet_ids(), private.as_slice());
     assert_eq!(vpc_config.security_group_ids(), [outputs["FunctionSecurityGroupId"].as_str()]);
+    let vars = variables(&conf);
     assert_eq!(
-        variables(&conf),
-        BTreeMap::from([("AWS_LAMBDA_EXEC_WRAPPER".to_owned(), "/var/task/bootstrap".to_owned())]),
-        "only the exec wrapper is set"
+        vars.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["AWS_LAMBDA_EXEC_WRAPPER", "OWNSTAK_ASSETS_DIGEST"],
+        "only the exec wrapper and the assets' digest are set"
     );
-    let function = lambda.get_function().function_name("ownstak-web-prod").send().await.unwrap();
+    assert_eq!(vars["AWS_LAMBDA_EXEC_WRAPPER"], "/var/task/bootstrap");
+    let function = lambda.get_function().function_name(FUNCTION).send().await.unwrap();
     let tags = function.tags().cloned().unwrap_or_default();
-    assert_eq!(tags.get("ownstak:project").map(String::as_str), Some("web"), "{tags:?}");
+    let owner: BTreeMap<&str, &str> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        owner,
+        BTreeMap::from([
+            ("ownstak:backend", "prod"),
+            ("ownstak:env", "prod"),
+            ("ownstak:org", "acme"),
+            ("ownstak:project", "web")
+        ]),
+        "{tags:?}"
+    );
 
     // Promote deployment 1, then list.
     let promoted = moto.json(&with(&["promote", "1", "--project", "web", "--env", "prod", "--json"], BACKEND));
@@ -318,11 +335,11 @@ async fn create_deploy_promote_list_destroy() {
     assert_eq!(items[2]["url"], "https://web-prod-3.prod.acme.ownstak.link/");
 
     // Versions and aliases.
-    let versions = lambda.list_versions_by_function().function_name("ownstak-web-prod").send().await.unwrap();
+    let versions = lambda.list_versions_by_function().function_name(FUNCTION).send().await.unwrap();
     let mut numbers: Vec<&str> = versions.versions().iter().filter_map(|v| v.version()).collect();
     numbers.sort();
     assert_eq!(numbers, ["$LATEST", "1", "2", "3"]);
-    let aliases = lambda.list_aliases().function_name("ownstak-web-prod").send().await.unwrap();
+    let aliases = lambda.list_aliases().function_name(FUNCTION).send().await.unwrap();
     let aliases: BTreeMap<&str, &str> =
         aliases.aliases().iter().map(|a| (a.name().unwrap(), a.function_version().unwrap())).collect();
     assert_eq!(
@@ -340,10 +357,10 @@ async fn create_deploy_promote_list_destroy() {
     assert_eq!(keys, expected);
     for d in &deployed {
         let key = d["bundle"]["object"]["key"].as_str().unwrap();
-        assert_eq!(key, format!("bundles/ownstak-web-prod/{}.zip", d["bundle"]["sha256"].as_str().unwrap()));
+        assert_eq!(key, format!("bundles/{FUNCTION}/{}.zip", d["bundle"]["sha256"].as_str().unwrap()));
     }
     for v in 1..=3 {
-        let prefix = format!("deployments/ownstak-web-prod/{v}/");
+        let prefix = format!("deployments/{FUNCTION}/{v}/");
         let listed = s3.list_objects_v2().bucket(&outputs["AssetsBucket"]).prefix(&prefix).send().await.unwrap();
         let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
         assert!(keys.iter().any(|k| k.ends_with("index.html")), "{prefix}: {keys:?}");
@@ -352,7 +369,7 @@ async fn create_deploy_promote_list_destroy() {
     let home = s3
         .get_object()
         .bucket(&outputs["AssetsBucket"])
-        .key("deployments/ownstak-web-prod/2/index.html")
+        .key(format!("deployments/{FUNCTION}/2/index.html"))
         .send()
         .await
         .unwrap();
@@ -383,7 +400,7 @@ async fn create_deploy_promote_list_destroy() {
         );
         moto.json(&args)
     };
-    let api_conf = async || lambda.get_function_configuration().function_name("ownstak-web-api").send().await.unwrap();
+    let api_conf = async || lambda.get_function_configuration().function_name(API_FUNCTION).send().await.unwrap();
     let out = deploy_native("./server --port $PORT");
     assert_eq!(
         (out["runtime"].as_str(), out["createdFunction"].as_bool()),
@@ -405,7 +422,47 @@ async fn create_deploy_promote_list_destroy() {
     assert_eq!((conf.runtime().map(|r| r.as_str()), conf.handler()), (Some("provided.al2023"), Some("bootstrap")));
     assert!(variables(&conf).is_empty(), "the wrapper is removed with the Node.js runtime: {:?}", conf.environment());
 
-    // Destroy: refused while the function exists, then forced.
+    // A second backend in the same account gets its own prefix: the same
+    // project and environment deploy there too, to a function of its own.
+    let mut staging: Vec<&str> = vec![
+        "backend",
+        "create",
+        "staging",
+        "--org",
+        "acme",
+        "--root-domain",
+        "ownstak.link",
+        "--zone-id",
+        &zone_id,
+        "--proxy-image",
+        "img:test",
+        "--json",
+    ];
+    staging.extend(vpc.iter().map(String::as_str));
+    let staging_created = moto.json(&staging);
+    assert_eq!(staging_created["outputs"]["FunctionPrefix"], "ownstak_acme_staging", "{staging_created}");
+    let on_staging = ["--backend", "staging", "--org", "acme"];
+    let out = moto.json(&with(
+        &[
+            "deploy",
+            native.to_str().unwrap(),
+            "--project",
+            "web",
+            "--env",
+            "prod",
+            "--command",
+            "node server.js",
+            "--json",
+        ],
+        &on_staging,
+    ));
+    assert_eq!(
+        (out["function"].as_str(), out["deployment"].as_u64()),
+        (Some("ownstak_acme_staging-web-prod"), Some(1))
+    );
+
+    // Destroy: refused while the function exists, then forced; the other
+    // backend's function is left alone.
     let destroy = ["backend", "destroy", "prod", "--org", "acme", "--zone-id", &zone_id, "--json"];
     let err = moto.fails(&destroy);
     assert!(err.contains("--force"), "{err}");
@@ -413,9 +470,15 @@ async fn create_deploy_promote_list_destroy() {
     let mut functions: Vec<&str> =
         gone["deletedFunctions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     functions.sort();
-    assert_eq!(functions, ["ownstak-web-api", "ownstak-web-prod"], "{gone}");
-    assert!(moto.cnames(&zone_id).await.is_empty());
-    assert!(lambda.get_function().function_name("ownstak-web-prod").send().await.is_err());
+    assert_eq!(functions, [API_FUNCTION, FUNCTION], "{gone}");
+    assert_eq!(gone["keptFunctions"], serde_json::json!([]), "{gone}");
+    lambda.get_function().function_name("ownstak_acme_staging-web-prod").send().await.unwrap();
+    let list = moto.json(&with(&["deployments", "--project", "web", "--env", "prod", "--json"], &on_staging));
+    assert_eq!(list["deployments"].as_array().unwrap().len(), 1, "{list}");
+    // Only the staging backend's records are left in the platform zone.
+    let left = moto.cnames(&zone_id).await;
+    assert!(left.len() == 2 && left.keys().all(|k| k.ends_with("staging.acme.ownstak.link")), "{left:?}");
+    assert!(lambda.get_function().function_name(FUNCTION).send().await.is_err());
     let err = moto.fails(&with(&["deployments", "--project", "web", "--env", "prod"], BACKEND));
     assert!(err.contains("ownstak backend create"), "{err}");
 }

@@ -8,5 +8,7 @@ mod aws_backend;
 mod build;
 mod drain;
 mod e2e;
+mod endpoint_security;
+mod ownership;
 mod start;
 mod streaming;

@@ -1,5 +1,6 @@
 //! CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions,
-//! UpdateFunctionCode, UpdateFunctionConfiguration and DeleteFunction.
+//! UpdateFunctionCode, UpdateFunctionConfiguration and DeleteFunction
+//! (tags given at creation are returned by GetFunction and ListTags).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -217,6 +218,8 @@ pub(super) async fn create(
     check_architectures(&architectures)?;
     let timeout = check_timeout(req.timeout.unwrap_or(3))?;
     let memory_size = check_memory(req.memory_size.unwrap_or(128))?;
+    let tags = req.tags.unwrap_or_default();
+    super::tags::check_tags(&tags)?;
     if svc.store.get(&name.name).is_some() {
         return Err(ApiError::conflict(format!("Function already exist: {}", name.name)));
     }
@@ -242,7 +245,7 @@ pub(super) async fn create(
         latest,
         versions: BTreeMap::new(),
         aliases: BTreeMap::new(),
-        tags: req.tags.unwrap_or_default(),
+        tags,
         next_version: 1,
     };
     let mut created = svc.store.create(record)?;

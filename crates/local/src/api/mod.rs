@@ -5,6 +5,7 @@ mod body;
 mod functions;
 pub(crate) mod invoke;
 mod stream;
+mod tags;
 mod versions;
 
 use std::sync::Arc;
@@ -18,9 +19,12 @@ use crate::service::Service;
 
 pub(crate) use body::AwsJson;
 
-/// All routes of the Lambda API, plus `/__ownstak__/health`.
+/// All routes of the Lambda API, plus `/__ownstak__/health`, behind the
+/// endpoint rules of [`crate::guard`] (for in-process clients too: they
+/// sign like any other).
 pub(crate) fn router(service: Arc<Service>) -> Router {
     let limit = service.config.max_zip_bytes / 3 * 4 + 64 * 1024;
+    let gate = crate::guard::LambdaGate::new(&service.config, limit);
     Router::new()
         .route("/2015-03-31/functions", post(functions::create).get(functions::list))
         .route("/2015-03-31/functions/", get(functions::list))
@@ -37,13 +41,15 @@ pub(crate) fn router(service: Arc<Service>) -> Router {
             get(aliases::get).put(aliases::update).delete(aliases::delete),
         )
         .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
+        .route("/2017-03-31/tags/{arn}", get(tags::list).post(tags::tag).delete(tags::untag))
         .route("/2021-11-15/functions/{name}/response-streaming-invocations", post(stream::invoke_stream))
-        .route("/__ownstak__/health", get(|| async { "ok" }))
+        .route(crate::guard::HEALTH_PATH, get(|| async { "ok" }))
         .route("/__ownstak__/backend", get(backend_info))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::new(crate::error::ErrorKind::ResourceNotFound, format!("Unknown operation {uri}"))
         })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(gate, crate::guard::lambda))
         .with_state(service)
 }
 

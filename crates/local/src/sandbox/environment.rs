@@ -1,17 +1,17 @@
 //! One execution environment: a process tree running a function's
 //! bootstrap, with its own Runtime API listener.
 
-use axum::serve::ListenerExt as _;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use ownstak_core::lambda::{EXEC_WRAPPER_VAR, TASK_ROOT, error_type};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::peer::Peer;
 use super::runtime_api;
 use super::state::{EnvState, NextInvocation, Progress, Refusal, exit_failure};
 use super::{FunctionFailure, FunctionSpec, InvokeRequest, Outcome};
@@ -44,13 +44,11 @@ impl Environment {
             FunctionFailure::platform(error_type::RUNTIME_UNKNOWN, format!("cannot read the Runtime API port: {e}"))
         })?;
         let state = Arc::new(EnvState::new(max_response));
-        let app = runtime_api::router(state.clone());
-        let server = tokio::spawn(async move {
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, app).await;
-        });
+        let gate = crate::guard::RuntimeGate::new(api_addr, format!("environment {id} of {}", spec.function));
+        let app = runtime_api::router(state.clone(), gate);
+        // The bootstrap's pid, once it runs: only its process tree may connect.
+        let leader = Arc::new(OnceLock::new());
+        let server = tokio::spawn(serve_runtime_api(listener, app, leader.clone()));
 
         if let Some(dir) = spec.log_path.parent() {
             let _ = crate::private::private_dir(dir);
@@ -101,6 +99,9 @@ impl Environment {
             }
         };
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+        if let Some(pid) = child.id() {
+            let _ = leader.set(pid);
+        }
         {
             let state = state.clone();
             tokio::spawn(async move {
@@ -258,6 +259,37 @@ impl Environment {
     pub(super) fn kill(&self) {
         self.state.exited("stopped by the local backend");
         terminate_group(self.pgid);
+    }
+}
+
+/// Serves one environment's Runtime API: each connection is first
+/// attributed to a process (see [`super::peer`]), and its requests carry
+/// the verdict for the Runtime API's guard.
+async fn serve_runtime_api(listener: tokio::net::TcpListener, app: axum::Router, leader: Arc<OnceLock<u32>>) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: try again shortly.
+                tracing::debug!(error = %e, "Runtime API: accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, leader) = (app.clone(), leader.clone());
+        tokio::spawn(async move {
+            let Ok(local) = stream.local_addr() else { return };
+            let peer = Peer::identify(local, remote, leader).await;
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(peer.clone());
+                tower::ServiceExt::oneshot(app.clone(), req.map(axum::body::Body::new))
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(io, service)
+                .await;
+        });
     }
 }
 

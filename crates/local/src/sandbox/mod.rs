@@ -3,6 +3,7 @@
 
 mod cpu;
 mod environment;
+mod peer;
 mod pool;
 mod runtime_api;
 mod state;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ownstak_core::lambda::error_type;
 
+pub(crate) use peer::Peer;
 pub(crate) use pool::{Pool, PoolConfig};
 
 /// How many streamed chunks may wait between the runtime and the invoker.

@@ -20,13 +20,14 @@ use crate::clock::epoch_millis;
 /// Header naming the error type of `/error` and `/init/error` posts.
 const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 
-/// The Runtime API routes.
-pub(super) fn router(state: Arc<EnvState>) -> Router {
+/// The Runtime API routes, behind the guard of [`crate::guard::runtime`].
+pub(super) fn router(state: Arc<EnvState>, gate: Arc<crate::guard::RuntimeGate>) -> Router {
     Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
+        .layer(axum::middleware::from_fn_with_state(gate, crate::guard::runtime))
         .with_state(state)
 }
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod endpoint_guard;
 mod files;
 mod foreign_runtime;
 mod packages;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 /// The virtualenv's interpreter (with boto3 and awslambdaric). A missing
 /// setup fails the test: these clients are part of what is tested.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let Some(path) = std::env::var_os("OWNSTAK_PYTHON").filter(|p| !p.is_empty()) else {
         panic!(
             "OWNSTAK_PYTHON is not set: these tests need the project's Python virtualenv with boto3 and awslambdaric. \
@@ -48,7 +48,7 @@ fn python() -> PathBuf {
 }
 
 /// A file of `tests/python/`.
-fn python_file(name: &str) -> PathBuf {
+pub(crate) fn python_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("python").join(name)
 }
 

@@ -608,3 +608,56 @@ async fn errors_come_back_as_the_sdks_typed_errors() {
     assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_at_creation_listed_added_removed_and_kept_across_a_restart() {
+    let dir = ownstak_testkit::tempdir();
+    let server = Server::start(dir.path()).await;
+    let client = server.client();
+    let zip = package("tags");
+    let arn = format!("{ARN_PREFIX}tagged");
+    client
+        .create_function()
+        .function_name("tagged")
+        .runtime(Runtime::Providedal2023)
+        .role(ROLE)
+        .code(code(&zip))
+        .tags("ownstak:project", "web")
+        .tags("ownstak:env", "prod")
+        .send()
+        .await
+        .expect("CreateFunction with tags");
+    let expected = vars(&[("ownstak:project", "web"), ("ownstak:env", "prod")]);
+    let got = client.get_function().function_name("tagged").send().await.expect("GetFunction");
+    assert_eq!(got.tags().cloned().unwrap_or_default(), expected);
+    let listed = client.list_tags().resource(&arn).send().await.expect("ListTags");
+    assert_eq!(listed.tags().cloned().unwrap_or_default(), expected);
+
+    client
+        .tag_resource()
+        .resource(&arn)
+        .tags("ownstak:backend", "local")
+        .tags("ownstak:env", "staging")
+        .send()
+        .await
+        .expect("TagResource");
+    client.untag_resource().resource(&arn).tag_keys("ownstak:project").send().await.expect("UntagResource");
+    let after = vars(&[("ownstak:backend", "local"), ("ownstak:env", "staging")]);
+    let listed = client.list_tags().resource(&arn).send().await.expect("ListTags");
+    assert_eq!(listed.tags().cloned().unwrap_or_default(), after);
+
+    // Tags belong to the function: not to a version, not to a missing function; `aws:` is reserved.
+    let err = client.list_tags().resource(format!("{arn}:1")).send().await.expect_err("qualified ARN");
+    assert!(err.as_service_error().is_some_and(|e| e.is_invalid_parameter_value_exception()), "{err:?}");
+    let err = client.list_tags().resource(format!("{ARN_PREFIX}missing")).send().await.expect_err("missing function");
+    assert!(err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{err:?}");
+    let err = client.tag_resource().resource(&arn).tags("aws:x", "y").send().await.expect_err("reserved key");
+    assert!(err.as_service_error().is_some_and(|e| e.is_invalid_parameter_value_exception()), "{err:?}");
+
+    server.stop().await;
+    let server = Server::start(dir.path()).await;
+    let client = server.client();
+    let listed = client.list_tags().resource(&arn).send().await.expect("ListTags after restart");
+    assert_eq!(listed.tags().cloned().unwrap_or_default(), after);
+    server.stop().await;
+}

@@ -113,7 +113,8 @@ fn complete(payload: &[u8]) -> StreamEvent {
         #[serde(rename = "ErrorDetails")]
         error_details: Option<String>,
     }
-    let parsed: Complete = serde_json::from_slice(payload).unwrap_or(Complete { error_code: None, error_details: None });
+    let parsed: Complete =
+        serde_json::from_slice(payload).unwrap_or(Complete { error_code: None, error_details: None });
     match parsed.error_code.filter(|c| !c.is_empty()) {
         None => StreamEvent::Completed,
         Some(error_type) => {
@@ -147,7 +148,10 @@ mod tests {
         let mut d = MessageFrameDecoder::new();
         let mut buf = SegmentedBuf::new();
         let mut all = frame("PayloadChunk", b"hello");
-        all.extend(frame("InvokeComplete", br#"{"ErrorCode":"Runtime.ExitError","ErrorDetails":"{\"errorMessage\":\"boom\"}"}"#));
+        all.extend(frame(
+            "InvokeComplete",
+            br#"{"ErrorCode":"Runtime.ExitError","ErrorDetails":"{\"errorMessage\":\"boom\"}"}"#,
+        ));
         // Fed a byte at a time, as a slow network would.
         let mut events = Vec::new();
         for b in all {
@@ -157,7 +161,9 @@ mod tests {
             }
         }
         assert!(matches!(&events[0], Ok(StreamEvent::Chunk(c)) if c.as_ref() == b"hello"));
-        assert!(matches!(&events[1], Ok(StreamEvent::Failed(e)) if e.error_type == "Runtime.ExitError" && e.message.as_deref() == Some("boom")));
+        assert!(
+            matches!(&events[1], Ok(StreamEvent::Failed(e)) if e.error_type == "Runtime.ExitError" && e.message.as_deref() == Some("boom"))
+        );
         assert!(matches!(complete(br#"{}"#), StreamEvent::Completed));
     }
 }

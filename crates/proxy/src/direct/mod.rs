@@ -54,8 +54,8 @@ pub struct DirectLambda {
 
 impl DirectLambda {
     /// A client for the configured endpoint (AWS Lambda in the configured
-    /// region when none): fixed local credentials for an endpoint, the
-    /// default AWS credential chain otherwise.
+    /// region when none): the local key pair for an endpoint, the default
+    /// AWS credential chain otherwise.
     pub async fn new(config: &ProxyConfig) -> Result<Self, String> {
         let base = match &config.lambda_endpoint {
             Some(url) => url.trim_end_matches('/').to_owned(),
@@ -63,15 +63,20 @@ impl DirectLambda {
         };
         let uri: Uri = base.parse().map_err(|e| format!("invalid Lambda endpoint `{base}`: {e}"))?;
         let authority = uri.authority().ok_or_else(|| format!("the Lambda endpoint `{base}` has no host"))?;
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| format!("invalid Lambda endpoint host: {e}"))?;
+        let host =
+            HeaderValue::from_str(authority.as_str()).map_err(|e| format!("invalid Lambda endpoint host: {e}"))?;
         let credentials = match &config.lambda_endpoint {
-            Some(_) => CredentialsSource::Static(Credentials::new(
-                "ownstak-local",
-                "ownstak-local",
-                None,
-                None,
-                "ownstak-local",
-            )),
+            Some(_) => {
+                // A local backend: its key pair (the fixed fallback pair when none was given).
+                let keys = config.local_keys.clone().unwrap_or_else(ownstak_guard::KeyPair::fallback);
+                CredentialsSource::Static(Credentials::new(
+                    keys.access_key_id(),
+                    keys.secret_access_key(),
+                    None,
+                    None,
+                    "ownstak-local",
+                ))
+            }
             None => {
                 let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .region(aws_config::Region::new(config.region.clone()))
@@ -105,7 +110,7 @@ impl DirectLambda {
             credentials,
             signer: Signer::new(&config.region, "lambda"),
             invoke_timeout: config.limits.invoke_timeout,
-            control: SdkLambda::new(config, None).await,
+            control: SdkLambda::new(config).await,
         })
     }
 
@@ -118,7 +123,8 @@ impl DirectLambda {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let signature = self.signer.sign(&credentials, host, path, ("Qualifier", qualifier), &payload, SystemTime::now());
+            let signature =
+                self.signer.sign(&credentials, host, path, ("Qualifier", qualifier), &payload, SystemTime::now());
             let mut builder = Request::builder()
                 .method(Method::POST)
                 .uri(&uri)
@@ -179,9 +185,9 @@ impl Lambda for DirectLambda {
                     Some(header) => Invoked::Failed(function_error(&body, header)),
                 })
             };
-            tokio::time::timeout(self.invoke_timeout, call)
-                .await
-                .map_err(|_| InvokeFailure::Unreachable("the invocation outlasted the proxy's invoke limit".to_owned()))?
+            tokio::time::timeout(self.invoke_timeout, call).await.map_err(|_| {
+                InvokeFailure::Unreachable("the invocation outlasted the proxy's invoke limit".to_owned())
+            })?
         })
     }
 
