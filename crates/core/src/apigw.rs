@@ -279,16 +279,47 @@ impl HttpResponse {
     /// object with `statusCode` is itself the body of a 200 JSON response,
     /// as API Gateway treats it.
     pub fn from_payload(payload: &[u8]) -> Result<Self, ConvertError> {
-        let value: serde_json::Value = serde_json::from_slice(payload)?;
-        match value {
-            serde_json::Value::Object(ref map) if map.contains_key("statusCode") => Ok(serde_json::from_value(value)?),
-            _ => Ok(HttpResponse {
-                status_code: 200,
-                headers: BTreeMap::from([("content-type".to_owned(), "application/json".to_owned())]),
-                body: Some(String::from_utf8_lossy(payload).into_owned()),
-                ..Default::default()
-            }),
+        /// The response with its status optional: an object without one is a JSON body.
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Probe {
+            status_code: Option<u16>,
+            #[serde(default, deserialize_with = "lenient_map")]
+            headers: BTreeMap<String, String>,
+            #[serde(default)]
+            multi_value_headers: BTreeMap<String, Vec<String>>,
+            #[serde(default)]
+            cookies: Vec<String>,
+            #[serde(default)]
+            body: Option<String>,
+            #[serde(default)]
+            is_base64_encoded: bool,
         }
+        // One parse for the common case: an object naming its status.
+        if memchr::memmem::find(payload, b"\"statusCode\"").is_some()
+            && let Ok(Probe {
+                status_code: Some(status_code),
+                headers,
+                multi_value_headers,
+                cookies,
+                body,
+                is_base64_encoded,
+            }) = serde_json::from_slice::<Probe>(payload)
+        {
+            return Ok(HttpResponse { status_code, headers, multi_value_headers, cookies, body, is_base64_encoded });
+        }
+        // Anything else is the body, and must be JSON to be a function's answer.
+        let value: serde_json::Value = serde_json::from_slice(payload)?;
+        if matches!(&value, serde_json::Value::Object(map) if map.contains_key("statusCode")) {
+            // A status of the wrong shape: say so precisely.
+            return Ok(serde_json::from_value(value)?);
+        }
+        Ok(HttpResponse {
+            status_code: 200,
+            headers: BTreeMap::from([("content-type".to_owned(), "application/json".to_owned())]),
+            body: Some(String::from_utf8_lossy(payload).into_owned()),
+            ..Default::default()
+        })
     }
 
     /// Status, headers (cookies as `Set-Cookie`) and decoded body.

@@ -26,4 +26,6 @@ pub use names::{
     MAX_FUNCTION_NAME, NameError, Qualifier,
 };
 pub use slug::{EnvSlug, ProjectSlug, SlugError};
-pub use stream::{DELIMITER, Decoded, HTTP_INTEGRATION_CONTENT_TYPE, Prelude, PreludeDecoder, StreamError};
+pub use stream::{
+    DELIMITER, Decoded, HTTP_INTEGRATION_CONTENT_TYPE, Prelude, PreludeDecoder, StreamError, decode_whole,
+};

@@ -148,6 +148,20 @@ impl PreludeDecoder {
     }
 }
 
+/// Decodes a function's whole answer: a prelude, the delimiter and the body
+/// (a streamed response received whole), or a buffered API Gateway v2
+/// response. The body is a slice of `payload`, not a copy.
+pub fn decode_whole(payload: &Bytes) -> Result<(StatusCode, HeaderMap, Bytes), StreamError> {
+    match memchr::memmem::find(payload, &DELIMITER) {
+        Some(at) => {
+            let prelude: Prelude = serde_json::from_slice(&payload[..at]).map_err(StreamError::Prelude)?;
+            let (status, headers) = prelude.into_head()?;
+            Ok((status, headers, payload.slice(at + DELIMITER.len()..)))
+        }
+        None => Ok(HttpResponse::from_payload(payload)?.into_http()?),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,8 @@ const CLASSES: [&str; 6] = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
 /// The proxy's metrics and their registry.
 pub struct Metrics {
     registry: Registry,
-    requests: Family<StatusClass, Counter>,
+    /// Requests by status class, indexed by the status's first digit.
+    requests: [Counter; 6],
     invoke_seconds: Histogram,
     in_flight: Gauge<i64, std::sync::atomic::AtomicI64>,
     throttles: Counter,
@@ -54,6 +55,7 @@ impl Metrics {
         registry.register("throttles", "Invocations throttled by Lambda after retries", throttles.clone());
         registry.register("request_bytes", "Request body bytes received", bytes_in.clone());
         registry.register("response_bytes", "Response body bytes sent", bytes_out.clone());
+        let requests = CLASSES.map(|class| requests.get_or_create(&StatusClass { class }).clone());
         Self { registry, requests, invoke_seconds, in_flight, throttles, bytes_in, bytes_out }
     }
 
@@ -69,8 +71,8 @@ impl Metrics {
 
     /// Records a finished response.
     pub fn response(&self, status: u16, bytes_in: u64, bytes_out: u64) {
-        let class = CLASSES.get(usize::from(status / 100)).copied().unwrap_or("5xx");
-        self.requests.get_or_create(&StatusClass { class }).inc();
+        let class = usize::from(status / 100).min(CLASSES.len() - 1);
+        self.requests[class].inc();
         self.bytes_in.inc_by(bytes_in);
         self.bytes_out.inc_by(bytes_out);
     }

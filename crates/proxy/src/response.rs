@@ -37,11 +37,7 @@ pub(crate) fn from_invoked(invoked: Invoked, limits: AnswerLimits) -> Result<Res
     };
     // A buffered payload is an API Gateway v2 response or, from a function
     // that streams, a prelude and body received whole.
-    let mut decoder = PreludeDecoder::new(payload.len().max(limits.buffered_bytes));
-    let (status, headers, body) = match decoder.push(&payload).map_err(malformed)? {
-        Decoded::Head { status, headers, body } => (status, headers, body),
-        Decoded::NeedMore => decoder.finish().map_err(malformed)?,
-    };
+    let (status, headers, body) = ownstak_core::decode_whole(&payload).map_err(malformed)?;
     build(status, headers, ProxyBody::full(body), limits)
 }
 
