@@ -20,6 +20,9 @@ pub(crate) struct Cli {
 /// Options of every command.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
+    /// Print results (and a server's ready line) as JSON objects, one per line, instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text", env = "OWNSTAK_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -73,9 +76,6 @@ pub(crate) struct StartArgs {
     /// The ownstak-runtime executable to bundle [default: next to ownstak].
     #[arg(long, env = "OWNSTAK_RUNTIME_BINARY")]
     pub runtime_binary: Option<PathBuf>,
-    /// Print the address as one JSON object when ready.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `ownstak proxy`.
@@ -104,27 +104,14 @@ pub(crate) struct ProxyArgs {
     /// AWS region of the functions.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     pub region: String,
-    /// Organization slug in host names.
-    #[arg(long, env = "OWNSTAK_ORG", default_value = "dev")]
-    pub org: String,
-    /// Backend slug in host names.
-    #[arg(long, env = "OWNSTAK_BACKEND", default_value = "local")]
-    pub backend: String,
-    /// Root domain of host names.
-    #[arg(long, env = "OWNSTAK_ROOT_DOMAIN", default_value = "localhost")]
-    pub root_domain: String,
-    /// Prefix of the functions the proxy may invoke.
-    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
-    pub function_prefix: String,
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// Use buffered Invoke instead of InvokeWithResponseStream.
     #[arg(long)]
     pub buffered: bool,
     /// Seconds open requests may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30)]
     pub drain_timeout: u64,
-    /// Print the address as one JSON object when ready.
-    #[arg(long)]
-    pub json: bool,
     /// Serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN) with this PEM certificate chain; needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key", env = "OWNSTAK_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -164,6 +151,24 @@ pub(crate) struct ProxyArgs {
     /// Largest response head (status line and headers) in bytes passed on from a function; larger ones get 502 `invalid_response`.
     #[arg(long, value_name = "BYTES", default_value_t = ownstak_proxy::Limits::default().max_response_head_bytes)]
     pub max_response_head_bytes: usize,
+}
+
+/// The host names a proxy serves (`*.<backend>.<org>.<root-domain>`) and
+/// the functions it may invoke.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct SiteArgs {
+    /// Organization slug in host names.
+    #[arg(long, env = "OWNSTAK_ORG", default_value = "dev")]
+    pub org: String,
+    /// Backend slug in host names.
+    #[arg(long, env = "OWNSTAK_BACKEND", default_value = "local")]
+    pub backend: String,
+    /// Root domain of host names (`*.localhost` resolves to this machine).
+    #[arg(long, env = "OWNSTAK_ROOT_DOMAIN", default_value = "localhost")]
+    pub root_domain: String,
+    /// Prefix of the functions the proxy may invoke.
+    #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
+    pub function_prefix: String,
 }
 
 /// `ownstak local …`.
@@ -248,23 +253,13 @@ pub(crate) struct LocalUpArgs {
     /// Where state, code and logs are kept [default: ~/.ownstak/local].
     #[arg(long, env = "OWNSTAK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Organization slug in host names.
-    #[arg(long, default_value = "dev")]
-    pub org: String,
-    /// Backend slug in host names.
-    #[arg(long, default_value = "local")]
-    pub backend: String,
-    /// Root domain of host names (`*.localhost` resolves to this machine).
-    #[arg(long, default_value = "localhost")]
-    pub root_domain: String,
-    /// Prefix of the functions the proxy may invoke.
-    #[arg(long, default_value = "ownstak")]
-    pub function_prefix: String,
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// Most environments per function running at once.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = local_defaults().max_environments)]
     pub max_environments: usize,
     /// Milliseconds an invoke waits for a free environment before it is throttled.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = millis(local_defaults().queue_timeout))]
     pub queue_timeout_ms: u64,
     /// Worker threads of the backend's own process (its functions run in
     /// processes of their own).
@@ -272,11 +267,11 @@ pub(crate) struct LocalUpArgs {
     pub threads: u16,
     /// Milliseconds an invoke that finds every environment busy waits for
     /// one to come free before starting another (0: start one at once, as AWS does).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = millis(local_defaults().warm_wait))]
     pub warm_wait_ms: u64,
-    /// Seconds before an idle environment is stopped.
-    #[arg(long, default_value_t = 300)]
-    pub idle_timeout: u64,
+    /// Seconds before an environment without invocations is stopped.
+    #[arg(long, default_value_t = local_defaults().idle_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub environment_idle_timeout: u64,
     /// Seconds an open request may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30)]
     pub drain_timeout: u64,
@@ -288,9 +283,6 @@ pub(crate) struct LocalUpArgs {
     /// each AWS Signature V4, instead of any credentials.
     #[arg(long)]
     pub verify_signatures: bool,
-    /// Print the addresses as one JSON object when ready.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `ownstak build`.
@@ -305,9 +297,16 @@ pub(crate) struct BuildArgs {
     /// Command that starts a custom server (it must listen on $PORT); implies `--framework custom`.
     #[arg(long)]
     pub command: Option<String>,
-    /// Print the layout and sizes as one JSON object.
-    #[arg(long)]
-    pub json: bool,
+}
+
+/// The local backend's defaults, which its flags show and start from.
+fn local_defaults() -> ownstak_local::LocalConfig {
+    ownstak_local::LocalConfig::new(PathBuf::new())
+}
+
+/// A duration as whole milliseconds, for flags in milliseconds.
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The frameworks `ownstak build` knows.
@@ -346,9 +345,6 @@ pub(crate) struct DeployArgs {
     /// The ownstak-runtime executable to bundle [default: next to ownstak].
     #[arg(long, env = "OWNSTAK_RUNTIME_BINARY")]
     pub runtime_binary: Option<PathBuf>,
-    /// Print the result as one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `ownstak promote`.
@@ -360,9 +356,6 @@ pub(crate) struct PromoteArgs {
     pub env: EnvArgs,
     #[command(flatten)]
     pub backend: BackendArgs,
-    /// Print the result as one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `ownstak deployments`.
@@ -372,26 +365,9 @@ pub(crate) struct DeploymentsArgs {
     pub env: EnvArgs,
     #[command(flatten)]
     pub backend: BackendArgs,
-    /// Print the list as one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 impl Command {
-    /// Whether the command was asked for JSON output.
-    pub(crate) fn json(&self) -> bool {
-        match self {
-            Command::Local(LocalCommand::Up(a)) => a.json,
-            Command::Deploy(a) => a.json,
-            Command::Build(a) => a.json,
-            Command::Promote(a) => a.json,
-            Command::Deployments(a) => a.json,
-            Command::Proxy(a) => a.json,
-            Command::Backend(b) => b.json(),
-            Command::Start(a) => a.json,
-        }
-    }
-
     /// Worker threads of the async runtime. The local backend's process
     /// mostly relays I/O and shares the machine with its functions' processes,
     /// so one thread serves it with the least overhead; the standalone proxy
@@ -430,18 +406,6 @@ pub(crate) enum BackendCommand {
     Destroy(BackendDestroyArgs),
 }
 
-impl BackendCommand {
-    /// Whether JSON output was asked for.
-    pub(crate) fn json(&self) -> bool {
-        match self {
-            BackendCommand::Create(a) | BackendCommand::Plan(a) => a.backend.aws.json,
-            BackendCommand::Status(a) => a.aws.json,
-            BackendCommand::Template(_) => false,
-            BackendCommand::Destroy(a) => a.target.aws.json,
-        }
-    }
-}
-
 /// The AWS account of a backend.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct AwsAccountArgs {
@@ -454,9 +418,6 @@ pub(crate) struct AwsAccountArgs {
     /// Endpoint for every AWS service (tests against moto).
     #[arg(long, env = "OWNSTAK_AWS_ENDPOINT", hide = true)]
     pub endpoint_url: Option<String>,
-    /// Print the result as one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Which backend.

@@ -19,7 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(&cli.global, cli.command.default_log_level());
-    let json = cli.command.json();
+    let json = cli.global.json;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = cli.command.worker_threads() {
         builder.worker_threads(threads);
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli.command)) {
+    match runtime.block_on(commands::run(cli.command, json)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             output::error(&err, json);

@@ -7,7 +7,7 @@ use ownstak_aws::{AwsSettings, BackendSpec, DEFAULT_STACK_PREFIX, DnsTarget, Tim
 use crate::cli::{AwsAccountArgs, BackendCommand, BackendSpecArgs};
 
 /// Runs a backend command.
-pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
+pub(super) async fn run(command: BackendCommand, json: bool) -> anyhow::Result<()> {
     let timing = Timing::default();
     match command {
         BackendCommand::Template(a) => {
@@ -33,7 +33,7 @@ pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
                 spec.stack_name()
             );
             let out = ownstak_aws::create_backend(&spec, &account, &dns, &a.spec.proxy_image, &timing).await?;
-            if a.backend.aws.json {
+            if json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
                 let what = if out.created {
@@ -53,7 +53,7 @@ pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
             let spec = spec(&a.backend.org, &a.backend.name, &a.backend.function_prefix, &a.spec)?;
             let account = settings(&a.backend.aws, a.backend.aws.profile.clone());
             let plan = ownstak_aws::plan_backend(&spec, &account, &a.spec.proxy_image, &timing).await?;
-            if a.backend.aws.json {
+            if json {
                 println!("{}", serde_json::to_string(&plan)?);
             } else if plan.changes.is_empty() && !plan.parameters_change {
                 println!("stack {} is up to date", plan.stack);
@@ -72,7 +72,7 @@ pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
             let account = settings(&a.aws, a.aws.profile.clone());
             let st = ownstak_aws::backend_status(stack_prefix(&a.function_prefix), &a.org, &a.name, &account, &timing)
                 .await?;
-            if a.aws.json {
+            if json {
                 println!("{}", serde_json::to_string(&st)?);
             } else {
                 println!(
@@ -107,7 +107,7 @@ pub(super) async fn run(command: BackendCommand) -> anyhow::Result<()> {
                 &timing,
             )
             .await?;
-            if t.aws.json {
+            if json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
                 println!(

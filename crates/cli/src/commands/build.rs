@@ -24,12 +24,11 @@ fn size(s: PartSize) -> String {
 }
 
 /// Runs `ownstak build`.
-pub(super) async fn run(args: BuildArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: BuildArgs, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let options = BuildOptions { framework: args.framework.map(Framework::from), command: args.command.clone() };
-    let pb = output::spinner(args.json);
+    let pb = output::spinner(json);
     let dir = args.dir.clone();
-    let json = args.json;
     let built = {
         let pb = pb.clone();
         tokio::task::spawn_blocking(move || {
@@ -51,7 +50,7 @@ pub(super) async fn run(args: BuildArgs) -> anyhow::Result<()> {
     pb.finish_and_clear();
     let built = built.with_context(|| format!("cannot build {}", args.dir.display()))?;
 
-    if args.json {
+    if json {
         let mut value = serde_json::to_value(&built).context("cannot encode the build output")?;
         if let Some(map) = value.as_object_mut() {
             map.insert("seconds".to_owned(), serde_json::json!(started.elapsed().as_secs_f64()));

@@ -38,7 +38,7 @@ fn runtime_binary(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Runs `ownstak deploy`.
-pub(super) async fn run(args: DeployArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let (target, env) = super::target(&args.backend, &args.env).await?;
     let endpoint = target.endpoint();
@@ -68,7 +68,7 @@ pub(super) async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let input_runtime = runtime_binary(args.runtime_binary.clone())?;
     let input = BundleInput { app_dir: args.dir.clone(), runtime_binary: input_runtime.clone(), manifest };
 
-    let pb = output::spinner(args.json);
+    let pb = output::spinner(json);
     pb.set_message(format!("packaging {}", args.dir.display()));
     let bundle = {
         let pb = pb.clone();
@@ -155,7 +155,7 @@ pub(super) async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let n = DeploymentNumber::new(outcome.deployment).context("the backend returned deployment 0")?;
     let deployment_url = info.url(&env, Qualifier::Deployment(n))?;
     let environment_url = info.url(&env, Qualifier::Current)?;
-    if args.json {
+    if json {
         output::json(&json!({
             "function": outcome.function,
             "version": outcome.version,

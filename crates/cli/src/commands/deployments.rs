@@ -8,7 +8,7 @@ use crate::cli::DeploymentsArgs;
 use crate::output;
 
 /// Runs `ownstak deployments`.
-pub(super) async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: DeploymentsArgs, json: bool) -> anyhow::Result<()> {
     let (target, env) = super::target(&args.backend, &args.env).await?;
     let endpoint = target.endpoint();
     let info = target.info();
@@ -16,7 +16,7 @@ pub(super) async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
     let url = |n: u32| {
         DeploymentNumber::new(n).and_then(|n| info.url(&env, Qualifier::Deployment(n)).ok()).unwrap_or_default()
     };
-    if args.json {
+    if json {
         let items: Vec<_> = list
             .iter()
             .map(|d| json!({ "deployment": d.deployment, "version": d.version, "deployedAt": d.deployed_at, "live": d.live, "url": url(d.deployment) }))

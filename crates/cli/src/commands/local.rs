@@ -17,7 +17,7 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// Runs the local Lambda service, the asset store and the proxy until SIGINT or SIGTERM.
-pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
+pub(super) async fn up(args: LocalUpArgs, json: bool) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(d) => d,
         None => default_data_dir()?,
@@ -26,16 +26,16 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
     lambda.max_environments = args.max_environments;
     lambda.queue_timeout = Duration::from_millis(args.queue_timeout_ms);
     lambda.warm_wait = Duration::from_millis(args.warm_wait_ms);
-    lambda.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    lambda.idle_timeout = Duration::from_secs(args.environment_idle_timeout);
     let embedded = Embedded::start(EmbeddedOptions {
         data_dir,
         lambda_addr: args.lambda_addr,
         s3_addr: args.s3_addr,
         proxy_addr: args.proxy_addr,
-        backend: args.backend.clone(),
-        org: args.org.clone(),
-        root_domain: args.root_domain.clone(),
-        prefix: ownstak_core::FunctionPrefix::new(&args.function_prefix)?,
+        backend: args.site.backend.clone(),
+        org: args.site.org.clone(),
+        root_domain: args.site.root_domain.clone(),
+        prefix: ownstak_core::FunctionPrefix::new(&args.site.function_prefix)?,
         lambda,
         fallback_route: None,
         allowed_origins: args.allow_origins.clone(),
@@ -43,7 +43,7 @@ pub(super) async fn up(args: LocalUpArgs) -> anyhow::Result<()> {
     })
     .await?;
     let ready = &embedded.ready;
-    if args.json {
+    if json {
         output::json(ready);
     } else {
         println!("ownstak local backend is up");

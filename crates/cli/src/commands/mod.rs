@@ -16,17 +16,17 @@ use ownstak_deploy::{Endpoint, fetch_backend_info};
 
 use crate::cli::{BackendArgs, Command, EnvArgs, LocalCommand};
 
-/// Runs a parsed command.
-pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
+/// Runs a parsed command; `json` asks for JSON output instead of text.
+pub(crate) async fn run(command: Command, json: bool) -> anyhow::Result<()> {
     match command {
-        Command::Local(LocalCommand::Up(args)) => local::up(args).await,
-        Command::Build(args) => build::run(args).await,
-        Command::Deploy(args) => deploy::run(args).await,
-        Command::Promote(args) => promote::run(args).await,
-        Command::Deployments(args) => deployments::run(args).await,
-        Command::Proxy(args) => proxy::run(args).await,
-        Command::Backend(cmd) => backend::run(cmd).await,
-        Command::Start(args) => start::run(args).await,
+        Command::Local(LocalCommand::Up(args)) => local::up(args, json).await,
+        Command::Build(args) => build::run(args, json).await,
+        Command::Deploy(args) => deploy::run(args, json).await,
+        Command::Promote(args) => promote::run(args, json).await,
+        Command::Deployments(args) => deployments::run(args, json).await,
+        Command::Proxy(args) => proxy::run(args, json).await,
+        Command::Backend(cmd) => backend::run(cmd, json).await,
+        Command::Start(args) => start::run(args, json).await,
     }
 }
 

@@ -9,7 +9,7 @@ use crate::cli::PromoteArgs;
 use crate::output;
 
 /// Runs `ownstak promote`.
-pub(super) async fn run(args: PromoteArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: PromoteArgs, json: bool) -> anyhow::Result<()> {
     let n = DeploymentNumber::new(args.deployment).context("deployment numbers start at 1")?;
     let (target, env) = super::target(&args.backend, &args.env).await?;
     let endpoint = target.endpoint();
@@ -22,7 +22,7 @@ pub(super) async fn run(args: PromoteArgs) -> anyhow::Result<()> {
             "deployment {d}, deployed at the same time, was made live right after this promote; run `ownstak promote {n}` again to make deployment {n} live"
         )
     });
-    if args.json {
+    if json {
         output::json(&json!({
             "function": env.function(),
             "deployment": n.get(),

@@ -12,14 +12,14 @@ use crate::cli::ProxyArgs;
 use crate::output;
 
 /// Serves until SIGINT or SIGTERM, then drains.
-pub(super) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let suffix = HostSuffix::new(&args.backend, &args.org, &args.root_domain)
+pub(super) async fn run(args: ProxyArgs, json: bool) -> anyhow::Result<()> {
+    let suffix = HostSuffix::new(&args.site.backend, &args.site.org, &args.site.root_domain)
         .context("invalid --backend, --org or --root-domain")?;
     let mut config = ProxyConfig::new(suffix.clone(), args.lambda_endpoint.clone());
     config.listen = args.proxy_addr;
-    config.prefix = FunctionPrefix::new(&args.function_prefix)?;
+    config.prefix = FunctionPrefix::new(&args.site.function_prefix)?;
     config.region = args.region.clone();
-    config.api_id = args.backend.clone();
+    config.api_id = args.site.backend.clone();
     config.trusted_proxies =
         TrustedProxies::parse(args.trusted_proxies.iter().map(String::as_str)).map_err(anyhow::Error::msg)?;
     config.expose_metrics = args.expose_metrics;
@@ -34,7 +34,7 @@ pub(super) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     }
     let proxy = Proxy::bind(config).await?;
     let url = format!("{}://{}", proxy.scheme(), proxy.local_addr());
-    if args.json {
+    if json {
         output::json(&json!({ "event": "ready", "proxy": url, "domain": suffix.domain() }));
     } else {
         println!("ownstak proxy on {url}, serving *.{}", suffix.domain());

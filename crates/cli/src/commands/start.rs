@@ -17,7 +17,7 @@ const PROJECT: &str = "app";
 const ENV: &str = "local";
 
 /// Runs `ownstak start`.
-pub(super) async fn run(args: StartArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: StartArgs, json: bool) -> anyhow::Result<()> {
     let build = args.dir.join(".ownstak");
     if !build.join("compute").is_dir() {
         anyhow::bail!("{} has no built app; run `ownstak build {}` first", args.dir.display(), args.dir.display());
@@ -50,13 +50,12 @@ pub(super) async fn run(args: StartArgs) -> anyhow::Result<()> {
         memory: None,
         timeout: None,
         runtime_binary: args.runtime_binary.clone(),
-        json: false,
     };
-    if args.json {
-        super::deploy::run(DeployArgs { json: true, ..deploy }).await?;
+    if json {
+        super::deploy::run(deploy, true).await?;
         output::json(&serde_json::json!({ "event": "ready", "proxy": embedded.ready.proxy }));
     } else {
-        super::deploy::run(deploy).await?;
+        super::deploy::run(deploy, false).await?;
         println!("Serving {} at {} (Ctrl-C to stop)", args.dir.display(), embedded.ready.proxy);
     }
     let result = embedded.run(super::signal::shutdown_signal(), Duration::from_secs(5)).await;
