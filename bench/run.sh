@@ -8,7 +8,8 @@
 #      wrk at 1/16/64 connections: requests/s, p50, p99, peak RSS
 #   2. cold start of the Next.js example with ownstak-runtime and with AWS
 #      Lambda Web Adapter as `bootstrap`, both in the local backend
-#   3. streaming a large response through the proxy vs the app directly
+#   3. streaming a large response through the proxy vs the app directly,
+#      and the backend's memory with many streams and many uploads at once
 #   4. `ownstak deploy` of the Next.js example until its URL answers
 #      (`next build` apart), and a second, unchanged deploy
 #
@@ -39,13 +40,13 @@ esac
 if [ "$MODE" = full ]; then
   SECS=${BENCH_SECONDS:-10}; WARM=2; FIRST_WARM=5; CONNS=${BENCH_CONNECTIONS:-"1 16 64"}
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-10}; STREAM_MIB=${BENCH_STREAM_MIB:-256}; STREAM_ROUNDS=3
-  STREAM_CLIENTS=50; STREAM_CLIENT_MIB=16
+  STREAM_CLIENTS=50; STREAM_CLIENT_MIB=16; UPLOAD_CLIENTS=60; UPLOAD_MIB=4
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
   PEERS=1; PROFILE=release
 else
   SECS=${BENCH_SECONDS:-1}; WARM=1; FIRST_WARM=2; CONNS=${BENCH_CONNECTIONS:-"1 16"}
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-2}; STREAM_MIB=${BENCH_STREAM_MIB:-32}; STREAM_ROUNDS=1
-  STREAM_CLIENTS=10; STREAM_CLIENT_MIB=2
+  STREAM_CLIENTS=10; STREAM_CLIENT_MIB=2; UPLOAD_CLIENTS=8; UPLOAD_MIB=4
   OUT=${BENCH_OUT:-$(mktemp -t ownstak-bench-smoke.XXXXXX.md)}
   # The smoke run checks ownstak's scenarios, not the peers: no `cargo
   # install` and no second (release) build on the test command's path.
@@ -507,6 +508,17 @@ for p in "${CURLS[@]}"; do wait "$p" || die "a concurrent streaming client faile
 PEAK=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID_backend_b/status")
 log "backend memory with $STREAM_CLIENTS streams: idle ${IDLE} KiB, peak ${PEAK} KiB"
 result "{\"s\":\"stream_mem\",\"clients\":$STREAM_CLIENTS,\"mib\":$STREAM_CLIENT_MIB,\"idle_kib\":$IDLE,\"peak_kib\":$PEAK}"
+# Memory with many request bodies in flight at once (issue 11): each
+# upload is held whole and sent base64-encoded inside the invoke payload.
+IDLE=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID_backend_b/status")
+echo 5 >"/proc/$PID_backend_b/clear_refs" 2>/dev/null || true
+note "$UPLOAD_CLIENTS POSTs of $UPLOAD_MIB MiB at once, reading the backend's VmHWM before and after:"
+record "$PY" bench/helper.py uploads "127.0.0.1:$B_PROXY" stream-prod.local.dev.localhost "$UPLOAD_CLIENTS" "$UPLOAD_MIB"
+UPLOADED=$(timeout 300 "$PY" "$HELPER" uploads "127.0.0.1:$B_PROXY" stream-prod.local.dev.localhost "$UPLOAD_CLIENTS" "$UPLOAD_MIB") \
+  || die "the concurrent uploads failed"
+PEAK=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID_backend_b/status")
+log "backend memory with $UPLOAD_CLIENTS uploads of $UPLOAD_MIB MiB: idle ${IDLE} KiB, peak ${PEAK} KiB ($UPLOADED)"
+result "{\"s\":\"upload_mem\",\"clients\":$UPLOAD_CLIENTS,\"mib\":$UPLOAD_MIB,\"idle_kib\":$IDLE,\"peak_kib\":$PEAK}"
 stop "$PID_stream_direct"
 stop "$PID_backend_b" 35
 
@@ -519,6 +531,7 @@ for c in $CONNS; do for p in a l n p; do grep -q "\"s\":\"proxyhop\",\"path\":\"
 for c in $CONNS; do for p in $HOP_PATHS; do grep -q "\"s\":\"hop\",\"path\":\"$p\",\"c\":$c," "$RESULTS" || missing+=("hop ($p) c=$c"); done; done
 for n in $COLD_NAMES; do grep -q "\"s\":\"cold\",\"name\":\"$n\"" "$RESULTS" || missing+=("cold start $n"); done
 for p in direct proxy; do grep -q "\"s\":\"stream\",\"path\":\"$p\"" "$RESULTS" || missing+=("stream $p"); done
+grep -q '"s":"upload_mem"' "$RESULTS" || missing+=("upload memory")
 for s in build first second; do grep -q "\"s\":\"deploy\",\"step\":\"$s\"" "$RESULTS" || missing+=("deploy $s"); done
 [ ${#missing[@]} = 0 ] || die "no numbers for: ${missing[*]}"
 meta duration "$(( $(date +%s) - STARTED ))"
