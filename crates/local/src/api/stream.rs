@@ -95,7 +95,10 @@ impl http_body::Body for EventStreamBody {
                 }
                 Poll::Ready(None) => {
                     self.finished = true;
-                    let f = FunctionFailure::platform("Runtime.ExitError", "the response stream was cut off");
+                    let f = FunctionFailure::platform(
+                        ownstak_core::lambda::error_type::RUNTIME_EXIT_ERROR,
+                        "the response stream was cut off",
+                    );
                     Poll::Ready(Some(Ok(Frame::data(invoke_complete(Some(&f))))))
                 }
             },
