@@ -81,7 +81,8 @@ pub(crate) struct StartArgs {
 /// `ownstak proxy`.
 #[derive(Debug, Args)]
 pub(crate) struct ProxyArgs {
-    /// Worker threads (default: one per core).
+    /// Threads that serve connections, each with its own accept loop and
+    /// Lambda connections (default: one per core).
     #[arg(long, env = "OWNSTAK_PROXY_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// Address to listen on.
@@ -370,12 +371,13 @@ pub(crate) struct DeploymentsArgs {
 impl Command {
     /// Worker threads of the async runtime. The local backend's process
     /// mostly relays I/O and shares the machine with its functions' processes,
-    /// so one thread serves it with the least overhead; the standalone proxy
-    /// (on ECS) uses every core unless told otherwise.
+    /// so one thread serves it with the least overhead. The standalone proxy
+    /// (on ECS) starts a thread per shard itself (one per core unless told
+    /// otherwise); its first shard runs on this runtime's one worker.
     pub(crate) fn worker_threads(&self) -> Option<usize> {
         match self {
             Command::Local(LocalCommand::Up(a)) => Some(usize::from(a.threads)),
-            Command::Proxy(a) => a.threads.map(usize::from),
+            Command::Proxy(_) => Some(1),
             Command::Start(_) => Some(1),
             _ => None,
         }

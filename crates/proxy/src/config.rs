@@ -56,6 +56,11 @@ pub struct ProxyConfig {
     /// backend's credentials file); `None` signs with the fixed local pair,
     /// which only a backend that accepts any key takes. Ignored for AWS.
     pub local_keys: Option<ownstak_guard::KeyPair>,
+    /// Accept loops on the listen address (`SO_REUSEPORT`), each serving
+    /// its connections on one thread of its own: the first on the caller's
+    /// runtime, the others each on a single-threaded runtime. One request
+    /// then never crosses threads; see [`crate::Proxy::serve`].
+    pub shards: usize,
 }
 
 impl ProxyConfig {
@@ -78,6 +83,7 @@ impl ProxyConfig {
             fallback_route: None,
             assets: None,
             local_keys: None,
+            shards: 1,
         }
     }
 }

@@ -1,6 +1,14 @@
 //! Accepting connections — plain (HTTP/1.1 and cleartext HTTP/2) or TLS
 //! (HTTP/2 or HTTP/1.1 by ALPN) — enforcing the connection limits, shedding
 //! load beyond the in-flight limit, and draining on shutdown.
+//!
+//! A proxy may run several shards ([`ProxyConfig::shards`]): accept loops
+//! on one address (`SO_REUSEPORT`, so the kernel spreads connections over
+//! them), each serving its connections on a single thread. A request, the
+//! pooled Lambda connection it uses and the tasks of both then stay on one
+//! thread, where a work-stealing runtime would wake another thread several
+//! times per request. The shards share the handler: its limits, counters
+//! and drain state are the proxy's, not a shard's.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -72,6 +80,9 @@ struct Shared {
 /// A bound proxy, ready to serve.
 pub struct Proxy {
     listener: tokio::net::TcpListener,
+    /// The other shards' listeners on the same address; [`Proxy::serve`]
+    /// starts a thread for each.
+    shards: Vec<std::net::TcpListener>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
 }
@@ -81,9 +92,23 @@ impl Proxy {
     /// and builds the Lambda client.
     pub async fn bind(config: ProxyConfig) -> Result<Self, ProxyError> {
         let addr = config.listen;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?;
+        let bind_error = |source| ProxyError::Bind { addr, source };
+        let (listener, shards) = if config.shards > 1 {
+            let first = shard_listener(addr).map_err(bind_error)?;
+            // With port 0 the others must join the port the first one got.
+            let bound = first.local_addr().map_err(bind_error)?;
+            let others = (1..config.shards)
+                .map(|_| shard_listener(bound).and_then(tokio::net::TcpListener::into_std))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bind_error)?;
+            (first, others)
+        } else {
+            (tokio::net::TcpListener::bind(addr).await.map_err(bind_error)?, Vec::new())
+        };
         let lambda = DirectLambda::new(&config).await.map_err(ProxyError::Lambda)?;
-        Self::with_listener(config, listener, Arc::new(lambda))
+        let mut proxy = Self::with_listener(config, listener, Arc::new(lambda))?;
+        proxy.shards = shards;
+        Ok(proxy)
     }
 
     /// Like [`Proxy::bind`] on an already bound listener, invoking through `lambda`.
@@ -102,7 +127,7 @@ impl Proxy {
             limits,
             handler: Handler::new(config, lambda),
         };
-        Ok(Self { listener, tls, shared: Arc::new(shared) })
+        Ok(Self { listener, shards: Vec::new(), tls, shared: Arc::new(shared) })
     }
 
     /// The bound address (useful with port 0).
@@ -128,8 +153,27 @@ impl Proxy {
 
     /// Serves until `shutdown` resolves, then waits up to `drain` for open
     /// requests to finish; connections still open after that are closed.
+    /// The first shard runs on the caller's runtime; each other shard on a
+    /// thread of its own, which ends with the last of its connections.
     pub async fn serve(self, shutdown: impl Future<Output = ()>, drain: Duration) {
         let (phase, _) = watch::channel(Phase::Open);
+        let phase = Arc::new(phase);
+        let (stop, stopped) = watch::channel(false);
+        let threads: Vec<_> = self
+            .shards
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, listener)| {
+                let shard = Shard { shared: self.shared.clone(), tls: self.tls.clone(), phase: phase.clone() };
+                let stopped = stopped.clone();
+                std::thread::Builder::new()
+                    .name(format!("ownstak-proxy-{}", i + 1))
+                    .spawn(move || shard.run(listener, stopped))
+                    .map_err(|e| tracing::warn!(error = %e, "cannot start a proxy shard; serving with fewer"))
+                    .ok()
+            })
+            .collect();
+        let first = Shard { shared: self.shared.clone(), tls: self.tls.clone(), phase: phase.clone() };
         tokio::pin!(shutdown);
         let handler = self.shared.handler.clone();
         // Once `shutdown` resolves the proxy drains: health says 503 so that
@@ -163,17 +207,9 @@ impl Proxy {
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
-            let shared = self.shared.clone();
-            let tls = self.tls.clone();
-            let phase = phase.subscribe();
-            tokio::spawn(async move {
-                match tls {
-                    None => serve_plain(shared, stream, peer, phase).await,
-                    Some(acceptor) => serve_tls(shared, acceptor, stream, peer, phase).await,
-                }
-            });
+            first.spawn_connection(stream, peer);
         }
+        let _ = stop.send(true);
         drop(self.listener);
         let _ = phase.send(Phase::Draining);
         let left = drain.saturating_sub(draining_since.map(|t| t.elapsed()).unwrap_or_default()).max(DRAIN_QUIET);
@@ -181,6 +217,76 @@ impl Proxy {
             tracing::warn!("some connections were still open after the drain deadline; closing them");
             let _ = phase.send(Phase::Abort);
         }
+        if !threads.is_empty() {
+            let joined = tokio::task::spawn_blocking(move || {
+                for t in threads {
+                    let _ = t.join();
+                }
+            });
+            let _ = joined.await;
+        }
+    }
+}
+
+/// A listener that shares its address with the other shards' (`SO_REUSEPORT`).
+fn shard_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// One accept loop's view of the proxy.
+struct Shard {
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    phase: Arc<watch::Sender<Phase>>,
+}
+
+impl Shard {
+    /// Serves one connection on the current runtime.
+    fn spawn_connection(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let shared = self.shared.clone();
+        let tls = self.tls.clone();
+        let phase = self.phase.subscribe();
+        tokio::spawn(async move {
+            match tls {
+                None => serve_plain(shared, stream, peer, phase).await,
+                Some(acceptor) => serve_tls(shared, acceptor, stream, peer, phase).await,
+            }
+        });
+    }
+
+    /// A shard's thread: accepts on `listener` until `stopped`, then keeps
+    /// its connections running until every connection of the proxy ended
+    /// (the first shard drives the drain and its deadline).
+    fn run(self, listener: std::net::TcpListener, mut stopped: watch::Receiver<bool>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(r) => r,
+            Err(e) => return tracing::warn!(error = %e, "cannot start a proxy shard's runtime; serving with fewer"),
+        };
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return tracing::warn!(error = %e, "cannot register a proxy shard's listener"),
+            };
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, peer)) => self.spawn_connection(stream, peer),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    },
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+            drop(listener);
+            self.phase.closed().await;
+        });
     }
 }
 

@@ -27,6 +27,10 @@ pub(super) async fn run(args: ProxyArgs, json: bool) -> anyhow::Result<()> {
         config.invoke_mode = InvokeMode::Buffered;
     }
     config.limits = limits(&args);
+    config.shards = match args.threads {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
     config.tls = tls(&args);
     if args.lambda_endpoint.is_some() {
         // A local backend: sign with its key pair, as `ownstak deploy` does.

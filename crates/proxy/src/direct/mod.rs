@@ -37,11 +37,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Time to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+type HttpsClient = Client<HttpsConnector, Full<Bytes>>;
 
 /// [`Lambda`] with direct signed requests on the hot path.
 pub struct DirectLambda {
-    client: HttpsClient,
+    connector: HttpsConnector,
+    /// One connection pool per thread that invokes: a sharded proxy serves
+    /// each connection on one thread, and a pooled connection's task lives
+    /// on the thread that opened it, so a request never wakes another
+    /// thread to reach Lambda.
+    clients: thread_local::ThreadLocal<HttpsClient>,
     /// `scheme://authority` of the endpoint.
     base: String,
     /// The `Host` header value (the endpoint's authority).
@@ -99,18 +105,25 @@ impl DirectLambda {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(https);
         Ok(Self {
-            client,
+            connector: https,
+            clients: thread_local::ThreadLocal::new(),
             base,
             host,
             credentials,
             signer: Signer::new(&config.region, "lambda"),
             invoke_timeout: config.limits.invoke_timeout,
             control: SdkLambda::new(config).await,
+        })
+    }
+
+    /// This thread's connection pool.
+    fn client(&self) -> &HttpsClient {
+        self.clients.get_or(|| {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(256)
+                .build(self.connector.clone())
         })
     }
 
@@ -138,7 +151,7 @@ impl DirectLambda {
             let request = builder
                 .body(Full::new(payload.clone()))
                 .map_err(|e| InvokeFailure::Unreachable(format!("cannot build the invoke request: {e}")))?;
-            let retryable = match self.client.request(request).await {
+            let retryable = match self.client().request(request).await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let failure = api_failure(resp).await;

@@ -293,3 +293,58 @@ async fn a_response_over_the_buffered_limit_is_a_502() {
     assert_eq!(body.len(), 1000);
     assert!(backend.stop().success());
 }
+
+/// Threads of this process named as the proxy's shards.
+fn shard_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"))
+                .is_ok_and(|name| name.starts_with("ownstak-proxy-"))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_proxy_serves_on_every_shard_and_its_threads_end_with_it() {
+    let data = tempdir();
+    let backend = Backend::start(data.path(), &[]);
+    deploy_echo(&backend).await;
+    let mut config =
+        ProxyConfig::new(HostSuffix::new("local", "dev", "localhost").unwrap(), Some(backend.lambda.clone()));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.shards = 3;
+    let proxy = Proxy::bind(config).await.unwrap();
+    let addr = proxy.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(proxy.serve(
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+    // Many connections (the kernel spreads them over the shards' listeners),
+    // a few requests on each; every one reaches the function intact.
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder().no_proxy().build().unwrap();
+                for j in 0..3 {
+                    let r = http.get(format!("http://{addr}/c{i}/r{j}")).header("host", HOST).send().await.unwrap();
+                    let status = r.status();
+                    let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+                    assert_eq!(status, 200, "{body}");
+                    assert_eq!(body["event"]["rawPath"], format!("/c{i}/r{j}"));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert_eq!(shard_threads(), 2, "two shards run besides the caller's");
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), served).await.expect("serve returns after the drain").unwrap();
+    assert_eq!(shard_threads(), 0, "the shards' threads ended with serve");
+    assert!(backend.stop().success());
+}
