@@ -4,7 +4,9 @@
 //! buffered in between). A body also carries its request's
 //! [`RequestScope`], which ends when the last byte is sent or the body is
 //! dropped, so the request stays counted (and its access-log line waits)
-//! for exactly as long as it is being answered.
+//! for exactly as long as it is being answered. A body may also carry a
+//! cache [`Recorder`], which keeps each chunk as it is sent and stores the
+//! answer once the body completes.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -13,6 +15,7 @@ use bytes::Bytes;
 use http_body::Frame;
 use ownstak_assets::AssetBody;
 
+use crate::cache::Recorder;
 use crate::response::EventBody;
 use crate::scope::RequestScope;
 
@@ -26,6 +29,7 @@ pub(crate) struct BodyError(pub String);
 pub(crate) struct ProxyBody {
     source: Source,
     scope: Option<RequestScope>,
+    recorder: Option<Recorder>,
     sent: u64,
 }
 
@@ -60,7 +64,7 @@ impl ProxyBody {
     }
 
     fn from_source(source: Source) -> Self {
-        Self { source, scope: None, sent: 0 }
+        Self { source, scope: None, recorder: None, sent: 0 }
     }
 
     /// Makes the body carry `scope` until it ends.
@@ -68,6 +72,19 @@ impl ProxyBody {
         self.scope = Some(scope);
         if matches!(self.source, Source::Full(None)) {
             self.finish();
+        }
+    }
+
+    /// Stores the body in the cache as it is sent: at once for a body
+    /// known in full, else when the last chunk has gone out.
+    pub(crate) fn record(&mut self, mut recorder: Recorder) {
+        match &self.source {
+            Source::Full(bytes) => {
+                if bytes.as_ref().is_none_or(|b| recorder.push(b)) {
+                    recorder.complete();
+                }
+            }
+            Source::Events(_) | Source::Asset(_) => self.recorder = Some(recorder),
         }
     }
 
@@ -94,13 +111,27 @@ impl http_body::Body for ProxyBody {
         };
         match &next {
             Some(Ok(chunk)) => {
+                if let Some(recorder) = &mut this.recorder
+                    && !recorder.push(chunk)
+                {
+                    this.recorder = None;
+                }
                 this.sent += chunk.len() as u64;
                 if matches!(this.source, Source::Full(None)) {
                     this.finish();
                 }
             }
-            // The end, or a failure that aborts the response.
-            _ => this.finish(),
+            None => {
+                if let Some(recorder) = this.recorder.take() {
+                    recorder.complete();
+                }
+                this.finish();
+            }
+            // A failure aborts the response; nothing is stored.
+            Some(Err(_)) => {
+                this.recorder = None;
+                this.finish();
+            }
         }
         Poll::Ready(next.map(|r| r.map(Frame::data)))
     }

@@ -28,6 +28,7 @@ pub(super) async fn run(args: ProxyArgs, json: bool) -> anyhow::Result<()> {
     }
     config.limits = limits(&args);
     config.tls = tls(&args);
+    config.cache = args.cache.config();
     if args.lambda_endpoint.is_some() {
         // A local backend: sign with its key pair, as `ownstak deploy` does.
         config.local_keys = Some(ownstak_deploy::local_keys(args.data_dir.as_deref())?);

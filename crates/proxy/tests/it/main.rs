@@ -3,6 +3,7 @@
 // A failed step in a test is a failed test: unwrap and expect say where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cache;
 mod common;
 mod fidelity;
 mod limits;
