@@ -6,7 +6,9 @@
 //! dropped, so the request stays counted (and its access-log line waits)
 //! for exactly as long as it is being answered. A body may also carry a
 //! cache [`Recorder`], which keeps each chunk as it is sent and stores the
-//! answer once the body completes.
+//! answer once the body completes, and a [`Compressor`] that encodes a
+//! streamed body chunk by chunk (each flushed) before it is sent and
+//! recorded.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -16,6 +18,7 @@ use http_body::Frame;
 use ownstak_assets::AssetBody;
 
 use crate::cache::Recorder;
+use crate::compress::Compressor;
 use crate::response::EventBody;
 use crate::scope::RequestScope;
 
@@ -30,6 +33,7 @@ pub(crate) struct ProxyBody {
     source: Source,
     scope: Option<RequestScope>,
     recorder: Option<Recorder>,
+    compressor: Option<Compressor>,
     sent: u64,
 }
 
@@ -64,7 +68,7 @@ impl ProxyBody {
     }
 
     fn from_source(source: Source) -> Self {
-        Self { source, scope: None, recorder: None, sent: 0 }
+        Self { source, scope: None, recorder: None, compressor: None, sent: 0 }
     }
 
     /// Makes the body carry `scope` until it ends.
@@ -72,6 +76,37 @@ impl ProxyBody {
         self.scope = Some(scope);
         if matches!(self.source, Source::Full(None)) {
             self.finish();
+        }
+    }
+
+    /// The body's length when it is known in full.
+    pub(crate) fn known_len(&self) -> Option<usize> {
+        match &self.source {
+            Source::Full(b) => Some(b.as_ref().map_or(0, Bytes::len)),
+            Source::Events(_) | Source::Asset(_) => None,
+        }
+    }
+
+    /// Encodes a function's body with `compressor`: a body known in full at
+    /// once, a streamed one chunk by chunk. `false` when it was left as it
+    /// is (an empty body, an asset, or an encoder failure).
+    pub(crate) fn compress(&mut self, compressor: Compressor) -> bool {
+        match &mut self.source {
+            Source::Full(Some(bytes)) => match compressor.whole(bytes) {
+                Ok(encoded) => {
+                    *bytes = encoded;
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "compression failed; the answer is sent as it is");
+                    false
+                }
+            },
+            Source::Events(_) => {
+                self.compressor = Some(compressor);
+                true
+            }
+            Source::Full(None) | Source::Asset(_) => false,
         }
     }
 
@@ -102,11 +137,35 @@ impl http_body::Body for ProxyBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        let next = match &mut this.source {
-            Source::Full(b) => b.take().map(Ok),
-            Source::Events(body) => ready!(body.poll_chunk(cx)),
-            Source::Asset(body) => {
-                ready!(Pin::new(body).poll_next(cx)).map(|r| r.map_err(|e| BodyError(e.to_string())))
+        let next = loop {
+            let next = match &mut this.source {
+                Source::Full(b) => b.take().map(Ok),
+                Source::Events(body) => ready!(body.poll_chunk(cx)),
+                Source::Asset(body) => {
+                    ready!(Pin::new(body).poll_next(cx)).map(|r| r.map_err(|e| BodyError(e.to_string())))
+                }
+            };
+            let Some(compressor) = &mut this.compressor else { break next };
+            match next {
+                Some(Ok(chunk)) => match compressor.chunk(&chunk) {
+                    // The encoder kept everything for now: read on.
+                    Ok(encoded) if encoded.is_empty() => {}
+                    Ok(encoded) => break Some(Ok(encoded)),
+                    Err(e) => {
+                        this.compressor = None;
+                        break Some(Err(BodyError(format!("compression failed: {e}"))));
+                    }
+                },
+                // The encoder's last bytes come before the end.
+                None => match this.compressor.take().map(Compressor::finish) {
+                    Some(Ok(tail)) if !tail.is_empty() => break Some(Ok(tail)),
+                    Some(Err(e)) => break Some(Err(BodyError(format!("compression failed: {e}")))),
+                    _ => break None,
+                },
+                Some(Err(e)) => {
+                    this.compressor = None;
+                    break Some(Err(e));
+                }
             }
         };
         match &next {

@@ -8,7 +8,8 @@
 //! 5. the response cache answers, or says how to forward ([`crate::cache`]);
 //! 6. the body is read and the event built ([`crate::event`]);
 //! 7. the function is invoked ([`crate::forward`]) and its answer becomes
-//!    the response ([`crate::response`]), stored by the cache on the way;
+//!    the response ([`crate::response`]), compressed for the client
+//!    ([`crate::compress`]) and stored by the cache on the way;
 //! 8. any failure on the way becomes the proxy's own answer
 //!    ([`crate::failure`]).
 
@@ -34,7 +35,7 @@ use crate::invoker::Lambda;
 use crate::metrics::Metrics;
 use crate::scope::{Access, Counters, RequestScope};
 use crate::versions::Versions;
-use crate::{cache, event, internal, routing};
+use crate::{cache, compress, event, internal, routing};
 
 /// Shared state of all connections.
 pub struct Handler {
@@ -174,6 +175,7 @@ impl Handler {
             Lookup::Bypass => None,
         };
 
+        let encoding = compress::negotiate(req.headers());
         let (mut parts, body) = req.into_parts();
         // The body's bytes are reserved before they are read and held until
         // the invocation is sent: a burst of large uploads is refused at
@@ -192,10 +194,11 @@ impl Handler {
             // A cached request invokes the version its key names.
             Some(fill) => {
                 let answer = self.invoker.call(&target, fill.version(), payload).await;
-                fill.finish(answer)
+                fill.finish(answer.map(|r| compress::apply(r, encoding)))
             }
             None => {
-                let mut answer = self.invoker.call(&target, &target.qualifier, payload).await;
+                let answer = self.invoker.call(&target, &target.qualifier, payload).await;
+                let mut answer = answer.map(|r| compress::apply(r, encoding));
                 if let (Ok(resp), Some(_)) = (&mut answer, &self.cache) {
                     cache::bypassed(resp.headers_mut());
                 }
@@ -221,10 +224,11 @@ impl Handler {
         }
         tracing::debug!(%request_id, refresh_request_id = %id, function = %target.function, "refreshing a stale entry");
         let payload = event::payload(&self.config, &parts, &[], &target, peer, &id);
+        let encoding = compress::negotiate(&parts.headers);
         let invoker = self.invoker.clone();
         tokio::spawn(async move {
             let answer = invoker.call(&target, fill.version(), payload).await;
-            if let Ok(resp) = fill.finish(answer) {
+            if let Ok(resp) = fill.finish(answer.map(|r| compress::apply(r, encoding))) {
                 // Reading the body to its end stores it.
                 let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
             }

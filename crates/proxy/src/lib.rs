@@ -16,6 +16,7 @@
 mod assets;
 mod body;
 mod cache;
+mod compress;
 mod config;
 mod conn_limits;
 mod direct;

@@ -3,7 +3,9 @@
 //! resolved to, and the path with its query (only `GET` answers are
 //! stored; a `HEAD` reads them); when the stored answer had a `Vary`, the
 //! primary key holds the list of header names, and the *variant key* adds
-//! the request's values of those headers.
+//! the request's values of those headers. For `Accept-Encoding` the value
+//! is the encoding the proxy negotiates (`br`, `gzip` or `identity`), so
+//! the many ways clients spell it share three variants.
 
 use http::{HeaderMap, HeaderName};
 
@@ -45,6 +47,11 @@ pub(crate) fn variant(primary: &str, names: &[HeaderName], request: &HeaderMap) 
     for name in names {
         key.push('\n');
         key.push_str(name.as_str());
+        if name == http::header::ACCEPT_ENCODING {
+            key.push('=');
+            key.push_str(crate::compress::negotiate(request).token());
+            continue;
+        }
         let mut values = request.get_all(name).iter().peekable();
         if values.peek().is_none() {
             continue;
@@ -92,5 +99,12 @@ mod tests {
         assert_ne!(keys[0], keys[1]);
         assert_ne!(keys[1], keys[2]);
         assert_ne!(primary("f", "3", "/a"), primary("f", "4", "/a"), "versions never share entries");
+        let ae = vec![http::header::ACCEPT_ENCODING];
+        let mut chrome = HeaderMap::new();
+        chrome.insert("accept-encoding", HeaderValue::from_static("gzip, deflate, br, zstd"));
+        let mut curl = HeaderMap::new();
+        curl.insert("accept-encoding", HeaderValue::from_static("br;q=1.0, gzip;q=0.8"));
+        assert_eq!(variant(&p, &ae, &chrome), variant(&p, &ae, &curl), "both get br");
+        assert_ne!(variant(&p, &ae, &chrome), variant(&p, &ae, &HeaderMap::new()));
     }
 }

@@ -14,31 +14,32 @@ use ownstak_testkit::{Backend, tempdir};
 use crate::common::{self, Running, SOON};
 
 const FUNCTION: &str = "ownstak-shop-prod";
-const HOST: &str = "shop-prod.local.dev.localhost";
+pub(crate) const HOST: &str = "shop-prod.local.dev.localhost";
 
 /// The backend, the function and a caching proxy in front of them.
-struct Fixture {
-    data: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub(crate) data: tempfile::TempDir,
     _backend: Backend,
-    proxy: Running,
+    pub(crate) proxy: Running,
     lambda: aws_sdk_lambda::Client,
     count_file: PathBuf,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 /// An answer: status, headers, body.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
-    fn cache_status(&self) -> &str {
+    pub(crate) fn cache_status(&self) -> &str {
         self.header("cache-status")
     }
 
@@ -53,7 +54,7 @@ impl Answer {
 }
 
 impl Fixture {
-    async fn start(cache: CacheConfig) -> Fixture {
+    pub(crate) async fn start(cache: CacheConfig) -> Fixture {
         let data = tempdir();
         let backend = Backend::start(&data.path().join("backend"), &[]);
         let lambda = ownstak_testkit::lambda_client(&backend.lambda);
@@ -116,7 +117,7 @@ impl Fixture {
         self.send(reqwest::Method::GET, host, path, headers).await
     }
 
-    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
         self.get_on(HOST, path, headers).await
     }
 
@@ -127,11 +128,12 @@ impl Fixture {
         }
         let resp = req.send().await.unwrap();
         let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
-        Answer { status, headers, body: resp.text().await.unwrap() }
+        let bytes = resp.bytes().await.unwrap().to_vec();
+        Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned(), bytes }
     }
 
     /// How many times the function ran for `path` (path and query, as sent).
-    fn invocations(&self, path: &str) -> usize {
+    pub(crate) fn invocations(&self, path: &str) -> usize {
         let line = if path.contains('?') { path.to_owned() } else { format!("{path}?") };
         std::fs::read_to_string(&self.count_file).unwrap_or_default().lines().filter(|l| *l == line).count()
     }
@@ -149,7 +151,7 @@ fn env(count_file: &Path, label: &str) -> Environment {
 }
 
 /// A cache with a small per-entry limit, so that an oversized answer is cheap to make.
-fn small_entries() -> CacheConfig {
+pub(crate) fn small_entries() -> CacheConfig {
     CacheConfig { max_entry_bytes: 64 * 1024, session_cookies: vec!["sid".into()], ..CacheConfig::default() }
 }
 

@@ -5,6 +5,7 @@
 
 mod cache;
 mod common;
+mod compression;
 mod fidelity;
 mod limits;
 mod tls_http2;
