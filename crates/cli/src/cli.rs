@@ -108,6 +108,13 @@ pub(crate) struct ProxyArgs {
     pub site: SiteArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    /// The assets bucket (the stack's `AssetsBucket`): static files (`/_next/static/…`,
+    /// `public/`) are answered from it without invoking a function.
+    #[arg(long, value_name = "BUCKET", env = "OWNSTAK_ASSETS_BUCKET")]
+    pub assets_bucket: Option<String>,
+    /// An S3-compatible endpoint for --assets-bucket instead of AWS S3.
+    #[arg(long, value_name = "URL", env = "OWNSTAK_ASSETS_ENDPOINT", requires = "assets_bucket")]
+    pub assets_endpoint: Option<String>,
     /// Use buffered Invoke instead of InvokeWithResponseStream.
     #[arg(long)]
     pub buffered: bool,

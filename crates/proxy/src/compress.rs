@@ -149,16 +149,17 @@ fn add_vary(headers: &mut HeaderMap) {
 
 /// An encoder fed one chunk at a time, each flushed.
 pub(crate) enum Compressor {
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Gzip(Box<flate2::write::GzEncoder<Vec<u8>>>),
     Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
 impl Compressor {
     fn new(encoding: Encoding) -> Option<Self> {
         match encoding {
-            Encoding::Gzip => {
-                Some(Compressor::Gzip(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())))
-            }
+            Encoding::Gzip => Some(Compressor::Gzip(Box::new(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::default(),
+            )))),
             Encoding::Brotli => Some(Compressor::Brotli(Box::new(brotli::CompressorWriter::new(
                 Vec::new(),
                 16 * 1024,
