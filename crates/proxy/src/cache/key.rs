@@ -1,7 +1,10 @@
 //! Cache keys. An answer is found in two steps, as RFC 9111 §4.1 asks:
 //! the *primary key* names the function, the published version the alias
-//! resolved to, and the path with its query (only `GET` answers are
-//! stored; a `HEAD` reads them); when the stored answer had a `Vary`, the
+//! resolved to, the host and the path with its query, i.e. the target URI
+//! (only `GET` answers are stored; a `HEAD` reads them). The host is part
+//! of it because one version answers under several names (the
+//! environment's and the deployment's), and an app may write the name it
+//! was asked for into its answer (absolute links, redirects). When the stored answer had a `Vary`, the
 //! primary key holds the list of header names, and the *variant key* adds
 //! the request's values of those headers. For `Accept-Encoding` the value
 //! is the encoding the proxy negotiates (`br`, `gzip` or `identity`), so
@@ -9,10 +12,11 @@
 
 use http::{HeaderMap, HeaderName};
 
-/// The primary key of a request for `path_and_query` to `function` at `version`.
-pub(crate) fn primary(function: &str, version: &str, path_and_query: &str) -> String {
-    let mut key = String::with_capacity(function.len() + version.len() + path_and_query.len() + 2);
-    for (i, part) in [function, version, path_and_query].into_iter().enumerate() {
+/// The primary key of a request for `path_and_query` on `host` (lower
+/// case, without port) to `function` at `version`.
+pub(crate) fn primary(function: &str, version: &str, host: &str, path_and_query: &str) -> String {
+    let mut key = String::with_capacity(function.len() + version.len() + host.len() + path_and_query.len() + 3);
+    for (i, part) in [function, version, host, path_and_query].into_iter().enumerate() {
         if i > 0 {
             key.push('\n');
         }
@@ -90,7 +94,7 @@ mod tests {
     #[test]
     fn variants_differ_by_value_and_by_absence() {
         let names = vec![HeaderName::from_static("accept-language")];
-        let p = primary("f", "3", "/a?b=c");
+        let p = primary("f", "3", "h", "/a?b=c");
         let mut en = HeaderMap::new();
         en.insert("accept-language", HeaderValue::from_static("en"));
         let mut empty = HeaderMap::new();
@@ -98,7 +102,8 @@ mod tests {
         let keys = [variant(&p, &names, &en), variant(&p, &names, &empty), variant(&p, &names, &HeaderMap::new())];
         assert_ne!(keys[0], keys[1]);
         assert_ne!(keys[1], keys[2]);
-        assert_ne!(primary("f", "3", "/a"), primary("f", "4", "/a"), "versions never share entries");
+        assert_ne!(primary("f", "3", "h", "/a"), primary("f", "4", "h", "/a"), "versions never share entries");
+        assert_ne!(primary("f", "3", "h", "/a"), primary("f", "3", "g", "/a"), "nor hosts");
         let ae = vec![http::header::ACCEPT_ENCODING];
         let mut chrome = HeaderMap::new();
         chrome.insert("accept-encoding", HeaderValue::from_static("gzip, deflate, br, zstd"));

@@ -1,6 +1,6 @@
 //! The shared response cache (RFC 9111, as a shared cache): answers the
 //! function marks shareable are kept in memory, keyed by function,
-//! published version, path and query, and the request headers their
+//! published version, host, path and query, and the request headers their
 //! `Vary` names, and served without invoking the function.
 //!
 //! * [`policy`] decides what is looked up and what is stored;
@@ -137,7 +137,7 @@ impl ResponseCache {
             }
         };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let primary = key::primary(&target.function, &version, path);
+        let primary = key::primary(&target.function, &version, &target.domain, path);
         let head = method == Method::HEAD;
         let mut fill =
             Fill::new(self.clone(), primary, headers.clone(), version, usage != RequestUse::LookupOnly, head);
