@@ -110,7 +110,7 @@ impl Fill {
         if let (Some(code), Some(stale)) = (failed, self.stale.as_ref().filter(|e| e.usable_if_error())) {
             self.cache.metrics.stale();
             let status = format!("{NAME}; hit; stale; fwd=stale; fwd-status={}", code.as_u16());
-            return Ok(respond(stale, self.head, &status));
+            return Ok(respond(stale, self.head, &status, &self.request));
         }
         let mut resp = result?;
         let fwd = self.fwd;

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::header::{AGE, CONTENT_LENGTH, HeaderValue};
-use http::{HeaderMap, Method, Response, Uri};
+use http::header::{AGE, CONTENT_LENGTH, ETAG, HeaderValue, IF_NONE_MATCH};
+use http::{HeaderMap, Method, Response, StatusCode, Uri};
 use tokio::sync::watch;
 
 pub(crate) use fill::{Fill, Recorder};
@@ -152,12 +152,12 @@ impl ResponseCache {
                 Some(State::Fresh(ttl)) => {
                     self.metrics.hit();
                     let (_, entry) = found.unwrap_or_else(|| unreachable!("matched Some"));
-                    return Lookup::Hit(respond(&entry, head, &format!("{NAME}; hit; ttl={}", ttl.as_secs())));
+                    return Lookup::Hit(respond(&entry, head, &format!("{NAME}; hit; ttl={}", ttl.as_secs()), headers));
                 }
                 Some(State::StaleWhileRevalidate) => {
                     self.metrics.stale();
                     let (key, entry) = found.unwrap_or_else(|| unreachable!("matched Some"));
-                    let response = respond(&entry, head, &format!("{NAME}; hit; stale"));
+                    let response = respond(&entry, head, &format!("{NAME}; hit; stale"), headers);
                     let refresh = entry.claim_refresh().then(|| Box::new(fill.refreshing(key, entry)));
                     return Lookup::Stale { response, refresh };
                 }
@@ -210,19 +210,36 @@ impl ResponseCache {
 }
 
 /// The response for a stored entry: its head, `Age` and `Cache-Status`,
-/// and its body (none for `HEAD`, which keeps the entry's length).
-fn respond(entry: &store::Entry, head: bool, status: &str) -> Response<ProxyBody> {
-    let body = if head { ProxyBody::empty() } else { ProxyBody::full(entry.body.clone()) };
+/// and its body (none for `HEAD`, which keeps the entry's length); a 304
+/// without body when the request's `If-None-Match` names the entry's ETag.
+fn respond(entry: &store::Entry, head: bool, status: &str, request: &HeaderMap) -> Response<ProxyBody> {
+    let not_modified = entry.status == StatusCode::OK && etag_matches(entry, request);
+    let body = if head || not_modified { ProxyBody::empty() } else { ProxyBody::full(entry.body.clone()) };
     let mut resp = Response::new(body);
-    *resp.status_mut() = entry.status;
+    *resp.status_mut() = if not_modified { StatusCode::NOT_MODIFIED } else { entry.status };
     *resp.headers_mut() = entry.headers.clone();
     let h = resp.headers_mut();
     h.insert(AGE, HeaderValue::from(entry.age().as_secs()));
-    if head {
+    if not_modified {
+        h.remove(CONTENT_LENGTH);
+    } else if head {
         h.insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
     }
     set_status(h, status);
     resp
+}
+
+/// Whether `If-None-Match` names the entry's ETag (weak comparison, as
+/// RFC 9110 §13.1.2 asks for it) or is `*`.
+fn etag_matches(entry: &store::Entry, request: &HeaderMap) -> bool {
+    let Some(etag) = entry.headers.get(ETAG).and_then(|v| v.to_str().ok()) else { return false };
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    request
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == "*" || opaque(tag) == opaque(etag))
 }
 
 /// Sets `Cache-Status`.

@@ -173,6 +173,15 @@ async fn shareable_answers_are_served_from_the_cache_and_others_never() {
     assert!(head.cache_status().starts_with("ownstak; hit"), "{}", head.cache_status());
     assert_eq!(head.header("content-length"), first.body.len().to_string());
     assert_eq!(f.invocations(path), 1, "hits never invoke");
+    // A client holding the stored ETag gets a 304 from the cache.
+    let tagged = "/tagged?cc=s-maxage%3D600&etag=%22abc%22";
+    assert_eq!(f.get(tagged, &[]).await.status, 200);
+    let revalidated = f.get(tagged, &[("if-none-match", "W/\"x\", W/\"abc\"")]).await;
+    assert_eq!((revalidated.status, revalidated.body.as_str()), (304, ""));
+    assert!(revalidated.cache_status().starts_with("ownstak; hit"), "{}", revalidated.cache_status());
+    assert_eq!(revalidated.header("etag"), "\"abc\"");
+    assert_eq!(f.get(tagged, &[("if-none-match", "\"other\"")]).await.status, 200);
+    assert_eq!(f.invocations(tagged), 1);
     // `public` with `max-age` is shareable too.
     let public = "/public?cc=public%2C%20max-age%3D600";
     f.get(public, &[]).await;
