@@ -1,7 +1,9 @@
 //! Which published version an alias points at, asked of Lambda
 //! (`GetAlias`) and remembered: `deployment-<N>` aliases never move, so
 //! they are kept for good; `current` moves on promote and rollback, so it
-//! is trusted for at most [`CURRENT_TTL`]. Asset serving and the response
+//! is trusted for at most [`CURRENT_TTL`], or not remembered at all when
+//! asking is free (the embedded backend's in-process Lambda), so that a
+//! promotion there is seen by the very next request. Asset serving and the response
 //! cache both key their data by version, through one [`Versions`].
 
 use std::collections::HashMap;
@@ -31,7 +33,8 @@ impl Versions {
     /// exist or Lambda cannot say.
     pub(crate) async fn resolve(&self, lambda: &dyn Lambda, function: &str, qualifier: &str) -> Option<String> {
         let id = (function.to_owned(), qualifier.to_owned());
-        let fresh = |at: Instant| qualifier != CURRENT_ALIAS || at.elapsed() < CURRENT_TTL;
+        let free = lambda.alias_lookups_are_free();
+        let fresh = |at: Instant| qualifier != CURRENT_ALIAS || (!free && at.elapsed() < CURRENT_TTL);
         if let Some((version, at)) = self.map().get(&id).cloned()
             && fresh(at)
         {
