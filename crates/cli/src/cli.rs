@@ -107,6 +107,15 @@ pub(crate) struct ProxyArgs {
     pub region: String,
     #[command(flatten)]
     pub site: SiteArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// The assets bucket (the stack's `AssetsBucket`): static files (`/_next/static/…`,
+    /// `public/`) are answered from it without invoking a function.
+    #[arg(long, value_name = "BUCKET", env = "OWNSTAK_ASSETS_BUCKET")]
+    pub assets_bucket: Option<String>,
+    /// An S3-compatible endpoint for --assets-bucket instead of AWS S3.
+    #[arg(long, value_name = "URL", env = "OWNSTAK_ASSETS_ENDPOINT", requires = "assets_bucket")]
+    pub assets_endpoint: Option<String>,
     /// Use buffered Invoke instead of InvokeWithResponseStream.
     #[arg(long)]
     pub buffered: bool,
@@ -170,6 +179,44 @@ pub(crate) struct SiteArgs {
     /// Prefix of the functions the proxy may invoke.
     #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
     pub function_prefix: String,
+}
+
+/// The proxy's response cache (`ownstak proxy` and `ownstak local up`).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct CacheArgs {
+    /// Memory for the response cache in MiB (0 turns the cache off).
+    #[arg(long, value_name = "MIB", env = "OWNSTAK_CACHE_SIZE", default_value_t = ownstak_proxy::CacheConfig::default().max_bytes / (1024 * 1024))]
+    pub cache_size: u64,
+    /// Largest response body stored in the cache, in bytes (longer ones still stream to the client, unstored).
+    #[arg(long, value_name = "BYTES", default_value_t = ownstak_proxy::CacheConfig::default().max_entry_bytes)]
+    pub cache_max_entry_bytes: usize,
+    /// Longest time in seconds an answer is kept, whatever its Cache-Control says.
+    #[arg(long, value_name = "SECS", default_value_t = ownstak_proxy::CacheConfig::default().max_ttl.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_max_ttl: u64,
+    /// A cookie that marks a signed-in user (repeatable; replaces the default list): requests
+    /// carrying it never use the cache [default: the session cookies of common frameworks].
+    #[arg(long = "cache-session-cookie", value_name = "NAME")]
+    pub cache_session_cookies: Vec<String>,
+}
+
+impl CacheArgs {
+    /// The cache's settings; `None` when `--cache-size 0` turns it off.
+    pub(crate) fn config(&self) -> Option<ownstak_proxy::CacheConfig> {
+        if self.cache_size == 0 {
+            return None;
+        }
+        let defaults = ownstak_proxy::CacheConfig::default();
+        Some(ownstak_proxy::CacheConfig {
+            max_bytes: self.cache_size.saturating_mul(1024 * 1024),
+            max_entry_bytes: self.cache_max_entry_bytes,
+            max_ttl: std::time::Duration::from_secs(self.cache_max_ttl),
+            session_cookies: if self.cache_session_cookies.is_empty() {
+                defaults.session_cookies
+            } else {
+                self.cache_session_cookies.clone()
+            },
+        })
+    }
 }
 
 /// `ownstak local …`.
@@ -256,6 +303,8 @@ pub(crate) struct LocalUpArgs {
     pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub site: SiteArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Most environments per function running at once.
     #[arg(long, default_value_t = local_defaults().max_environments)]
     pub max_environments: usize,

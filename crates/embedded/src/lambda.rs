@@ -78,6 +78,11 @@ impl Lambda for InProcessLambda {
     ) -> BoxFuture<'a, Result<Option<String>, InvokeFailure>> {
         Box::pin(async move { Ok(self.service.alias_version(function, alias)) })
     }
+
+    fn alias_lookups_are_free(&self) -> bool {
+        // A read of the service's in-memory state: a promotion is seen by the very next request.
+        true
+    }
 }
 
 fn failure(e: InvokeError) -> InvokeFailure {

@@ -92,6 +92,8 @@ pub struct EmbeddedOptions {
     pub allowed_origins: Vec<AllowedOrigin>,
     /// Accept only requests signed with the data directory's key pair.
     pub verify_signatures: bool,
+    /// The proxy's response cache; `None` turns it off.
+    pub cache: Option<ownstak_proxy::CacheConfig>,
 }
 
 /// Addresses of a running embedded backend.
@@ -200,6 +202,7 @@ impl Embedded {
         proxy_config.expose_metrics = true;
         proxy_config.assets = Some(AssetsConfig { endpoint: Some(s3_url.clone()), bucket: DEFAULT_BUCKET.to_owned() });
         proxy_config.fallback_route = opts.fallback_route;
+        proxy_config.cache = opts.cache;
         proxy_config.local_keys = Some(keys.clone());
         let proxy_listener = bind("proxy", opts.proxy_addr, "pick another address with --proxy-addr").await?;
         let proxy_addr = proxy_listener.local_addr().map_err(|source| EmbeddedError::Bind {

@@ -4,28 +4,19 @@
 //! of the store, goes to the function, which can serve the files too.
 //!
 //! The store is keyed by published version, so the request's qualifier is
-//! first resolved to a version with Lambda `GetAlias`: `deployment-<N>`
-//! aliases never move (cached for good), `current` is cached for at most
-//! [`CURRENT_TTL`].
+//! first resolved to a version ([`crate::versions`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use http::{HeaderMap, Method, Response};
 use ownstak_assets::{AssetResolver, StoreConfig};
-use ownstak_core::CURRENT_ALIAS;
 use tokio::sync::OnceCell;
 
 use crate::body::ProxyBody;
 use crate::config::ProxyConfig;
 use crate::invoker::Lambda;
 use crate::routing::Target;
-
-/// Longest time a resolved `current` alias is trusted.
-pub(crate) const CURRENT_TTL: Duration = Duration::from_secs(1);
-/// Most cached alias resolutions; the cache starts over when full.
-const MAX_CACHED_ALIASES: usize = 4096;
+use crate::versions::Versions;
 
 /// Where the proxy finds the asset store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,26 +28,23 @@ pub struct AssetsConfig {
     pub bucket: String,
 }
 
-/// A resolved alias and when it was resolved.
-type Resolved = (Option<String>, Instant);
-
 /// The proxy's asset serving state.
 pub(crate) struct ProxyAssets {
     store: Option<StoreConfig>,
     resolver: OnceCell<AssetResolver>,
-    aliases: Mutex<HashMap<(String, String), Resolved>>,
+    versions: Arc<Versions>,
 }
 
 impl ProxyAssets {
     /// State for a configuration; the S3 client is built on first use.
-    pub(crate) fn new(config: &ProxyConfig) -> Self {
+    pub(crate) fn new(config: &ProxyConfig, versions: Arc<Versions>) -> Self {
         let store = config.assets.as_ref().map(|a| StoreConfig {
             endpoint: a.endpoint.clone(),
             bucket: a.bucket.clone(),
             region: config.region.clone(),
             credentials: config.local_keys.clone(),
         });
-        Self { store, resolver: OnceCell::new(), aliases: Mutex::new(HashMap::new()) }
+        Self { store, resolver: OnceCell::new(), versions }
     }
 
     /// The response for a request when the store has the file, else `None`
@@ -74,7 +62,7 @@ impl ProxyAssets {
         if method != Method::GET && method != Method::HEAD {
             return None;
         }
-        let version = self.version(lambda, function, qualifier).await?;
+        let version = self.versions.resolve(lambda, function, qualifier).await?;
         let resolver = self.resolver.get_or_init(|| AssetResolver::new(store.clone())).await;
         let found = if method == Method::HEAD {
             resolver.head(function, &version, path, headers).await
@@ -93,38 +81,5 @@ impl ProxyAssets {
         *resp.status_mut() = asset.status;
         *resp.headers_mut() = asset.headers;
         Some(resp)
-    }
-
-    /// The version behind `qualifier`, cached; `None` when it does not
-    /// exist or Lambda cannot say.
-    async fn version(&self, lambda: &dyn Lambda, function: &str, qualifier: &str) -> Option<String> {
-        let id = (function.to_owned(), qualifier.to_owned());
-        let fresh = |at: Instant| qualifier != CURRENT_ALIAS || at.elapsed() < CURRENT_TTL;
-        if let Some((version, at)) = self.cache().get(&id).cloned()
-            && fresh(at)
-        {
-            return version;
-        }
-        let version = match lambda.alias_version(function, qualifier).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::debug!(error = ?e, %function, %qualifier, "cannot resolve the alias; the function answers");
-                return None;
-            }
-        };
-        // A missing alias is not cached: the deployment may be created any moment.
-        if version.is_some() {
-            let mut cache = self.cache();
-            if cache.len() >= MAX_CACHED_ALIASES {
-                cache.clear();
-            }
-            cache.insert(id, (version.clone(), Instant::now()));
-        }
-        version
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Resolved>> {
-        // Entries are replaced whole; a panic elsewhere cannot leave one half-written.
-        self.aliases.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

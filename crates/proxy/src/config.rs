@@ -52,6 +52,8 @@ pub struct ProxyConfig {
     /// The asset store static files are served from; `None` sends every
     /// request to the function.
     pub assets: Option<crate::assets::AssetsConfig>,
+    /// The shared response cache; `None` leaves every answer to the function.
+    pub cache: Option<crate::cache::CacheConfig>,
     /// The key pair for a local Lambda endpoint and asset store (their
     /// backend's credentials file); `None` signs with the fixed local pair,
     /// which only a backend that accepts any key takes. Ignored for AWS.
@@ -82,6 +84,7 @@ impl ProxyConfig {
             expose_metrics: false,
             fallback_route: None,
             assets: None,
+            cache: None,
             local_keys: None,
             shards: 1,
         }

@@ -5,16 +5,18 @@
 //!    fast 503 when the proxy is at its in-flight limit;
 //! 3. its host picks the function and alias ([`crate::routing`]);
 //! 4. static assets are answered from the store ([`crate::assets`]);
-//! 5. the body is read and the event built ([`crate::event`]);
-//! 6. the function is invoked ([`crate::invoker`]) and its answer becomes
-//!    the response ([`crate::response`]);
-//! 7. any failure on the way becomes the proxy's own answer
+//! 5. the response cache answers, or says how to forward ([`crate::cache`]);
+//! 6. the body is read and the event built ([`crate::event`]);
+//! 7. the function is invoked ([`crate::forward`]) and its answer becomes
+//!    the response ([`crate::response`]), compressed for the client
+//!    ([`crate::compress`]) and stored by the cache on the way;
+//! 8. any failure on the way becomes the proxy's own answer
 //!    ([`crate::failure`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::HeaderValue;
 use http::{Request, Response};
@@ -24,42 +26,52 @@ use tokio::sync::Semaphore;
 
 use crate::assets::ProxyAssets;
 use crate::body::ProxyBody;
-use crate::config::{InvokeMode, ProxyConfig};
+use crate::cache::{Lookup, ResponseCache};
+use crate::config::ProxyConfig;
 use crate::conn_limits::RequestGuard;
 use crate::failure::{Failure, FailureKind, wants_html};
-use crate::invoker::{InvokeFailure, Lambda};
+use crate::forward::Invoker;
+use crate::invoker::Lambda;
 use crate::metrics::Metrics;
-use crate::response::AnswerLimits;
-use crate::routing::Target;
 use crate::scope::{Access, Counters, RequestScope};
-use crate::{event, internal, response, routing};
+use crate::versions::Versions;
+use crate::{cache, compress, event, internal, routing};
 
 /// Shared state of all connections.
 pub struct Handler {
     config: ProxyConfig,
-    lambda: Arc<dyn Lambda>,
+    invoker: Invoker,
     counters: Arc<Counters>,
     permits: Arc<Semaphore>,
     /// Request-body bytes that may be held at once.
     body_budget: Arc<Semaphore>,
     draining: AtomicBool,
     assets: ProxyAssets,
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl Handler {
     /// A handler for a configuration, invoking through `lambda`.
     pub fn new(config: ProxyConfig, lambda: Arc<dyn Lambda>) -> Arc<Self> {
-        let assets = ProxyAssets::new(&config);
+        let versions = Arc::new(Versions::default());
+        let assets = ProxyAssets::new(&config, versions.clone());
+        let counters = Arc::new(Counters::new());
+        let cache = config
+            .cache
+            .clone()
+            .map(|c| ResponseCache::new(c, versions, counters.metrics.cache(), config.limits.invoke_timeout));
+        let invoker = Invoker::new(&config, lambda, counters.clone());
         let permits = Arc::new(Semaphore::new(config.limits.max_in_flight.min(Semaphore::MAX_PERMITS)));
         let body_budget = Arc::new(Semaphore::new(config.limits.max_body_bytes_in_flight.min(Semaphore::MAX_PERMITS)));
         Arc::new(Self {
             config,
-            lambda,
-            counters: Arc::new(Counters::new()),
+            invoker,
+            counters,
             permits,
             body_budget,
             draining: AtomicBool::new(false),
             assets,
+            cache,
         })
     }
 
@@ -142,11 +154,28 @@ impl Handler {
         let target = routing::target(&self.config, &host)?;
         scope.access.function.clone_from(&target.function);
         scope.access.qualifier.clone_from(&target.qualifier);
-        let asset = self.assets.answer(&*self.lambda, req.method(), req.uri().path(), req.headers(), &target).await;
-        if let Some(resp) = asset {
+        let asset = self.assets.answer(self.invoker.lambda(), req.method(), req.uri().path(), req.headers(), &target);
+        if let Some(resp) = asset.await {
             return Ok(resp);
         }
+        let lookup = match &self.cache {
+            Some(cache) => cache.lookup(self.invoker.lambda(), req.method(), req.uri(), req.headers(), &target).await,
+            None => Lookup::Bypass,
+        };
+        let fill = match lookup {
+            Lookup::Hit(resp) => return Ok(resp),
+            Lookup::Stale { response, refresh } => {
+                if let Some(fill) = refresh {
+                    let (parts, _) = req.into_parts();
+                    self.refresh_in_background(parts, target, peer, &scope.access.request_id, *fill);
+                }
+                return Ok(response);
+            }
+            Lookup::Forward(fill) => Some(fill),
+            Lookup::Bypass => None,
+        };
 
+        let encoding = compress::negotiate(req.headers());
         let (mut parts, body) = req.into_parts();
         // The body's bytes are reserved before they are read and held until
         // the invocation is sent: a burst of large uploads is refused at
@@ -161,25 +190,49 @@ impl Handler {
         let payload = event::payload(&self.config, &parts, &body, &target, peer, &scope.access.request_id);
         drop(body);
 
-        let limits = AnswerLimits {
-            head_bytes: self.config.limits.max_response_head_bytes,
-            buffered_bytes: self.config.limits.max_buffered_response_bytes,
-        };
-        let invoked_at = Instant::now();
-        let (function, qualifier) = (&target.function, &target.qualifier);
-        let answer = match self.config.invoke_mode {
-            InvokeMode::Buffered => {
-                let invoked = self.lambda.invoke(function, qualifier, payload).await;
-                response::from_invoked(invoked.map_err(|f| invoke_failure(f, &target))?, limits)
+        match fill {
+            // A cached request invokes the version its key names.
+            Some(fill) => {
+                let answer = self.invoker.call(&target, fill.version(), payload).await;
+                fill.finish(answer.map(|r| compress::apply(r, encoding)))
             }
-            InvokeMode::Streaming => {
-                let events = self.lambda.invoke_stream(function, qualifier, payload).await;
-                let deadline = invoked_at + self.config.limits.invoke_timeout;
-                response::from_events(events.map_err(|f| invoke_failure(f, &target))?, deadline, limits).await
+            None => {
+                let answer = self.invoker.call(&target, &target.qualifier, payload).await;
+                let mut answer = answer.map(|r| compress::apply(r, encoding));
+                if let (Ok(resp), Some(_)) = (&mut answer, &self.cache) {
+                    cache::bypassed(resp.headers_mut());
+                }
+                answer
             }
-        };
-        self.counters.metrics.invoke_latency(invoked_at.elapsed().as_secs_f64());
-        answer
+        }
+    }
+
+    /// Refreshes a stale entry with a new invocation in the background;
+    /// the request (a bodiless `GET`) has already been answered.
+    fn refresh_in_background(
+        &self,
+        mut parts: http::request::Parts,
+        target: routing::Target,
+        peer: SocketAddr,
+        request_id: &str,
+        fill: cache::Fill,
+    ) {
+        event::strip_control_headers(&mut parts.headers);
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            parts.headers.insert(REQUEST_ID_HEADER, v);
+        }
+        tracing::debug!(%request_id, refresh_request_id = %id, function = %target.function, "refreshing a stale entry");
+        let payload = event::payload(&self.config, &parts, &[], &target, peer, &id);
+        let encoding = compress::negotiate(&parts.headers);
+        let invoker = self.invoker.clone();
+        tokio::spawn(async move {
+            let answer = invoker.call(&target, fill.version(), payload).await;
+            if let Ok(resp) = fill.finish(answer.map(|r| compress::apply(r, encoding))) {
+                // Reading the body to its end stores it.
+                let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+            }
+        });
     }
 }
 
@@ -202,52 +255,5 @@ impl Handler {
                 ),
             )
         })
-    }
-}
-
-/// The answer when an invocation did not happen.
-fn invoke_failure(f: InvokeFailure, target: &Target) -> Failure {
-    match f {
-        InvokeFailure::NotFound => routing::not_found(&target.route),
-        InvokeFailure::Throttled => {
-            Failure::new(FailureKind::Throttled, "the function is at its concurrency limit; retry shortly")
-        }
-        InvokeFailure::AccessDenied(message) => {
-            tracing::error!(function = %target.function, permission = "lambda:InvokeFunction", %message, "the proxy's role may not invoke this function; grant it lambda:InvokeFunction on the function (this action also covers streaming invokes)");
-            Failure::new(FailureKind::AccessDenied, "the proxy is not allowed to invoke this function")
-        }
-        InvokeFailure::TooLarge => Failure::new(FailureKind::RequestTooLarge, "the request is too large for Lambda"),
-        InvokeFailure::Api { code, message } => {
-            Failure::new(FailureKind::InvokeFailed, format!("Lambda refused the invocation: {code}: {message}"))
-        }
-        InvokeFailure::Unreachable(detail) => {
-            tracing::error!(%detail, "lambda unreachable");
-            Failure::new(FailureKind::LambdaUnreachable, "the Lambda service could not be reached")
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ownstak_core::{Qualifier, Route};
-
-    #[test]
-    fn access_denied_is_a_502_naming_no_internals() {
-        let route = Route { label: "hello-prod".into(), qualifier: Qualifier::Current };
-        let target = Target {
-            route,
-            function: "ownstak-hello-prod".into(),
-            qualifier: "current".into(),
-            domain: "hello-prod.local.dev.localhost".into(),
-        };
-        let f = invoke_failure(
-            InvokeFailure::AccessDenied("User: arn:aws:sts::1:assumed-role/x is not authorized".into()),
-            &target,
-        );
-        assert_eq!(f.kind, FailureKind::AccessDenied);
-        assert!(!f.message.contains("arn:"), "the client must not see the role: {}", f.message);
-        assert_eq!(invoke_failure(InvokeFailure::Throttled, &target).kind, FailureKind::Throttled);
-        assert_eq!(invoke_failure(InvokeFailure::NotFound, &target).kind, FailureKind::DeploymentNotFound);
     }
 }

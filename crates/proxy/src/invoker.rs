@@ -130,6 +130,13 @@ pub trait Lambda: Send + Sync {
         function: &'a str,
         alias: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, InvokeFailure>>;
+
+    /// Whether [`Lambda::alias_version`] costs nothing (an in-process
+    /// backend), so `current` can be resolved afresh for every request;
+    /// otherwise the proxy trusts a resolution of `current` for up to a second.
+    fn alias_lookups_are_free(&self) -> bool {
+        false
+    }
 }
 
 /// [`Lambda`] through the official aws-sdk-lambda client.

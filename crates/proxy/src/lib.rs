@@ -9,17 +9,20 @@
 //! in-process implementation the embedded backend provides.
 //!
 //! The public face: [`Proxy`] (bind, serve, drain) configured by
-//! [`ProxyConfig`] and [`Limits`]; [`Lambda`] and its event types for
+//! [`ProxyConfig`], [`Limits`] and [`CacheConfig`]; [`Lambda`] and its event types for
 //! whoever invokes functions; [`FailureKind`], the proxy's own answers.
 //! `handler.rs` tells one request's path in order.
 
 mod assets;
 mod body;
+mod cache;
+mod compress;
 mod config;
 mod conn_limits;
 mod direct;
 mod event;
 mod failure;
+mod forward;
 mod forwarded;
 mod handler;
 mod internal;
@@ -31,8 +34,10 @@ mod routing;
 mod scope;
 mod server;
 mod tls;
+mod versions;
 
 pub use assets::AssetsConfig;
+pub use cache::{CacheConfig, DEFAULT_SESSION_COOKIES};
 pub use config::{InvokeMode, ProxyConfig};
 pub use direct::DirectLambda;
 pub use failure::FailureKind;

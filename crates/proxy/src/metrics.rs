@@ -1,5 +1,6 @@
 //! Prometheus metrics of the proxy: requests by status class, invoke
-//! latency, requests in flight, throttles and bytes in and out.
+//! latency, requests in flight, throttles, bytes in and out, and the
+//! response cache's lookups, size and evictions.
 
 use std::sync::atomic::AtomicU64;
 
@@ -30,6 +31,95 @@ pub struct Metrics {
     throttles: Counter,
     bytes_in: Counter<u64, AtomicU64>,
     bytes_out: Counter<u64, AtomicU64>,
+    cache: CacheMetrics,
+}
+
+/// Label of a cache lookup's result.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheResult {
+    result: &'static str,
+}
+
+/// The response cache's metrics (handles that share the registered ones).
+#[derive(Clone, Debug)]
+pub(crate) struct CacheMetrics {
+    hits: Counter,
+    stale: Counter,
+    misses: Counter,
+    bypasses: Counter,
+    stored: Counter,
+    bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
+    evictions: Counter,
+}
+
+impl CacheMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let lookups = Family::<CacheResult, Counter>::default();
+        let stored = Counter::default();
+        let bytes = Gauge::default();
+        let evictions = Counter::default();
+        registry.register(
+            "cache_requests",
+            "Requests the response cache saw, by result (hit, stale, miss, bypass)",
+            lookups.clone(),
+        );
+        registry.register("cache_stored", "Answers stored in the response cache", stored.clone());
+        registry.register("cache_bytes", "Bytes held by the response cache", bytes.clone());
+        registry.register(
+            "cache_evictions",
+            "Entries evicted from the response cache to stay within its size",
+            evictions.clone(),
+        );
+        let counter = |result| lookups.get_or_create(&CacheResult { result }).clone();
+        Self {
+            hits: counter("hit"),
+            stale: counter("stale"),
+            misses: counter("miss"),
+            bypasses: counter("bypass"),
+            stored,
+            bytes,
+            evictions,
+        }
+    }
+
+    /// A fresh answer from the cache.
+    pub(crate) fn hit(&self) {
+        self.hits.inc();
+    }
+
+    /// A stale answer from the cache.
+    pub(crate) fn stale(&self) {
+        self.stale.inc();
+    }
+
+    /// A request the cache could not answer.
+    pub(crate) fn miss(&self) {
+        self.misses.inc();
+    }
+
+    /// A request the cache left alone.
+    pub(crate) fn bypass(&self) {
+        self.bypasses.inc();
+    }
+
+    /// An entry of `bytes` was stored.
+    pub(crate) fn stored(&self, bytes: u64) {
+        self.stored.inc();
+        self.bytes.inc_by(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// A slot of `bytes` that is not an answer (a `Vary` list) was stored.
+    pub(crate) fn held(&self, bytes: u64) {
+        self.bytes.inc_by(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// An entry of `bytes` left the cache; `evicted` when it made room.
+    pub(crate) fn removed(&self, bytes: u64, evicted: bool) {
+        self.bytes.dec_by(i64::try_from(bytes).unwrap_or(i64::MAX));
+        if evicted {
+            self.evictions.inc();
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -56,7 +146,8 @@ impl Metrics {
         registry.register("request_bytes", "Request body bytes received", bytes_in.clone());
         registry.register("response_bytes", "Response body bytes sent", bytes_out.clone());
         let requests = CLASSES.map(|class| requests.get_or_create(&StatusClass { class }).clone());
-        Self { registry, requests, invoke_seconds, in_flight, throttles, bytes_in, bytes_out }
+        let cache = CacheMetrics::register(&mut registry);
+        Self { registry, requests, invoke_seconds, in_flight, throttles, bytes_in, bytes_out, cache }
     }
 
     /// Counts a request as in flight (until [`Metrics::request_ended`]).
@@ -85,6 +176,11 @@ impl Metrics {
     /// Counts a throttled invocation.
     pub fn throttled(&self) {
         self.throttles.inc();
+    }
+
+    /// The response cache's metrics.
+    pub(crate) fn cache(&self) -> CacheMetrics {
+        self.cache.clone()
     }
 
     /// The metrics in Prometheus text format.

@@ -152,7 +152,9 @@ fn build(
     limits: AnswerLimits,
 ) -> Result<Response<ProxyBody>, Failure> {
     ownstak_core::strip_hop_by_hop(&mut headers);
-    headers.remove(http::header::CONTENT_LENGTH);
+    let declared = headers
+        .remove(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()));
     let size = head_size(&headers);
     if size > limits.head_bytes {
         return Err(Failure::new(
@@ -163,8 +165,16 @@ fn build(
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
+    if let Some(length) = declared {
+        resp.extensions_mut().insert(DeclaredLength(length));
+    }
     Ok(resp)
 }
+
+/// The `Content-Length` a function declared (the proxy sets its own, or
+/// streams); a hint for decisions such as whether to compress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeclaredLength(pub(crate) u64);
 
 /// The size of a response head on the wire (HTTP/1.1: `name: value\r\n`
 /// per header, plus the status line).

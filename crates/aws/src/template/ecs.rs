@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{PARAM_PROXY_IMAGE, Template, alb, get_att, iam, network, outputs, r, tags};
+use super::{PARAM_PROXY_IMAGE, Template, alb, get_att, iam, network, outputs, r, storage, tags};
 use crate::spec::{BackendSpec, PROXY_PORT};
 
 /// The ECS cluster.
@@ -78,7 +78,11 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec, net: &network::Network, 
                 "Essential": true,
                 "Command": proxy_command(spec),
                 "PortMappings": [ { "ContainerPort": PROXY_PORT, "Protocol": "tcp" } ],
-                "Environment": [ { "Name": "AWS_REGION", "Value": r("AWS::Region") } ],
+                "Environment": [
+                    { "Name": "AWS_REGION", "Value": r("AWS::Region") },
+                    // Static files are answered from here without invoking a function.
+                    { "Name": "OWNSTAK_ASSETS_BUCKET", "Value": r(storage::ASSETS_BUCKET) }
+                ],
                 "ReadonlyRootFilesystem": true,
                 "StopTimeout": 40,
                 "LogConfiguration": {

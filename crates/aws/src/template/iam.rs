@@ -124,7 +124,13 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
                             "Resource": function_arns(spec),
                             "Condition": owned_function_condition(spec)
                         },
-                        { "Sid": "ReadAssets", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [bucket_arn(storage::ASSETS_BUCKET, true)] }
+                        { "Sid": "ReadAssets", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [bucket_arn(storage::ASSETS_BUCKET, true)] },
+                        // With ListBucket, S3 answers a missing key with 404 instead of 403, so the
+                        // proxy can tell "not a static file" (remembered briefly) from a refusal.
+                        // It covers the whole bucket, not a prefix: a GetObject names no s3:prefix, so a
+                        // prefix condition could keep that check from matching; and the bucket holds only
+                        // this backend's assets, every one of which the role may read anyway.
+                        { "Sid": "ListAssets", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn(storage::ASSETS_BUCKET, false)] }
                     ]
                 }
             } ]

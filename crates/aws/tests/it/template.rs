@@ -178,6 +178,14 @@ fn existing_vpc_template_uses_given_subnets() {
     let cmd: Vec<&str> = cmd.iter().map(|v| v.as_str().unwrap()).collect();
     assert!(cmd.windows(2).any(|w| w == ["--trusted-proxy", "172.31.0.0/16"]), "{cmd:?}");
     assert!(cmd.windows(2).any(|w| w == ["--function-prefix", "acme"]), "{cmd:?}");
+    // The proxy is told the assets bucket, so static files never invoke a function.
+    let env = &r["ProxyTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"Name": "OWNSTAK_ASSETS_BUCKET", "Value": {"Ref": "AssetsBucket"}})),
+        "{env}"
+    );
 }
 
 #[test]
@@ -344,9 +352,17 @@ fn iam_documents_are_scoped() {
         let proxy = statements(&t, iam::PROXY_TASK_ROLE);
         let proxy_actions: BTreeSet<String> =
             proxy.iter().flat_map(|s| list(&s["Action"])).map(|a| a.as_str().unwrap().to_owned()).collect();
-        assert_eq!(proxy_actions, ["lambda:InvokeFunction", "s3:GetObject"].iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            proxy_actions,
+            ["lambda:InvokeFunction", "s3:GetObject", "s3:ListBucket"].iter().map(|s| s.to_string()).collect()
+        );
         let get = proxy.iter().find(|s| list(&s["Action"]).contains(&serde_json::json!("s3:GetObject"))).unwrap();
         assert_eq!(list(&get["Resource"]).iter().map(resource_text).collect::<Vec<_>>(), ["${AssetsBucket.Arn}/*"]);
+        // Listing (so that a missing key is a 404, not a 403) only on the assets bucket itself.
+        let listing = proxy.iter().find(|s| list(&s["Action"]).contains(&serde_json::json!("s3:ListBucket"))).unwrap();
+        assert_eq!(list(&listing["Action"]).len(), 1);
+        let listed: Vec<String> = list(&listing["Resource"]).iter().map(resource_text).collect();
+        assert!(listed.len() == 1 && listed[0].contains("AssetsBucket") && !listed[0].contains("/*"), "{listed:?}");
         // InvokeFunction appears nowhere else.
         for (id, doc) in &docs {
             if id != iam::PROXY_TASK_ROLE {

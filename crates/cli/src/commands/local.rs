@@ -40,6 +40,7 @@ pub(super) async fn up(args: LocalUpArgs, json: bool) -> anyhow::Result<()> {
         fallback_route: None,
         allowed_origins: args.allow_origins.clone(),
         verify_signatures: args.verify_signatures,
+        cache: args.cache.config(),
     })
     .await?;
     let ready = &embedded.ready;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ownstak_core::{FunctionPrefix, HostSuffix};
 use ownstak_proxy::TrustedProxies;
-use ownstak_proxy::{InvokeMode, Limits, Proxy, ProxyConfig, TlsSetting};
+use ownstak_proxy::{AssetsConfig, InvokeMode, Limits, Proxy, ProxyConfig, TlsSetting};
 use serde_json::json;
 
 use crate::cli::ProxyArgs;
@@ -32,6 +32,9 @@ pub(super) async fn run(args: ProxyArgs, json: bool) -> anyhow::Result<()> {
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
     config.tls = tls(&args);
+    config.cache = args.cache.config();
+    config.assets =
+        args.assets_bucket.clone().map(|bucket| AssetsConfig { endpoint: args.assets_endpoint.clone(), bucket });
     if args.lambda_endpoint.is_some() {
         // A local backend: sign with its key pair, as `ownstak deploy` does.
         config.local_keys = Some(ownstak_deploy::local_keys(args.data_dir.as_deref())?);

@@ -39,6 +39,8 @@ pub(super) async fn run(args: StartArgs, json: bool) -> anyhow::Result<()> {
         fallback_route: Some(Route { label: format!("{PROJECT}-{ENV}"), qualifier: Qualifier::Current }),
         allowed_origins: Vec::new(),
         verify_signatures: false,
+        // The same proxy as everywhere else, so caching headers behave as they will when deployed.
+        cache: Some(ownstak_proxy::CacheConfig::default()),
     })
     .await?;
     let deploy = DeployArgs {

@@ -376,6 +376,105 @@ async fn create_deploy_promote_list_destroy() {
     let body = home.body.collect().await.unwrap().into_bytes();
     assert!(String::from_utf8_lossy(&body).contains("second"), "{}", String::from_utf8_lossy(&body));
 
+    // The proxy task, as moto holds it: told the assets bucket, allowed to read and list it.
+    let resources = cfn.describe_stack_resources().stack_name("ownstak-backend-acme-prod").send().await.unwrap();
+    let physical = |logical: &str| {
+        let found = resources.stack_resources().iter().find(|r| r.logical_resource_id() == Some(logical));
+        found.and_then(|r| r.physical_resource_id()).unwrap_or_else(|| panic!("no {logical}")).to_owned()
+    };
+    let script = r#"
+import sys, ast, json, urllib.parse, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+task = boto3.client("ecs", **kw).describe_task_definition(taskDefinition=sys.argv[2])["taskDefinition"]
+role = sys.argv[3].split("/")[-1]
+policy = boto3.client("iam", **kw).get_role_policy(RoleName=role, PolicyName="invoke-functions-read-assets")["PolicyDocument"]
+if isinstance(policy, str):
+    text = urllib.parse.unquote(policy)
+    try:
+        policy = json.loads(text)
+    except ValueError:  # moto keeps a template's inline policy as Python's repr of it
+        policy = ast.literal_eval(text)
+print(json.dumps({"environment": task["containerDefinitions"][0]["environment"], "policy": policy}))
+"#;
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(&moto.url)
+        .arg(physical("ProxyTaskDefinition"))
+        .arg(physical("ProxyTaskRole"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let task: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bucket = outputs["AssetsBucket"].as_str();
+    assert!(
+        task["environment"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"name": "OWNSTAK_ASSETS_BUCKET", "value": bucket})),
+        "{task}"
+    );
+    let statements = task["policy"]["Statement"].as_array().unwrap();
+    let actions = |s: &Value| -> Vec<String> {
+        match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            list => list.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        }
+    };
+    let list_statement = statements.iter().find(|s| actions(s).contains(&"s3:ListBucket".to_owned())).unwrap();
+    assert_eq!(actions(list_statement), ["s3:ListBucket"]);
+    assert_eq!(list_statement["Resource"], serde_json::json!([format!("arn:aws:s3:::{bucket}")]), "{task}");
+
+    // `ownstak proxy` with that bucket serves the static files from S3; moto
+    // never runs functions, so these answers cannot come from an invocation.
+    let proxy_data = tempdir();
+    let argv = [
+        "proxy",
+        "--json",
+        "--proxy-addr",
+        "127.0.0.1:0",
+        "--org",
+        "acme",
+        "--backend",
+        "prod",
+        "--root-domain",
+        "ownstak.link",
+        "--function-prefix",
+        "ownstak_acme_prod",
+        "--lambda-endpoint",
+        &moto.url,
+        "--assets-endpoint",
+        &moto.url,
+        "--assets-bucket",
+        bucket,
+        "--data-dir",
+        proxy_data.path().to_str().unwrap(),
+    ];
+    let args: Vec<&std::ffi::OsStr> = argv.iter().map(std::ffi::OsStr::new).collect();
+    let proxy = ownstak_testkit::ServerProcess::start(&args);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |host: &str, headers: &[(&str, &str)]| {
+        let mut req = http.get(format!("http://{}/img/logo.svg", proxy.addr("proxy"))).header("host", host);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\"/>";
+    for host in ["web-prod-2.prod.acme.ownstak.link", "web-prod.prod.acme.ownstak.link"] {
+        let resp = get(host, &[]).await.unwrap();
+        assert_eq!(resp.status(), 200, "{host}");
+        let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+        assert_eq!(resp.headers()["cache-control"], "public, max-age=0, must-revalidate");
+        assert_eq!(resp.text().await.unwrap(), svg);
+        let again = get(host, &[("if-none-match", &etag)]).await.unwrap();
+        assert_eq!(again.status(), 304, "{host}");
+        let part = get(host, &[("range", "bytes=0-3")]).await.unwrap();
+        assert_eq!(part.status(), 206, "{host}");
+        assert_eq!(part.text().await.unwrap(), "<svg");
+    }
+    drop(proxy);
+
     // The same bundle again is not uploaded again.
     let args = deploy_args(&apps.path().join("third"));
     let again = moto.json(&args.iter().map(String::as_str).collect::<Vec<_>>());

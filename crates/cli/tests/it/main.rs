@@ -6,6 +6,7 @@
 mod assets;
 mod aws_backend;
 mod build;
+mod cache;
 mod drain;
 mod e2e;
 mod endpoint_security;
