@@ -169,6 +169,10 @@ pub(crate) struct SiteArgs {
     /// Prefix of the functions the proxy may invoke.
     #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
     pub function_prefix: String,
+    /// How long clients of a deployment stay pinned to it after it stopped being live
+    /// (skew protection), e.g. `12h` or `7d`; `0` pins only to the live deployment.
+    #[arg(long, value_name = "DURATION", env = "OWNSTAK_SKEW_WINDOW", default_value = "7d", value_parser = crate::duration::parse)]
+    pub skew_window: std::time::Duration,
 }
 
 /// `ownstak local …`.

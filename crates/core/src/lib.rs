@@ -12,6 +12,7 @@ mod host;
 pub mod lambda;
 mod manifest;
 mod names;
+mod skew;
 mod slug;
 mod stream;
 
@@ -24,6 +25,10 @@ pub use manifest::{BundleManifest, DEFAULT_READY_TIMEOUT_MS, MANIFEST_FILE, MANI
 pub use names::{
     CURRENT_ALIAS, DEPLOYMENT_ALIAS_PREFIX, DeploymentNumber, EnvironmentName, FunctionPrefix, MAX_DNS_LABEL,
     MAX_FUNCTION_NAME, NameError, Qualifier,
+};
+pub use skew::{
+    DEPLOYMENT_COOKIE, DEPLOYMENT_ID_HEADER, DEPLOYMENT_ID_QUERY, DEPLOYMENT_ID_RESPONSE_HEADER,
+    DEPLOYMENT_ID_VARIABLE, DeploymentNote, MAX_DEPLOYMENT_ID_LEN, deployment_id_from_digest, valid_deployment_id,
 };
 pub use slug::{EnvSlug, ProjectSlug, SlugError};
 pub use stream::{

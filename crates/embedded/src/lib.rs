@@ -92,6 +92,8 @@ pub struct EmbeddedOptions {
     pub allowed_origins: Vec<AllowedOrigin>,
     /// Accept only requests signed with the data directory's key pair.
     pub verify_signatures: bool,
+    /// How long clients stay pinned to a deployment after it stopped being live.
+    pub skew_window: std::time::Duration,
 }
 
 /// Addresses of a running embedded backend.
@@ -201,6 +203,7 @@ impl Embedded {
         proxy_config.assets = Some(AssetsConfig { endpoint: Some(s3_url.clone()), bucket: DEFAULT_BUCKET.to_owned() });
         proxy_config.fallback_route = opts.fallback_route;
         proxy_config.local_keys = Some(keys.clone());
+        proxy_config.skew_window = opts.skew_window;
         let proxy_listener = bind("proxy", opts.proxy_addr, "pick another address with --proxy-addr").await?;
         let proxy_addr = proxy_listener.local_addr().map_err(|source| EmbeddedError::Bind {
             what: "proxy",

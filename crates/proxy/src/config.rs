@@ -56,7 +56,13 @@ pub struct ProxyConfig {
     /// backend's credentials file); `None` signs with the fixed local pair,
     /// which only a backend that accepts any key takes. Ignored for AWS.
     pub local_keys: Option<ownstak_guard::KeyPair>,
+    /// How long after a deployment stopped being live its clients stay
+    /// pinned to it (skew protection, see `skew.rs`).
+    pub skew_window: std::time::Duration,
 }
+
+/// The default [`ProxyConfig::skew_window`]: 7 days.
+pub const DEFAULT_SKEW_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 impl ProxyConfig {
     /// Defaults for a suffix, listening on 127.0.0.1:3000 and invoking
@@ -78,6 +84,7 @@ impl ProxyConfig {
             fallback_route: None,
             assets: None,
             local_keys: None,
+            skew_window: DEFAULT_SKEW_WINDOW,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! 1. the proxy's own endpoints ([`crate::internal`]) are answered at once;
 //! 2. the request gets its id and its [`RequestScope`], and a permit, or a
 //!    fast 503 when the proxy is at its in-flight limit;
-//! 3. its host picks the function and alias ([`crate::routing`]);
+//! 3. its host picks the function and alias ([`crate::routing`]), and a
+//!    client pinned to an earlier deployment keeps it ([`crate::skew`]);
 //! 4. static assets are answered from the store ([`crate::assets`]);
 //! 5. the body is read and the event built ([`crate::event`]);
 //! 6. the function is invoked ([`crate::invoker`]) and its answer becomes
@@ -32,6 +33,7 @@ use crate::metrics::Metrics;
 use crate::response::AnswerLimits;
 use crate::routing::Target;
 use crate::scope::{Access, Counters, RequestScope};
+use crate::skew::Skew;
 use crate::{event, internal, response, routing};
 
 /// Shared state of all connections.
@@ -44,12 +46,14 @@ pub struct Handler {
     body_budget: Arc<Semaphore>,
     draining: AtomicBool,
     assets: ProxyAssets,
+    skew: Skew,
 }
 
 impl Handler {
     /// A handler for a configuration, invoking through `lambda`.
     pub fn new(config: ProxyConfig, lambda: Arc<dyn Lambda>) -> Arc<Self> {
         let assets = ProxyAssets::new(&config);
+        let skew = Skew::new(config.skew_window);
         let permits = Arc::new(Semaphore::new(config.limits.max_in_flight.min(Semaphore::MAX_PERMITS)));
         let body_budget = Arc::new(Semaphore::new(config.limits.max_body_bytes_in_flight.min(Semaphore::MAX_PERMITS)));
         Arc::new(Self {
@@ -60,6 +64,7 @@ impl Handler {
             body_budget,
             draining: AtomicBool::new(false),
             assets,
+            skew,
         })
     }
 
@@ -139,14 +144,29 @@ impl Handler {
     ) -> Result<Response<ProxyBody>, Failure> {
         let host = routing::request_host(&self.config, &req, peer)?;
         scope.access.host = Some(host.clone());
-        let target = routing::target(&self.config, &host)?;
+        let mut target = routing::target(&self.config, &host)?;
+        self.skew.pin(&*self.lambda, &mut target, req.uri(), req.headers()).await;
         scope.access.function.clone_from(&target.function);
         scope.access.qualifier.clone_from(&target.qualifier);
         let asset = self.assets.answer(&*self.lambda, req.method(), req.uri().path(), req.headers(), &target).await;
         if let Some(resp) = asset {
             return Ok(resp);
         }
+        let answer = self.invoke(req, peer, scope, &target).await;
+        answer.map(|mut resp| {
+            Skew::stamp(&target, &mut resp);
+            resp
+        })
+    }
 
+    /// Steps 5 and 6: the event, the invocation and its answer.
+    async fn invoke(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        scope: &mut RequestScope,
+        target: &Target,
+    ) -> Result<Response<ProxyBody>, Failure> {
         let (mut parts, body) = req.into_parts();
         // The body's bytes are reserved before they are read and held until
         // the invocation is sent: a burst of large uploads is refused at
@@ -158,7 +178,7 @@ impl Handler {
         if let Ok(id) = HeaderValue::from_str(&scope.access.request_id) {
             parts.headers.insert(REQUEST_ID_HEADER, id);
         }
-        let payload = event::payload(&self.config, &parts, &body, &target, peer, &scope.access.request_id);
+        let payload = event::payload(&self.config, &parts, &body, target, peer, &scope.access.request_id);
         drop(body);
 
         let limits = AnswerLimits {
@@ -170,12 +190,12 @@ impl Handler {
         let answer = match self.config.invoke_mode {
             InvokeMode::Buffered => {
                 let invoked = self.lambda.invoke(function, qualifier, payload).await;
-                response::from_invoked(invoked.map_err(|f| invoke_failure(f, &target))?, limits)
+                response::from_invoked(invoked.map_err(|f| invoke_failure(f, target))?, limits)
             }
             InvokeMode::Streaming => {
                 let events = self.lambda.invoke_stream(function, qualifier, payload).await;
                 let deadline = invoked_at + self.config.limits.invoke_timeout;
-                response::from_events(events.map_err(|f| invoke_failure(f, &target))?, deadline, limits).await
+                response::from_events(events.map_err(|f| invoke_failure(f, target))?, deadline, limits).await
             }
         };
         self.counters.metrics.invoke_latency(invoked_at.elapsed().as_secs_f64());

@@ -92,12 +92,21 @@ impl AppResponse {
 pub struct Bridge {
     app: Connection,
     port: u16,
+    /// Added to every answer as `x-ownstak-deployment-id`.
+    deployment_id: Option<HeaderValue>,
 }
 
 impl Bridge {
     /// A bridge to the app on `127.0.0.1:port`.
     pub fn new(port: u16) -> Self {
-        Self { app: Connection::new(format!("127.0.0.1:{port}")), port }
+        Self { app: Connection::new(format!("127.0.0.1:{port}")), port, deployment_id: None }
+    }
+
+    /// Tags every answer with the function's deployment id, by which the
+    /// proxy pins the client to this deployment (skew protection).
+    pub fn with_deployment_id(mut self, id: Option<&str>) -> Self {
+        self.deployment_id = id.and_then(|id| HeaderValue::from_str(id).ok());
+        self
     }
 
     /// Uses an already open connection to the app (the readiness probe's) for the next request.
@@ -157,6 +166,9 @@ impl Bridge {
         let (parts, body) = response.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
+        if let Some(id) = &self.deployment_id {
+            headers.insert(ownstak_core::DEPLOYMENT_ID_RESPONSE_HEADER, id.clone());
+        }
         Ok(AppResponse { status: parts.status, headers, body })
     }
 }

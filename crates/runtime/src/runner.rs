@@ -63,7 +63,7 @@ pub async fn run(config: Config) -> Result<Shutdown, RunError> {
     };
     tracing::info!(port = app.port(), elapsed_ms = started.elapsed().as_millis() as u64, "the app is listening");
 
-    let mut bridge = Bridge::new(app.port());
+    let mut bridge = Bridge::new(app.port()).with_deployment_id(config.deployment_id.as_deref());
     if let Some(probe) = app.take_probe()
         && let Err(err) = bridge.adopt(probe).await
     {

@@ -113,6 +113,12 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     if let Some(p) = prepared.as_ref().filter(|p| p.files() > 0) {
         variables.insert(ASSETS_DIGEST_VARIABLE.to_owned(), p.digest().to_owned());
     }
+    // The build's own id (Next.js carries it in its pages), else one
+    // derived from what this deployment runs.
+    let deployment_id = match build.as_ref().and_then(|(_, b)| b.deployment_id.clone()) {
+        Some(id) => id,
+        None => bundle.deployment_id(prepared.as_ref().map(|p| p.digest())),
+    };
     let req = DeployRequest {
         env: env.clone(),
         backend: BackendId::of(info),
@@ -122,6 +128,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
         memory: args.memory.or(project.function.memory).unwrap_or(DEFAULT_MEMORY),
         timeout: args.timeout.or(project.function.timeout).unwrap_or(DEFAULT_TIMEOUT),
         variables,
+        deployment_id,
         role,
         vpc,
         promote: !args.no_promote,
@@ -160,6 +167,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
             "function": outcome.function,
             "version": outcome.version,
             "deployment": outcome.deployment,
+            "deploymentId": outcome.deployment_id,
             "promoted": outcome.promoted,
             "notPromoted": outcome.not_promoted.map(|why| json!({ "why": why, "message": why.describe(n) })),
             "createdFunction": outcome.created_function,
@@ -187,6 +195,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
         println!("  deployment   {deployment_url}");
+        println!("  id           {}", outcome.deployment_id);
         println!("  environment  {environment_url}");
         if let Some(a) = &assets {
             println!(

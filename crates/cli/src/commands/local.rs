@@ -40,6 +40,7 @@ pub(super) async fn up(args: LocalUpArgs, json: bool) -> anyhow::Result<()> {
         fallback_route: None,
         allowed_origins: args.allow_origins.clone(),
         verify_signatures: args.verify_signatures,
+        skew_window: args.site.skew_window,
     })
     .await?;
     let ready = &embedded.ready;

@@ -39,6 +39,7 @@ pub(super) async fn run(args: StartArgs, json: bool) -> anyhow::Result<()> {
         fallback_route: Some(Route { label: format!("{PROJECT}-{ENV}"), qualifier: Qualifier::Current }),
         allowed_origins: Vec::new(),
         verify_signatures: false,
+        skew_window: ownstak_proxy::DEFAULT_SKEW_WINDOW,
     })
     .await?;
     let deploy = DeployArgs {

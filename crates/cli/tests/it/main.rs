@@ -10,5 +10,6 @@ mod drain;
 mod e2e;
 mod endpoint_security;
 mod ownership;
+mod skew;
 mod start;
 mod streaming;
