@@ -54,6 +54,8 @@ pub(crate) enum Command {
     Promote(PromoteArgs),
     /// List the deployments of an environment.
     Deployments(DeploymentsArgs),
+    /// Show an environment's function logs: output, START/END/REPORT, by request.
+    Logs(LogsArgs),
     /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
     Proxy(ProxyArgs),
     /// Provision and manage an AWS backend (CloudFormation stack, certificate, DNS).
@@ -369,6 +371,28 @@ pub(crate) struct DeploymentsArgs {
     pub env: EnvArgs,
     #[command(flatten)]
     pub backend: BackendArgs,
+}
+
+/// `ownstak logs`.
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Only the lines of this deployment.
+    #[arg(long, value_name = "N")]
+    pub deployment: Option<u32>,
+    /// How far back to start, e.g. `90s`, `10m`, `2h` or `1d`.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::duration::parse)]
+    pub since: std::time::Duration,
+    /// Keep printing new lines until interrupted.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the lines of this request: the proxy's X-Request-ID (sent back on every
+    /// answer) or Lambda's request id.
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
 }
 
 impl Command {

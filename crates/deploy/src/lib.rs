@@ -14,6 +14,7 @@ pub mod current;
 mod deploy;
 mod deployments;
 mod error;
+mod logs;
 mod ownership;
 mod project;
 mod runtime;
@@ -28,6 +29,7 @@ pub use deploy::{
 };
 pub use deployments::{Deployment, PromoteOutcome, list_deployments, promote};
 pub use error::DeployError;
+pub use logs::{LogEvent, LogFilter, LogReader, LogRecord, read_local_log};
 pub use ownership::{BackendId, Claim, FunctionOwner, TAG_BACKEND, TAG_ENV, TAG_ORG, TAG_PROJECT, check_owner};
 pub use project::ProjectConfig;
 pub use runtime::FunctionRuntime;

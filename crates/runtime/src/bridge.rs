@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::conn::{Connection, RequestBody};
 use crate::error::{ConnError, InvokeError};
+use crate::relay::LogContext;
 use crate::runtime_api::Invocation;
 use crate::stream::{OutcomeReceiver, ResponseStream};
 use ownstak_core::Prelude;
@@ -94,12 +95,20 @@ pub struct Bridge {
     port: u16,
     /// Added to every answer as `x-ownstak-deployment-id`.
     deployment_id: Option<HeaderValue>,
+    /// Told of each invocation, for the app's log lines.
+    logs: Option<LogContext>,
 }
 
 impl Bridge {
     /// A bridge to the app on `127.0.0.1:port`.
     pub fn new(port: u16) -> Self {
-        Self { app: Connection::new(format!("127.0.0.1:{port}")), port, deployment_id: None }
+        Self { app: Connection::new(format!("127.0.0.1:{port}")), port, deployment_id: None, logs: None }
+    }
+
+    /// Tells `logs` of each invocation (see [`crate::relay`]).
+    pub(crate) fn with_log_context(mut self, logs: LogContext) -> Self {
+        self.logs = Some(logs);
+        self
     }
 
     /// Tags every answer with the function's deployment id, by which the
@@ -127,6 +136,11 @@ impl Bridge {
         now: SystemTime,
     ) -> Result<Reply, InvokeError> {
         let event = parse_event(&invocation.payload)?;
+        if let Some(logs) = &self.logs {
+            let ctx = &event.request_context;
+            let request_id = event.headers.get("x-request-id").unwrap_or(&ctx.request_id);
+            logs.begin(&invocation.request_id, request_id, &ctx.http.method, &event.raw_path);
+        }
         let request = build_request(&event, &invocation.request_id)?;
         let budget = invocation.time_left(now);
         let deadline = budget.map(|budget| Instant::now() + budget + PLATFORM_GRACE);

@@ -5,6 +5,7 @@ mod build;
 mod deploy;
 mod deployments;
 mod local;
+mod logs;
 mod promote;
 mod proxy;
 mod signal;
@@ -24,6 +25,7 @@ pub(crate) async fn run(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Deploy(args) => deploy::run(args, json).await,
         Command::Promote(args) => promote::run(args, json).await,
         Command::Deployments(args) => deployments::run(args, json).await,
+        Command::Logs(args) => logs::run(args, json).await,
         Command::Proxy(args) => proxy::run(args, json).await,
         Command::Backend(cmd) => backend::run(cmd, json).await,
         Command::Start(args) => start::run(args, json).await,

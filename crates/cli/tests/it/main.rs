@@ -9,6 +9,7 @@ mod build;
 mod drain;
 mod e2e;
 mod endpoint_security;
+mod logs;
 mod ownership;
 mod skew;
 mod start;
