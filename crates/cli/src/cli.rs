@@ -56,6 +56,9 @@ pub(crate) enum Command {
     Deployments(DeploymentsArgs),
     /// Show an environment's function logs: output, START/END/REPORT, by request.
     Logs(LogsArgs),
+    /// Set, unset and list an environment's variables (taken by its next deploy).
+    #[command(subcommand)]
+    Env(VarsCommand),
     /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
     Proxy(ProxyArgs),
     /// Provision and manage an AWS backend (CloudFormation stack, certificate, DNS).
@@ -367,6 +370,50 @@ pub(crate) struct PromoteArgs {
 /// `ownstak deployments`.
 #[derive(Debug, Args)]
 pub(crate) struct DeploymentsArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak env …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum VarsCommand {
+    /// Set variables (`KEY=VALUE`, repeatable); the next deploy takes them.
+    Set(VarsSetArgs),
+    /// Remove variables; the next deploy goes without them.
+    Unset(VarsUnsetArgs),
+    /// List the variables the next deploy takes.
+    List(VarsListArgs),
+}
+
+/// `ownstak env set`.
+#[derive(Debug, Args)]
+pub(crate) struct VarsSetArgs {
+    /// `KEY=VALUE` pairs.
+    #[arg(required = true, value_name = "KEY=VALUE")]
+    pub assignments: Vec<String>,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak env unset`.
+#[derive(Debug, Args)]
+pub(crate) struct VarsUnsetArgs {
+    /// Variable names.
+    #[arg(required = true, value_name = "KEY")]
+    pub keys: Vec<String>,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak env list`.
+#[derive(Debug, Args)]
+pub(crate) struct VarsListArgs {
     #[command(flatten)]
     pub env: EnvArgs,
     #[command(flatten)]

@@ -58,6 +58,9 @@ pub enum DeployError {
     /// The deployment does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A variable name or file is unusable.
+    #[error("{0}")]
+    InvalidVariable(String),
     /// A log file cannot be read.
     #[error("{0}")]
     Logs(String),

@@ -18,6 +18,7 @@ mod logs;
 mod ownership;
 mod project;
 mod runtime;
+mod vars;
 
 pub use assets::{asset_plan, find_build_output, upload_assets, upload_assets_to};
 pub use bundle::{Arch, Bundle, BundleInput, build_bundle};
@@ -33,3 +34,4 @@ pub use logs::{LogEvent, LogFilter, LogReader, LogRecord, read_local_log};
 pub use ownership::{BackendId, Claim, FunctionOwner, TAG_BACKEND, TAG_ENV, TAG_ORG, TAG_PROJECT, check_owner};
 pub use project::ProjectConfig;
 pub use runtime::FunctionRuntime;
+pub use vars::{LocalVariables, MAX_KEY_LEN, check_variable_name, parse_assignment};

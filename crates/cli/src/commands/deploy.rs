@@ -63,8 +63,13 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     let build = ownstak_deploy::find_build_output(&args.dir)?;
     let runtime = FunctionRuntime::choose(&command, build.as_ref().map(|(_, b)| b.framework));
     let plan = build.as_ref().map(|(out_dir, b)| ownstak_deploy::asset_plan(out_dir, b));
+    // The environment's variables (`ownstak env set`) go into the function's
+    // configuration, so the deployment keeps them; they win over the
+    // same names in ownstak.toml's [env].
+    let stored = super::vars::deploy_variables(&target, &args.backend, &env)?;
     let mut manifest = BundleManifest::for_command(command);
     manifest.env = project.env.clone();
+    manifest.env.retain(|k, _| !stored.contains_key(k));
     let input_runtime = runtime_binary(args.runtime_binary.clone())?;
     let input = BundleInput { app_dir: args.dir.clone(), runtime_binary: input_runtime.clone(), manifest };
 
@@ -109,7 +114,8 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut variables = std::collections::BTreeMap::new();
+    let variable_names: Vec<String> = stored.keys().cloned().collect();
+    let mut variables = stored;
     if let Some(p) = prepared.as_ref().filter(|p| p.files() > 0) {
         variables.insert(ASSETS_DIGEST_VARIABLE.to_owned(), p.digest().to_owned());
     }
@@ -168,6 +174,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
             "version": outcome.version,
             "deployment": outcome.deployment,
             "deploymentId": outcome.deployment_id,
+            "variables": variable_names,
             "promoted": outcome.promoted,
             "notPromoted": outcome.not_promoted.map(|why| json!({ "why": why, "message": why.describe(n) })),
             "createdFunction": outcome.created_function,

@@ -73,10 +73,7 @@ pub(super) async fn run(args: LogsArgs, json: bool) -> anyhow::Result<()> {
         LogFilter { versions, request_id: args.request_id.clone(), since: Some(ownstak_core::log_time(since.into())) };
     let (mut source, poll) = match &target {
         Target::Local { .. } => {
-            let dir = match &args.backend.data_dir {
-                Some(d) => d.clone(),
-                None => default_data_dir()?,
-            };
+            let dir = super::local_data_dir(&args.backend)?;
             let path = dir.join("logs").join(format!("{}.log", env.function()));
             (Source::File { path, offset: 0 }, POLL_LOCAL)
         }
@@ -105,11 +102,6 @@ pub(super) async fn run(args: LogsArgs, json: bool) -> anyhow::Result<()> {
             () = super::signal::shutdown_signal() => return Ok(()),
         }
     }
-}
-
-fn default_data_dir() -> anyhow::Result<PathBuf> {
-    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
-    Ok(PathBuf::from(home).join(".ownstak").join("local"))
 }
 
 /// Prints one record: a JSON object per line, or time, deployment,

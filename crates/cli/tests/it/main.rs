@@ -14,3 +14,4 @@ mod ownership;
 mod skew;
 mod start;
 mod streaming;
+mod vars;
