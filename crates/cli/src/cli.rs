@@ -345,6 +345,10 @@ pub(crate) struct DeployArgs {
     /// Deploy without making it the live deployment.
     #[arg(long)]
     pub no_promote: bool,
+    /// A dotenv-style file of variables (`KEY=VALUE` lines) for this deployment; they
+    /// win over ownstak.toml's [env], and `ownstak env set` wins over them.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
     /// Function memory in MB [default: ownstak.toml, else 1024].
     #[arg(long)]
     pub memory: Option<u32>,

@@ -34,4 +34,4 @@ pub use logs::{LogEvent, LogFilter, LogReader, LogRecord, read_local_log};
 pub use ownership::{BackendId, Claim, FunctionOwner, TAG_BACKEND, TAG_ENV, TAG_ORG, TAG_PROJECT, check_owner};
 pub use project::ProjectConfig;
 pub use runtime::FunctionRuntime;
-pub use vars::{LocalVariables, MAX_KEY_LEN, check_variable_name, parse_assignment};
+pub use vars::{LocalVariables, MAX_KEY_LEN, check_variable_name, parse_assignment, parse_env_file};

@@ -47,6 +47,31 @@ pub fn parse_assignment(arg: &str) -> Result<(String, String), DeployError> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// Reads a dotenv-style file (`origin` names it in errors): `KEY=VALUE`
+/// lines, blank lines and `#` comments, an optional `export ` before the
+/// name, and a value in matching single or double quotes taken as is.
+pub fn parse_env_file(text: &str, origin: &str) -> Result<BTreeMap<String, String>, DeployError> {
+    let mut vars = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").map_or(line, str::trim_start);
+        let line = match line.split_once('=') {
+            Some((key, value)) => format!("{}={value}", key.trim_end()),
+            None => line.to_owned(),
+        };
+        let line = line.as_str();
+        let at = |e: DeployError| DeployError::InvalidVariable(format!("{origin}:{}: {e}", i + 1));
+        let (key, value) = parse_assignment(line).map_err(at)?;
+        let value = value.trim();
+        let unquoted = ['"', '\''].iter().find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q));
+        vars.insert(key, unquoted.unwrap_or(value).to_owned());
+    }
+    Ok(vars)
+}
+
 /// The variables of one environment on a local backend: a JSON object in
 /// `<data dir>/env/<function>.json`, readable by its owner only.
 #[derive(Debug, Clone)]
@@ -116,6 +141,21 @@ mod tests {
         assert_eq!(parse_assignment("A=b=c").unwrap(), ("A".into(), "b=c".into()));
         assert_eq!(parse_assignment("EMPTY=").unwrap(), ("EMPTY".into(), String::new()));
         assert!(parse_assignment("NOVALUE").is_err());
+    }
+
+    #[test]
+    fn env_files_are_read_line_by_line() {
+        let text = "# a comment\n\nA=1\nexport B = two words \nC=\"quoted # not a comment\"\nD='x'\nE=\n";
+        let vars = parse_env_file(text, ".env").unwrap();
+        let expected: BTreeMap<String, String> =
+            [("A", "1"), ("B", "two words"), ("C", "quoted # not a comment"), ("D", "x"), ("E", "")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(vars, expected);
+        let err = parse_env_file("A=1\nAWS_REGION=x\n", ".env").unwrap_err().to_string();
+        assert!(err.starts_with(".env:2: ") && err.contains("reserved"), "{err}");
+        assert!(parse_env_file("just words\n", "f").unwrap_err().to_string().starts_with("f:1: "));
     }
 
     #[test]

@@ -63,10 +63,18 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     let build = ownstak_deploy::find_build_output(&args.dir)?;
     let runtime = FunctionRuntime::choose(&command, build.as_ref().map(|(_, b)| b.framework));
     let plan = build.as_ref().map(|(out_dir, b)| ownstak_deploy::asset_plan(out_dir, b));
-    // The environment's variables (`ownstak env set`) go into the function's
-    // configuration, so the deployment keeps them; they win over the
-    // same names in ownstak.toml's [env].
-    let stored = super::vars::deploy_variables(&target, &args.backend, &env)?;
+    // The environment's variables (`ownstak env set`, over --env-file) go
+    // into the function's configuration, so the deployment keeps them; they
+    // win over the same names in ownstak.toml's [env].
+    let mut stored = match &args.env_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read --env-file {}", path.display()))?;
+            ownstak_deploy::parse_env_file(&text, &path.display().to_string())?
+        }
+        None => std::collections::BTreeMap::new(),
+    };
+    stored.extend(super::vars::deploy_variables(&target, &args.backend, &env)?);
     let mut manifest = BundleManifest::for_command(command);
     manifest.env = project.env.clone();
     manifest.env.retain(|k, _| !stored.contains_key(k));

@@ -48,6 +48,7 @@ pub(super) async fn run(args: StartArgs, json: bool) -> anyhow::Result<()> {
         command: None,
         backend: BackendArgs::local(embedded.ready.lambda.clone(), data.path().to_path_buf()),
         no_promote: false,
+        env_file: None,
         memory: None,
         timeout: None,
         runtime_binary: args.runtime_binary.clone(),

@@ -84,6 +84,30 @@ async fn deployments_keep_the_variables_they_were_deployed_with() {
     backend.deploy(&app, "hello", "prod", &[]);
     assert_eq!(env_of(&backend, "hello-prod").await["greeting"], "from toml");
 
+    // --env-file: over ownstak.toml, under `env set`; a bad line fails the deploy.
+    let env_file = apps.path().join("prod.env");
+    std::fs::write(&env_file, "# for prod\nGREETING=\"from the file\"\nFROM_TOML=file\nEMPTY=file\n").unwrap();
+    let env_file = env_file.to_str().unwrap();
+    backend.deploy(&app, "hello", "prod", &["--env-file", env_file]);
+    assert_eq!(
+        env_of(&backend, "hello-prod").await,
+        serde_json::json!({ "greeting": "from the file", "fromToml": "file" })
+    );
+    std::fs::write(apps.path().join("bad.env"), "OK=1\nAWS_REGION=x\n").unwrap();
+    let bad = apps.path().join("bad.env");
+    let out = backend.cli(&[
+        "deploy",
+        app.to_str().unwrap(),
+        "--project",
+        "hello",
+        "--env",
+        "prod",
+        "--env-file",
+        bad.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("bad.env:2: ") && err.contains("reserved"), "{err}");
+
     // Bad input: a clear error, and nothing is written.
     for (args, says) in [
         (&["set", "GOOD=1", "1BAD=x"][..], "is not a valid variable name"),
