@@ -11,13 +11,15 @@
 //! * [`stack`], [`dns`] and [`cert`] wrap the CloudFormation, Route53 and ACM calls;
 //! * [`backend`] composes them into `create`, `plan`, `status` and `destroy`;
 //! * [`target`] reads a backend's stack outputs for `deploy`, `promote` and
-//!   `deployments`, and uploads bundles to its code bucket.
+//!   `deployments`, and uploads bundles to its code bucket;
+//! * [`CloudWatchLogs`] reads a function's logs for `ownstak logs`.
 
 mod backend;
 mod cert;
 mod config;
 mod dns;
 mod errors;
+mod logs;
 mod spec;
 mod stack;
 mod target;
@@ -30,6 +32,7 @@ pub use backend::{
 pub use config::AwsSettings;
 pub use dns::canonical as canonical_dns_name;
 pub use errors::AwsError;
+pub use logs::{CloudWatchLogs, function_log_group};
 pub use spec::{BackendSpec, DEFAULT_STACK_PREFIX, Ipv4Cidr, VpcSpec};
 pub use target::{BundleObject, DeployTarget};
 pub use template::backend_template;

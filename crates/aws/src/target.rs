@@ -148,6 +148,11 @@ impl DeployTarget {
         )
     }
 
+    /// A CloudWatch Logs client of the backend's account.
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.config)
+    }
+
     /// The asset store in the backend's assets bucket.
     pub fn asset_store(&self) -> AssetStore {
         let config = StoreConfig {

@@ -38,7 +38,7 @@ pub(crate) fn build(
     layout::copy_tree(dir, &compute, &skipped)?;
     progress(BuildEvent::Step(BuildStep::WriteLayout));
     let manifest = layout::write_project_file(dir, &compute, command)?;
-    layout::finish(out, Framework::Custom, None, command.to_owned(), manifest, Vec::new())
+    layout::finish(out, Framework::Custom, None, command.to_owned(), manifest, Vec::new(), None)
 }
 
 #[cfg(test)]

@@ -86,6 +86,13 @@ pub enum BuildError {
     #[error("{0}")]
     MissingOutput(String),
 
+    /// The app's config sets a `deploymentId` that cannot travel in URLs,
+    /// headers and cookies as is.
+    #[error(
+        "next.config sets deploymentId `{0}`; use 1 to 64 ASCII letters, digits, `_` and `-`, or remove it and let ownstak choose one"
+    )]
+    InvalidDeploymentId(String),
+
     /// The app directory contains a name ownstak adds to every bundle.
     #[error("{} contains `{name}`, a name ownstak adds to every bundle; rename or remove it", .dir.display())]
     Reserved {

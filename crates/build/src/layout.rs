@@ -160,6 +160,11 @@ pub struct BuildOutput {
     pub permanent: StaticPart,
     /// How requests map onto the static parts, most specific first.
     pub routes: Vec<AssetRoute>,
+    /// The deployment id the framework was built with (Next.js embeds it
+    /// in asset URLs and client requests); `ownstak deploy` uses it as the
+    /// deployment's id. Without one, deploy derives the id from the bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
 }
 
 /// Creates `DIR/.ownstak` and clears what an earlier build left in it.
@@ -350,6 +355,7 @@ pub(crate) fn finish(
     command: String,
     manifest: BundleManifest,
     routes: Vec<AssetRoute>,
+    deployment_id: Option<String>,
 ) -> Result<BuildOutput, BuildError> {
     let compute =
         ComputePart { dir: COMPUTE_DIR.to_owned(), command, manifest, size: tree_size(&out_dir.join(COMPUTE_DIR))? };
@@ -364,6 +370,7 @@ pub(crate) fn finish(
         assets,
         permanent,
         routes,
+        deployment_id,
     };
     write_build_file(&output)?;
     Ok(output)

@@ -22,6 +22,8 @@ use crate::{BuildEvent, BuildStep};
 
 /// The environment variable that makes standalone the default `output`.
 pub(crate) const STANDALONE_ENV: &str = "NEXT_PRIVATE_STANDALONE";
+/// The environment variable Next.js takes its deployment id from at build time.
+const DEPLOYMENT_ID_ENV: &str = "NEXT_DEPLOYMENT_ID";
 /// The names Next.js loads its config from.
 const CONFIG_FILES: &[&str] =
     &["next.config.js", "next.config.mjs", "next.config.cjs", "next.config.ts", "next.config.mts", "next.config.cts"];
@@ -47,6 +49,8 @@ struct ServerConfig {
     base_path: String,
     #[serde(default)]
     dist_dir: Option<String>,
+    #[serde(default)]
+    deployment_id: Option<String>,
 }
 
 /// Finds an `output: "<value>"` setting in a next.config source, skipping
@@ -113,11 +117,14 @@ pub(crate) fn build(
     progress: &mut dyn FnMut(BuildEvent),
 ) -> Result<BuildOutput, BuildError> {
     progress(BuildEvent::Step(BuildStep::FrameworkBuild { command: "next build".to_owned() }));
+    // One deployment id per build, given to Next.js so that it tags asset
+    // URLs with `?dpl=` and client requests with `x-deployment-id`.
+    let deployment_id = new_deployment_id();
     run_streaming(
         dir,
         "node",
         &[NEXT_BIN, "build"],
-        &[(STANDALONE_ENV, "true"), ("NEXT_TELEMETRY_DISABLED", "1")],
+        &[(STANDALONE_ENV, "true"), ("NEXT_TELEMETRY_DISABLED", "1"), (DEPLOYMENT_ID_ENV, &deployment_id)],
         &mut |line| progress(BuildEvent::Output(line)),
     )?;
 
@@ -180,7 +187,22 @@ pub(crate) fn build(
         immutable: true,
     }];
     routes.extend(layout::routes_for_dir(&out.join(ASSETS_DIR), &base, ASSETS_DIR)?);
-    layout::finish(out, Framework::Nextjs, Some(version), command, manifest, routes)
+    // Next.js records the id it used; a `deploymentId` of the app's own
+    // config that it kept instead is the one its pages carry.
+    let deployment_id = match required.config.deployment_id.filter(|id| !id.is_empty()) {
+        Some(id) if ownstak_core::valid_deployment_id(&id) => id,
+        Some(id) => return Err(BuildError::InvalidDeploymentId(id)),
+        None => {
+            tracing::warn!("Next.js did not record the deployment id; skew protection only pins by the proxy's cookie");
+            deployment_id
+        }
+    };
+    layout::finish(out, Framework::Nextjs, Some(version), command, manifest, routes, Some(deployment_id))
+}
+
+/// A fresh deployment id: `dpl_` and 20 random hex digits.
+fn new_deployment_id() -> String {
+    ownstak_core::deployment_id_from_digest(&uuid::Uuid::new_v4().simple().to_string())
 }
 
 fn read_required(dist: &Path) -> Result<RequiredServerFiles, BuildError> {

@@ -42,5 +42,5 @@ pub(crate) fn build(dir: &Path, out: PathBuf, progress: &mut dyn FnMut(BuildEven
     let command = format!("node {SERVER_SCRIPT}");
     let manifest = layout::write_project_file(dir, &compute, &command)?;
     let routes = layout::routes_for_dir(&out.join(ASSETS_DIR), "/", ASSETS_DIR)?;
-    layout::finish(out, Framework::Static, None, command, manifest, routes)
+    layout::finish(out, Framework::Static, None, command, manifest, routes, None)
 }

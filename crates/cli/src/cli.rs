@@ -54,6 +54,11 @@ pub(crate) enum Command {
     Promote(PromoteArgs),
     /// List the deployments of an environment.
     Deployments(DeploymentsArgs),
+    /// Show an environment's function logs: output, START/END/REPORT, by request.
+    Logs(LogsArgs),
+    /// Set, unset and list an environment's variables (taken by its next deploy).
+    #[command(subcommand)]
+    Env(VarsCommand),
     /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
     Proxy(ProxyArgs),
     /// Provision and manage an AWS backend (CloudFormation stack, certificate, DNS).
@@ -179,6 +184,10 @@ pub(crate) struct SiteArgs {
     /// Prefix of the functions the proxy may invoke.
     #[arg(long, env = "OWNSTAK_FUNCTION_PREFIX", default_value = "ownstak")]
     pub function_prefix: String,
+    /// How long clients of a deployment stay pinned to it after it stopped being live
+    /// (skew protection), e.g. `12h` or `7d`; `0` pins only to the live deployment.
+    #[arg(long, value_name = "DURATION", env = "OWNSTAK_SKEW_WINDOW", default_value = "7d", value_parser = crate::duration::parse)]
+    pub skew_window: std::time::Duration,
 }
 
 /// The proxy's response cache (`ownstak proxy` and `ownstak local up`).
@@ -386,6 +395,10 @@ pub(crate) struct DeployArgs {
     /// Deploy without making it the live deployment.
     #[arg(long)]
     pub no_promote: bool,
+    /// A dotenv-style file of variables (`KEY=VALUE` lines) for this deployment; they
+    /// win over ownstak.toml's [env], and `ownstak env set` wins over them.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
     /// Function memory in MB [default: ownstak.toml, else 1024].
     #[arg(long)]
     pub memory: Option<u32>,
@@ -415,6 +428,72 @@ pub(crate) struct DeploymentsArgs {
     pub env: EnvArgs,
     #[command(flatten)]
     pub backend: BackendArgs,
+}
+
+/// `ownstak env …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum VarsCommand {
+    /// Set variables (`KEY=VALUE`, repeatable); the next deploy takes them.
+    Set(VarsSetArgs),
+    /// Remove variables; the next deploy goes without them.
+    Unset(VarsUnsetArgs),
+    /// List the variables the next deploy takes.
+    List(VarsListArgs),
+}
+
+/// `ownstak env set`.
+#[derive(Debug, Args)]
+pub(crate) struct VarsSetArgs {
+    /// `KEY=VALUE` pairs.
+    #[arg(required = true, value_name = "KEY=VALUE")]
+    pub assignments: Vec<String>,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak env unset`.
+#[derive(Debug, Args)]
+pub(crate) struct VarsUnsetArgs {
+    /// Variable names.
+    #[arg(required = true, value_name = "KEY")]
+    pub keys: Vec<String>,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak env list`.
+#[derive(Debug, Args)]
+pub(crate) struct VarsListArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak logs`.
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Only the lines of this deployment.
+    #[arg(long, value_name = "N")]
+    pub deployment: Option<u32>,
+    /// How far back to start, e.g. `90s`, `10m`, `2h` or `1d`.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::duration::parse)]
+    pub since: std::time::Duration,
+    /// Keep printing new lines until interrupted.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the lines of this request: the proxy's X-Request-ID (sent back on every
+    /// answer) or Lambda's request id.
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
 }
 
 impl Command {

@@ -10,8 +10,10 @@ mod event_writer;
 mod headers;
 mod host;
 pub mod lambda;
+mod logline;
 mod manifest;
 mod names;
+mod skew;
 mod slug;
 mod stream;
 
@@ -20,10 +22,18 @@ pub use backend::{BackendInfo, BackendInfoError};
 pub use event_writer::{EventContext, RequestView, event_size_hint, write_event};
 pub use headers::{HOP_BY_HOP, MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, strip_hop_by_hop, valid_request_id};
 pub use host::{HostError, HostSuffix, Route};
+pub use logline::{
+    KIND_REQUEST, KIND_STDERR, KIND_STDOUT, LogLine, log_time, log_time_now, parse_line, platform_line, runtime_line,
+    start_version, stream_version,
+};
 pub use manifest::{BundleManifest, DEFAULT_READY_TIMEOUT_MS, MANIFEST_FILE, MANIFEST_VERSION, ManifestError};
 pub use names::{
     CURRENT_ALIAS, DEPLOYMENT_ALIAS_PREFIX, DeploymentNumber, EnvironmentName, FunctionPrefix, MAX_DNS_LABEL,
     MAX_FUNCTION_NAME, NameError, Qualifier,
+};
+pub use skew::{
+    DEPLOYMENT_COOKIE, DEPLOYMENT_ID_HEADER, DEPLOYMENT_ID_QUERY, DEPLOYMENT_ID_RESPONSE_HEADER,
+    DEPLOYMENT_ID_VARIABLE, DeploymentNote, MAX_DEPLOYMENT_ID_LEN, deployment_id_from_digest, valid_deployment_id,
 };
 pub use slug::{EnvSlug, ProjectSlug, SlugError};
 pub use stream::{

@@ -47,6 +47,18 @@ impl Bundle {
         use sha2::Digest as _;
         sha2::Sha256::digest(&self.zip).iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// The deployment id of a build that brought none of its own: derived
+    /// from this bundle and the digest of its static assets, so the same
+    /// build always gets the same id.
+    pub fn deployment_id(&self, assets_digest: Option<&str>) -> String {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        hash.update(&self.zip);
+        hash.update(assets_digest.unwrap_or_default().as_bytes());
+        let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        ownstak_core::deployment_id_from_digest(&hex)
+    }
 }
 
 /// The instruction sets Lambda runs.

@@ -18,7 +18,7 @@ use ownstak_core::{CURRENT_ALIAS, DeploymentNumber};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Endpoint;
-use crate::deployments::deployment_aliases;
+use crate::deployments::{deployment_aliases, mark_retired};
 use crate::error::{DeployError, sdk};
 
 /// How often a move of `current` is retried after losing a race.
@@ -163,7 +163,12 @@ pub async fn make_live(
     for _ in 0..MOVE_ATTEMPTS {
         let state = read_current(client, ep, function).await?;
         match try_make_live(client, ep, function, &state, version, n).await? {
-            MakeLive::Live => return Ok(None),
+            MakeLive::Live => {
+                if let Some(previous) = state.deployment.filter(|&p| p != n.get()) {
+                    mark_retired(client, function, previous).await;
+                }
+                return Ok(None);
+            }
             MakeLive::Skipped(why) => return Ok(Some(why)),
             MakeLive::Stale => tracing::debug!(%function, "current changed while it was being moved; reading it again"),
         }
@@ -199,6 +204,9 @@ pub(crate) async fn promote_to(
             continue;
         };
         let previous = state.deployment;
+        if let Some(previous) = previous.filter(|&p| p != n) {
+            mark_retired(client, function, previous).await;
+        }
         // A deploy that claimed its number after the read above would not
         // know of this promote: record its number too, unless it has
         // already moved `current` (then say so).

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, LastUpdateStatus, State, VpcConfig};
-use ownstak_core::{DeploymentNumber, EnvironmentName};
+use ownstak_core::{DEPLOYMENT_ID_VARIABLE, DeploymentNumber, EnvironmentName, valid_deployment_id};
 use serde::Serialize;
 
 use crate::bundle::Arch;
@@ -89,8 +89,14 @@ pub struct DeployRequest {
     pub memory: u32,
     /// Function timeout in seconds.
     pub timeout: u32,
-    /// Function environment variables (the runtime's exec wrapper is added to them).
+    /// Function environment variables (the runtime's exec wrapper and the
+    /// deployment id are added to them).
     pub variables: BTreeMap<String, String>,
+    /// The deployment id (see [`ownstak_core::valid_deployment_id`]),
+    /// derived from the build: the function gets it as
+    /// `OWNSTAK_DEPLOYMENT_ID` and the deployment's alias records it, so
+    /// the proxy can pin clients of this build to it (skew protection).
+    pub deployment_id: String,
     /// Execution role ARN.
     pub role: String,
     /// The VPC placement; `None` outside a VPC (the local backend).
@@ -117,7 +123,9 @@ impl DeployRequest {
     }
 
     fn variables(&self) -> BTreeMap<String, String> {
-        self.runtime.variables(&self.variables)
+        let mut variables = self.variables.clone();
+        variables.insert(DEPLOYMENT_ID_VARIABLE.to_owned(), self.deployment_id.clone());
+        self.runtime.variables(&variables)
     }
 
     fn environment(&self) -> Environment {
@@ -203,6 +211,8 @@ pub struct DeployOutcome {
     pub created_function: bool,
     /// Whether this deploy adopted a function made before ownership tags.
     pub adopted_function: bool,
+    /// The deployment id.
+    pub deployment_id: String,
 }
 
 /// Deploys a bundle; see the module docs for the steps.
@@ -229,12 +239,15 @@ pub async fn deploy_with<T>(
 ) -> Result<(DeployOutcome, T), DeployError> {
     let ep = endpoint;
     let function = req.env.function().to_owned();
+    if !valid_deployment_id(&req.deployment_id) {
+        return Err(DeployError::InvalidDeploymentId(req.deployment_id.clone()));
+    }
     let prepared = prepare_function(client, ep, req, &mut progress).await?;
     let version = publish(client, ep, req, &prepared, &mut progress).await?;
     let extra = after_publish(&function, &version).await?;
 
     progress(DeployStep::ClaimingNumber);
-    let number = claim_number(client, ep, &function, &version).await?;
+    let number = claim_number(client, ep, &function, &version, &req.deployment_id).await?;
 
     let not_promoted = if req.promote {
         progress(DeployStep::Promoting);
@@ -256,6 +269,7 @@ pub async fn deploy_with<T>(
             not_promoted,
             created_function: prepared.created.is_some(),
             adopted_function: prepared.adopted,
+            deployment_id: req.deployment_id.clone(),
         },
         extra,
     ))
@@ -592,14 +606,16 @@ async fn wait_ready(
     })
 }
 
-/// Step 4: claims the next free `deployment-<N>` for `version`. Creating
-/// an alias is atomic, so two deploys can never share a number; a lost race
-/// moves on to the next number, so none is skipped.
+/// Step 4: claims the next free `deployment-<N>` for `version`, recording
+/// `deployment_id` in its description. Creating an alias is atomic, so two
+/// deploys can never share a number; a lost race moves on to the next
+/// number, so none is skipped.
 pub async fn claim_number(
     client: &aws_sdk_lambda::Client,
     ep: &Endpoint,
     function: &str,
     version: &str,
+    deployment_id: &str,
 ) -> Result<DeploymentNumber, DeployError> {
     let existing = deployment_aliases(client, ep, function).await?;
     let mut n =
@@ -610,7 +626,7 @@ pub async fn claim_number(
             .function_name(function)
             .name(n.alias())
             .function_version(version)
-            .description(alias_description())
+            .description(alias_description(deployment_id))
             .send()
             .await;
         match res {

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use ownstak_core::{DeploymentNumber, EnvironmentName};
-use serde::{Deserialize, Serialize};
+use ownstak_core::{DeploymentNote, DeploymentNumber, EnvironmentName};
+use serde::Serialize;
 
 use crate::client::Endpoint;
 use crate::current::{Promoted, promote_to, read_current};
@@ -22,22 +22,57 @@ pub struct Deployment {
     pub deployed_at: Option<String>,
     /// Whether `current` points at it.
     pub live: bool,
+    /// Its deployment id (skew protection), when recorded.
+    pub deployment_id: Option<String>,
+    /// When it last stopped being live (RFC 3339), when recorded.
+    pub retired_at: Option<String>,
 }
 
-/// What ownstak writes into a deployment alias's description.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AliasNote {
-    deployed_at: String,
-}
-
-/// The description of a new deployment alias: when it was made.
-pub(crate) fn alias_description() -> String {
+/// The description of a new deployment alias: when it was made and its id.
+pub(crate) fn alias_description(deployment_id: &str) -> String {
     let now = time::OffsetDateTime::now_utc();
     // Whole seconds: enough to tell deployments apart, and readable in listings.
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let at = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    serde_json::to_string(&AliasNote { deployed_at: at }).unwrap_or_default()
+    DeploymentNote { deployed_at: Some(at), deployment_id: Some(deployment_id.to_owned()), retired_at: None }
+        .to_description()
+}
+
+/// Records on deployment `n`'s alias that `current` just moved away from
+/// it, so the proxy keeps clients pinned to it for the skew window from
+/// now on. Best effort: a failure is logged, and the deployment's clients
+/// then go to the live deployment.
+pub(crate) async fn mark_retired(client: &aws_sdk_lambda::Client, function: &str, n: u32) {
+    let Some(n) = DeploymentNumber::new(n) else { return };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for _ in 0..3 {
+        let alias = match client.get_alias().function_name(function).name(n.alias()).send().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(%function, deployment = n.get(), error = %aws_sdk_lambda::error::DisplayErrorContext(&e), "cannot read the retired deployment's alias");
+                return;
+            }
+        };
+        let mut note = alias.description().and_then(DeploymentNote::parse).unwrap_or_default();
+        note.retired_at = Some(now);
+        let updated = client
+            .update_alias()
+            .function_name(function)
+            .name(n.alias())
+            .set_function_version(alias.function_version().map(str::to_owned))
+            .description(note.to_description())
+            .set_revision_id(alias.revision_id().map(str::to_owned))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => return,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_precondition_failed_exception()) => continue,
+            Err(e) => {
+                tracing::warn!(%function, deployment = n.get(), error = %aws_sdk_lambda::error::DisplayErrorContext(&e), "cannot record when the deployment stopped being live");
+                return;
+            }
+        }
+    }
 }
 
 /// All `deployment-<N>` aliases of a function, with their versions and
@@ -98,7 +133,7 @@ pub async fn list_deployments(
     let current = read_current(client, ep, env.function()).await?.deployment;
     let aliases = deployment_aliases(client, ep, env.function()).await?;
     let mut times: HashMap<String, String> = HashMap::new();
-    let needs_times = aliases.iter().any(|(_, a)| note(a).is_none());
+    let needs_times = aliases.iter().any(|(_, a)| deployed_at(a).is_none());
     if needs_times {
         let mut marker = None;
         loop {
@@ -124,18 +159,26 @@ pub async fn list_deployments(
         .into_iter()
         .map(|(n, a)| {
             let version = a.function_version().unwrap_or_default().to_owned();
+            let note = a.description().and_then(DeploymentNote::parse).unwrap_or_default();
             Deployment {
                 deployment: n.get(),
-                deployed_at: note(&a).or_else(|| times.get(&version).cloned()),
+                deployed_at: note.deployed_at.or_else(|| times.get(&version).cloned()),
                 live: current == Some(n.get()),
                 version,
+                deployment_id: note.deployment_id,
+                retired_at: note.retired_at.and_then(rfc3339),
             }
         })
         .collect())
 }
 
-fn note(a: &aws_sdk_lambda::types::AliasConfiguration) -> Option<String> {
-    serde_json::from_str::<AliasNote>(a.description()?).ok().map(|n| n.deployed_at)
+fn deployed_at(a: &aws_sdk_lambda::types::AliasConfiguration) -> Option<String> {
+    a.description().and_then(DeploymentNote::parse).and_then(|n| n.deployed_at)
+}
+
+fn rfc3339(unix: u64) -> Option<String> {
+    let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(unix).ok()?).ok()?;
+    at.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 /// What a promote did.

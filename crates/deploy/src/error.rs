@@ -58,6 +58,17 @@ pub enum DeployError {
     /// The deployment does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A variable name or file is unusable.
+    #[error("{0}")]
+    InvalidVariable(String),
+    /// A log file cannot be read.
+    #[error("{0}")]
+    Logs(String),
+    /// A deployment id breaks [`ownstak_core::valid_deployment_id`].
+    #[error(
+        "`{0}` is not a valid deployment id: use 1 to 64 ASCII letters, digits, `_` and `-` (the `deploymentId` in .ownstak/build.json)"
+    )]
+    InvalidDeploymentId(String),
     /// The function belongs to another project, environment or backend.
     #[error("function {function} belongs to {owner}, not to {wanted}; {hint}")]
     NotOwner {

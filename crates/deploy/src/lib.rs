@@ -14,9 +14,11 @@ pub mod current;
 mod deploy;
 mod deployments;
 mod error;
+mod logs;
 mod ownership;
 mod project;
 mod runtime;
+mod vars;
 
 pub use assets::{asset_plan, find_build_output, upload_assets, upload_assets_to};
 pub use bundle::{Arch, Bundle, BundleInput, build_bundle};
@@ -28,6 +30,8 @@ pub use deploy::{
 };
 pub use deployments::{Deployment, PromoteOutcome, list_deployments, promote};
 pub use error::DeployError;
+pub use logs::{LogEvent, LogFilter, LogReader, LogRecord, read_local_log};
 pub use ownership::{BackendId, Claim, FunctionOwner, TAG_BACKEND, TAG_ENV, TAG_ORG, TAG_PROJECT, check_owner};
 pub use project::ProjectConfig;
 pub use runtime::FunctionRuntime;
+pub use vars::{LocalVariables, MAX_KEY_LEN, check_variable_name, parse_assignment, parse_env_file};

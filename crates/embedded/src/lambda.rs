@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ownstak_local::{FunctionFailure, InvokeError, Outcome, Service, StreamItem};
-use ownstak_proxy::{BoxFuture, InvokeFailure, Invoked, Lambda, ResponseEvents, StreamEvent, function_error};
+use ownstak_proxy::{
+    AliasEntry, BoxFuture, InvokeFailure, Invoked, Lambda, ResponseEvents, StreamEvent, function_error,
+};
 
 /// [`Lambda`] over an in-process [`Service`].
 pub struct InProcessLambda {
@@ -82,6 +84,20 @@ impl Lambda for InProcessLambda {
     fn alias_lookups_are_free(&self) -> bool {
         // A read of the service's in-memory state: a promotion is seen by the very next request.
         true
+    }
+
+    fn list_aliases<'a>(&'a self, function: &'a str) -> BoxFuture<'a, Result<Vec<AliasEntry>, InvokeFailure>> {
+        let aliases = self.service.store.get(function).map(|f| {
+            f.aliases
+                .values()
+                .map(|a| AliasEntry {
+                    name: a.name.clone(),
+                    version: a.function_version.clone(),
+                    description: a.description.clone(),
+                })
+                .collect()
+        });
+        Box::pin(async move { Ok(aliases.unwrap_or_default()) })
     }
 }
 

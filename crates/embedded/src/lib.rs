@@ -94,6 +94,8 @@ pub struct EmbeddedOptions {
     pub verify_signatures: bool,
     /// The proxy's response cache; `None` turns it off.
     pub cache: Option<ownstak_proxy::CacheConfig>,
+    /// How long clients stay pinned to a deployment after it stopped being live.
+    pub skew_window: std::time::Duration,
 }
 
 /// Addresses of a running embedded backend.
@@ -204,6 +206,7 @@ impl Embedded {
         proxy_config.fallback_route = opts.fallback_route;
         proxy_config.cache = opts.cache;
         proxy_config.local_keys = Some(keys.clone());
+        proxy_config.skew_window = opts.skew_window;
         let proxy_listener = bind("proxy", opts.proxy_addr, "pick another address with --proxy-addr").await?;
         let proxy_addr = proxy_listener.local_addr().map_err(|source| EmbeddedError::Bind {
             what: "proxy",

@@ -63,7 +63,13 @@ pub struct ProxyConfig {
     /// runtime, the others each on a single-threaded runtime. One request
     /// then never crosses threads; see [`crate::Proxy::serve`].
     pub shards: usize,
+    /// How long after a deployment stopped being live its clients stay
+    /// pinned to it (skew protection, see `skew.rs`).
+    pub skew_window: std::time::Duration,
 }
+
+/// The default [`ProxyConfig::skew_window`]: 7 days.
+pub const DEFAULT_SKEW_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 impl ProxyConfig {
     /// Defaults for a suffix, listening on 127.0.0.1:3000 and invoking
@@ -87,6 +93,7 @@ impl ProxyConfig {
             cache: None,
             local_keys: None,
             shards: 1,
+            skew_window: DEFAULT_SKEW_WINDOW,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! 1. the proxy's own endpoints ([`crate::internal`]) are answered at once;
 //! 2. the request gets its id and its [`RequestScope`], and a permit, or a
 //!    fast 503 when the proxy is at its in-flight limit;
-//! 3. its host picks the function and alias ([`crate::routing`]);
+//! 3. its host picks the function and alias ([`crate::routing`]), and a
+//!    client pinned to an earlier deployment keeps it ([`crate::skew`]);
 //! 4. static assets are answered from the store ([`crate::assets`]);
 //! 5. the response cache answers, or says how to forward ([`crate::cache`]);
 //! 6. the body is read and the event built ([`crate::event`]);
@@ -33,7 +34,9 @@ use crate::failure::{Failure, FailureKind, wants_html};
 use crate::forward::Invoker;
 use crate::invoker::Lambda;
 use crate::metrics::Metrics;
+use crate::routing::Target;
 use crate::scope::{Access, Counters, RequestScope};
+use crate::skew::Skew;
 use crate::versions::Versions;
 use crate::{cache, compress, event, internal, routing};
 
@@ -48,6 +51,7 @@ pub struct Handler {
     draining: AtomicBool,
     assets: ProxyAssets,
     cache: Option<Arc<ResponseCache>>,
+    skew: Skew,
 }
 
 impl Handler {
@@ -61,6 +65,7 @@ impl Handler {
             .clone()
             .map(|c| ResponseCache::new(c, versions, counters.metrics.cache(), config.limits.invoke_timeout));
         let invoker = Invoker::new(&config, lambda, counters.clone());
+        let skew = Skew::new(config.skew_window);
         let permits = Arc::new(Semaphore::new(config.limits.max_in_flight.min(Semaphore::MAX_PERMITS)));
         let body_budget = Arc::new(Semaphore::new(config.limits.max_body_bytes_in_flight.min(Semaphore::MAX_PERMITS)));
         Arc::new(Self {
@@ -72,6 +77,7 @@ impl Handler {
             draining: AtomicBool::new(false),
             assets,
             cache,
+            skew,
         })
     }
 
@@ -142,7 +148,7 @@ impl Handler {
         resp
     }
 
-    /// Steps 3 to 6: the response for a request that holds a permit.
+    /// Steps 3 to 7: the response for a request that holds a permit.
     async fn serve(
         &self,
         req: Request<Incoming>,
@@ -151,15 +157,32 @@ impl Handler {
     ) -> Result<Response<ProxyBody>, Failure> {
         let host = routing::request_host(&self.config, &req, peer)?;
         scope.access.host = Some(host.clone());
-        let target = routing::target(&self.config, &host)?;
+        let mut target = routing::target(&self.config, &host)?;
+        self.skew.pin(self.invoker.lambda(), &mut target, req.uri(), req.headers()).await;
         scope.access.function.clone_from(&target.function);
         scope.access.qualifier.clone_from(&target.qualifier);
         let asset = self.assets.answer(self.invoker.lambda(), req.method(), req.uri().path(), req.headers(), &target);
         if let Some(resp) = asset.await {
             return Ok(resp);
         }
+        // The deployment cookie is set on the way out, never stored in the cache.
+        let answer = self.answer(req, peer, scope, &target).await;
+        answer.map(|mut resp| {
+            Skew::stamp(&target, &mut resp);
+            resp
+        })
+    }
+
+    /// Steps 5 to 7: the cache's answer, or the function's.
+    async fn answer(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        scope: &mut RequestScope,
+        target: &Target,
+    ) -> Result<Response<ProxyBody>, Failure> {
         let lookup = match &self.cache {
-            Some(cache) => cache.lookup(self.invoker.lambda(), req.method(), req.uri(), req.headers(), &target).await,
+            Some(cache) => cache.lookup(self.invoker.lambda(), req.method(), req.uri(), req.headers(), target).await,
             None => Lookup::Bypass,
         };
         let fill = match lookup {
@@ -167,7 +190,7 @@ impl Handler {
             Lookup::Stale { response, refresh } => {
                 if let Some(fill) = refresh {
                     let (parts, _) = req.into_parts();
-                    self.refresh_in_background(parts, target, peer, &scope.access.request_id, *fill);
+                    self.refresh_in_background(parts, target.clone(), peer, &scope.access.request_id, *fill);
                 }
                 return Ok(response);
             }
@@ -187,17 +210,17 @@ impl Handler {
         if let Ok(id) = HeaderValue::from_str(&scope.access.request_id) {
             parts.headers.insert(REQUEST_ID_HEADER, id);
         }
-        let payload = event::payload(&self.config, &parts, &body, &target, peer, &scope.access.request_id);
+        let payload = event::payload(&self.config, &parts, &body, target, peer, &scope.access.request_id);
         drop(body);
 
         match fill {
             // A cached request invokes the version its key names.
             Some(fill) => {
-                let answer = self.invoker.call(&target, fill.version(), payload).await;
+                let answer = self.invoker.call(target, fill.version(), payload).await;
                 fill.finish(answer.map(|r| compress::apply(r, encoding)))
             }
             None => {
-                let answer = self.invoker.call(&target, &target.qualifier, payload).await;
+                let answer = self.invoker.call(target, &target.qualifier, payload).await;
                 let mut answer = answer.map(|r| compress::apply(r, encoding));
                 if let (Ok(resp), Some(_)) = (&mut answer, &self.cache) {
                     cache::bypassed(resp.headers_mut());

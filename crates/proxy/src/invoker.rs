@@ -137,6 +137,20 @@ pub trait Lambda: Send + Sync {
     fn alias_lookups_are_free(&self) -> bool {
         false
     }
+    /// Every alias of `function` (skew protection reads the deployments'
+    /// notes from their descriptions); empty when the function does not exist.
+    fn list_aliases<'a>(&'a self, function: &'a str) -> BoxFuture<'a, Result<Vec<AliasEntry>, InvokeFailure>>;
+}
+
+/// One alias of a function, as [`Lambda::list_aliases`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasEntry {
+    /// The alias name.
+    pub name: String,
+    /// The version it points at.
+    pub version: String,
+    /// Its description.
+    pub description: String,
 }
 
 /// [`Lambda`] through the official aws-sdk-lambda client.
@@ -241,6 +255,34 @@ impl Lambda for SdkLambda {
                     InvokeFailure::NotFound => Ok(None),
                     other => Err(other),
                 },
+            }
+        })
+    }
+
+    fn list_aliases<'a>(&'a self, function: &'a str) -> BoxFuture<'a, Result<Vec<AliasEntry>, InvokeFailure>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let mut marker: Option<String> = None;
+            loop {
+                let page =
+                    match self.client.list_aliases().function_name(function).set_marker(marker.take()).send().await {
+                        Ok(page) => page,
+                        Err(err) => {
+                            return match InvokeFailure::from(ownstak_sdk_error::classify(&err)) {
+                                InvokeFailure::NotFound => Ok(Vec::new()),
+                                other => Err(other),
+                            };
+                        }
+                    };
+                out.extend(page.aliases().iter().map(|a| AliasEntry {
+                    name: a.name().unwrap_or_default().to_owned(),
+                    version: a.function_version().unwrap_or_default().to_owned(),
+                    description: a.description().unwrap_or_default().to_owned(),
+                }));
+                match page.next_marker() {
+                    Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+                    _ => return Ok(out),
+                }
             }
         })
     }

@@ -33,17 +33,19 @@ mod response;
 mod routing;
 mod scope;
 mod server;
+mod skew;
 mod tls;
 mod versions;
 
 pub use assets::AssetsConfig;
 pub use cache::{CacheConfig, DEFAULT_SESSION_COOKIES};
-pub use config::{InvokeMode, ProxyConfig};
+pub use config::{DEFAULT_SKEW_WINDOW, InvokeMode, ProxyConfig};
 pub use direct::DirectLambda;
 pub use failure::FailureKind;
 pub use forwarded::TrustedProxies;
 pub use invoker::{
-    BoxFuture, FunctionError, InvokeFailure, Invoked, Lambda, ResponseEvents, SdkLambda, StreamEvent, function_error,
+    AliasEntry, BoxFuture, FunctionError, InvokeFailure, Invoked, Lambda, ResponseEvents, SdkLambda, StreamEvent,
+    function_error,
 };
 pub use limits::Limits;
 pub use server::{Proxy, ProxyError};

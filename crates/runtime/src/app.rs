@@ -40,7 +40,12 @@ pub(crate) struct App {
     group: ProcessGroup,
     port: u16,
     probe: Option<TcpStream>,
+    /// The relays of the app's stdout and stderr.
+    relays: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// How long the app's last output may take to reach the log once it exited.
+const OUTPUT_GRACE: Duration = Duration::from_secs(1);
 
 /// A child process leading its own process group; the whole group is killed on drop.
 #[derive(Debug)]
@@ -73,8 +78,9 @@ impl App {
     /// Starts the manifest's command in `task_root` and waits until it accepts connections.
     ///
     /// The app gets `PORT`, `HOST` and `HOSTNAME` (the latter two may be
-    /// overridden by the manifest's `env`, `PORT` may not), inherits the
-    /// rest of the environment and writes to the runtime's stdout/stderr.
+    /// overridden by the manifest's `env`, `PORT` may not) and inherits the
+    /// rest of the environment; its stdout and stderr reach the runtime's,
+    /// line by line, tagged by `logs` (see [`crate::relay`]).
     /// Its process group is killed with SIGKILL when the `App` is dropped
     /// or [`App::kill`]ed; if the runtime dies abruptly, the app's first
     /// process still gets SIGKILL (parent-death signal).
@@ -86,6 +92,7 @@ impl App {
         task_root: &Path,
         manifest: &BundleManifest,
         port: Option<u16>,
+        logs: &crate::relay::LogContext,
     ) -> Result<Self, InitError> {
         let port = match port {
             Some(port) => port,
@@ -101,8 +108,8 @@ impl App {
             .envs(&manifest.env)
             .env("PORT", port.to_string())
             .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
         let parent = std::process::id() as libc::pid_t;
@@ -123,7 +130,15 @@ impl App {
             });
         }
         let spawn_error = |source| InitError::Spawn { command: manifest.command.clone(), source };
-        let child = command.spawn().map_err(spawn_error)?;
+        let mut child = command.spawn().map_err(spawn_error)?;
+        // Each line of output is tagged with the invocation it belongs to.
+        let mut relays = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            relays.push(crate::relay::spawn(out, ownstak_core::KIND_STDOUT, logs.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            relays.push(crate::relay::spawn(err, ownstak_core::KIND_STDERR, logs.clone()));
+        }
         let pgid = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok());
         let mut group = ProcessGroup { child, pgid };
         tracing::info!(port, command = %manifest.command, pid = pgid, "started the app");
@@ -133,13 +148,14 @@ impl App {
             biased;
             status = group.child.wait() => {
                 let status = status.map_err(spawn_error)?;
+                crate::relay::drain(&mut relays, OUTPUT_GRACE).await;
                 return Err(InitError::ExitedEarly { status, port });
             }
             probe = wait_until_listening(port, timeout) => {
                 probe.ok_or(InitError::NotListening { port, timeout_ms: manifest.ready_timeout_ms })?
             }
         };
-        Ok(Self { group, port, probe: Some(probe) })
+        Ok(Self { group, port, probe: Some(probe), relays })
     }
 
     /// The app's local port.
@@ -168,6 +184,7 @@ impl App {
         if let Err(err) = self.group.child.wait().await {
             tracing::warn!(error = %err, "cannot reap the app");
         }
+        crate::relay::drain(&mut self.relays, OUTPUT_GRACE).await;
     }
 }
 
@@ -230,12 +247,15 @@ mod tests {
     #[tokio::test]
     async fn start_reports_early_exit_and_timeout() {
         let dir = std::env::temp_dir();
-        let early = App::start(&dir, &BundleManifest::for_command("exit 3"), None).await.unwrap_err();
+        let early =
+            App::start(&dir, &BundleManifest::for_command("exit 3"), None, &crate::relay::LogContext::default())
+                .await
+                .unwrap_err();
         assert!(matches!(early, InitError::ExitedEarly { .. }), "{early}");
         assert!(early.to_string().starts_with("the app exited with exit code 3 before listening on port"));
         let mut slow = BundleManifest::for_command("sleep 5");
         slow.ready_timeout_ms = 30;
-        let timeout = App::start(&dir, &slow, None).await.unwrap_err();
+        let timeout = App::start(&dir, &slow, None, &crate::relay::LogContext::default()).await.unwrap_err();
         assert!(matches!(timeout, InitError::NotListening { timeout_ms: 30, .. }), "{timeout}");
     }
 }

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::conn::{Connection, RequestBody};
 use crate::error::{ConnError, InvokeError};
+use crate::relay::LogContext;
 use crate::runtime_api::Invocation;
 use crate::stream::{OutcomeReceiver, ResponseStream};
 use ownstak_core::Prelude;
@@ -92,12 +93,29 @@ impl AppResponse {
 pub struct Bridge {
     app: Connection,
     port: u16,
+    /// Added to every answer as `x-ownstak-deployment-id`.
+    deployment_id: Option<HeaderValue>,
+    /// Told of each invocation, for the app's log lines.
+    logs: Option<LogContext>,
 }
 
 impl Bridge {
     /// A bridge to the app on `127.0.0.1:port`.
     pub fn new(port: u16) -> Self {
-        Self { app: Connection::new(format!("127.0.0.1:{port}")), port }
+        Self { app: Connection::new(format!("127.0.0.1:{port}")), port, deployment_id: None, logs: None }
+    }
+
+    /// Tells `logs` of each invocation (see [`crate::relay`]).
+    pub(crate) fn with_log_context(mut self, logs: LogContext) -> Self {
+        self.logs = Some(logs);
+        self
+    }
+
+    /// Tags every answer with the function's deployment id, by which the
+    /// proxy pins the client to this deployment (skew protection).
+    pub fn with_deployment_id(mut self, id: Option<&str>) -> Self {
+        self.deployment_id = id.and_then(|id| HeaderValue::from_str(id).ok());
+        self
     }
 
     /// Uses an already open connection to the app (the readiness probe's) for the next request.
@@ -118,6 +136,11 @@ impl Bridge {
         now: SystemTime,
     ) -> Result<Reply, InvokeError> {
         let event = parse_event(&invocation.payload)?;
+        if let Some(logs) = &self.logs {
+            let ctx = &event.request_context;
+            let request_id = event.headers.get("x-request-id").unwrap_or(&ctx.request_id);
+            logs.begin(&invocation.request_id, request_id, &ctx.http.method, &event.raw_path);
+        }
         let request = build_request(&event, &invocation.request_id)?;
         let budget = invocation.time_left(now);
         let deadline = budget.map(|budget| Instant::now() + budget + PLATFORM_GRACE);
@@ -157,6 +180,9 @@ impl Bridge {
         let (parts, body) = response.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
+        if let Some(id) = &self.deployment_id {
+            headers.insert(ownstak_core::DEPLOYMENT_ID_RESPONSE_HEADER, id.clone());
+        }
         Ok(AppResponse { status: parts.status, headers, body })
     }
 }

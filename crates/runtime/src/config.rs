@@ -29,6 +29,9 @@ pub struct Config {
     pub app_port: Option<u16>,
     /// How responses are delivered to the Runtime API.
     pub response_mode: ResponseMode,
+    /// The deployment id (`OWNSTAK_DEPLOYMENT_ID`), sent back with every
+    /// answer for the proxy's skew protection; `None` when unset or invalid.
+    pub deployment_id: Option<String>,
 }
 
 /// How the runtime logs (to stderr).
@@ -61,7 +64,9 @@ impl Config {
             None => ResponseMode::default(),
             Some(raw) => ResponseMode::from_name(&raw).ok_or(ConfigError::InvalidResponseMode(raw))?,
         };
-        Ok(Self { runtime_api, task_root, app_port, response_mode })
+        let deployment_id =
+            non_empty(lookup(ownstak_core::DEPLOYMENT_ID_VARIABLE)).filter(|id| ownstak_core::valid_deployment_id(id));
+        Ok(Self { runtime_api, task_root, app_port, response_mode, deployment_id })
     }
 }
 

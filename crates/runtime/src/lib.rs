@@ -24,6 +24,7 @@ mod config;
 mod conn;
 mod error;
 mod logging;
+mod relay;
 mod runner;
 mod runtime_api;
 mod stream;

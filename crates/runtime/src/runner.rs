@@ -10,6 +10,7 @@ use crate::app::{App, load_manifest};
 use crate::bridge::{Bridge, Reply, ResponseMode};
 use crate::config::Config;
 use crate::error::{InitError, RunError, RuntimeApiError, chain};
+use crate::relay::LogContext;
 use crate::runtime_api::RuntimeApi;
 use crate::stream::StreamOutcome;
 
@@ -37,11 +38,12 @@ pub enum Shutdown {
 pub async fn run(config: Config) -> Result<Shutdown, RunError> {
     let mut signals = Signals::new().map_err(RunError::Signals)?;
     let mut api = RuntimeApi::new(&config.runtime_api);
+    let logs = LogContext::default();
 
     let started = Instant::now();
     // Connect to the Runtime API while the app boots.
     let init = async {
-        let (app, warm) = tokio::join!(start_app(&config), api.warm_up());
+        let (app, warm) = tokio::join!(start_app(&config, &logs), api.warm_up());
         if let Err(err) = warm {
             tracing::debug!(error = %chain(&err), "cannot pre-connect to the Runtime API");
         }
@@ -63,7 +65,8 @@ pub async fn run(config: Config) -> Result<Shutdown, RunError> {
     };
     tracing::info!(port = app.port(), elapsed_ms = started.elapsed().as_millis() as u64, "the app is listening");
 
-    let mut bridge = Bridge::new(app.port());
+    let mut bridge =
+        Bridge::new(app.port()).with_deployment_id(config.deployment_id.as_deref()).with_log_context(logs.clone());
     if let Some(probe) = app.take_probe()
         && let Err(err) = bridge.adopt(probe).await
     {
@@ -81,9 +84,9 @@ pub async fn run(config: Config) -> Result<Shutdown, RunError> {
     outcome
 }
 
-async fn start_app(config: &Config) -> Result<App, InitError> {
+async fn start_app(config: &Config, logs: &LogContext) -> Result<App, InitError> {
     let manifest = load_manifest(&config.task_root)?;
-    App::start(&config.task_root, &manifest, config.app_port).await
+    App::start(&config.task_root, &manifest, config.app_port, logs).await
 }
 
 /// The invocation loop; it only returns on a fatal failure.

@@ -181,7 +181,7 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
         DEPLOYER_POLICY,
         "AWS::IAM::ManagedPolicy",
         json!({
-            "Description": format!("ownstak {}: what `ownstak deploy`, `promote` and `deployments` call", spec.domain()),
+            "Description": format!("ownstak {}: what `ownstak deploy`, `promote`, `deployments` and `logs` call", spec.domain()),
             "PolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
@@ -198,6 +198,15 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
                         "Action": DEPLOYER_TAGGING_ACTIONS,
                         "Resource": function_arns(spec),
                         "Condition": tagging_condition(spec)
+                    },
+                    {
+                        "Sid": "ReadFunctionLogs",
+                        "Effect": "Allow",
+                        "Action": ["logs:FilterLogEvents"],
+                        "Resource": [
+                            sub(&format!("arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{}-*", spec.prefix)),
+                            sub(&format!("arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{}-*:*", spec.prefix)),
+                        ]
                     },
                     {
                         "Sid": "PassFunctionRole",

@@ -325,6 +325,15 @@ fn iam_documents_are_scoped() {
                         assert_eq!(req["aws:RequestTag/ownstak:org"], spec.org.as_str(), "{id}: {st}");
                     }
                 }
+                if actions.iter().any(|a| a.starts_with("logs:") && id == iam::DEPLOYER_POLICY) {
+                    // Reading logs: only the functions' log groups under the prefix.
+                    let group = format!(
+                        "arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{}-*",
+                        spec.prefix
+                    );
+                    assert_eq!(actions, ["logs:FilterLogEvents"], "{id}");
+                    assert_eq!(resources, [group.clone(), format!("{group}:*")], "{id}");
+                }
                 if actions.iter().any(|a| a == "iam:PassRole") {
                     assert_eq!(actions, ["iam:PassRole"]);
                     assert_eq!(
@@ -398,6 +407,7 @@ fn iam_documents_are_scoped() {
             "ec2:DescribeSubnets",
             "ec2:DescribeVpcs",
             "cloudformation:DescribeStacks",
+            "logs:FilterLogEvents",
         ] {
             expected.insert(a.to_owned());
         }

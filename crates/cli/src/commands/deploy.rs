@@ -63,8 +63,21 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     let build = ownstak_deploy::find_build_output(&args.dir)?;
     let runtime = FunctionRuntime::choose(&command, build.as_ref().map(|(_, b)| b.framework));
     let plan = build.as_ref().map(|(out_dir, b)| ownstak_deploy::asset_plan(out_dir, b));
+    // The environment's variables (`ownstak env set`, over --env-file) go
+    // into the function's configuration, so the deployment keeps them; they
+    // win over the same names in ownstak.toml's [env].
+    let mut stored = match &args.env_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read --env-file {}", path.display()))?;
+            ownstak_deploy::parse_env_file(&text, &path.display().to_string())?
+        }
+        None => std::collections::BTreeMap::new(),
+    };
+    stored.extend(super::vars::deploy_variables(&target, &args.backend, &env)?);
     let mut manifest = BundleManifest::for_command(command);
     manifest.env = project.env.clone();
+    manifest.env.retain(|k, _| !stored.contains_key(k));
     let input_runtime = runtime_binary(args.runtime_binary.clone())?;
     let input = BundleInput { app_dir: args.dir.clone(), runtime_binary: input_runtime.clone(), manifest };
 
@@ -109,10 +122,17 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut variables = std::collections::BTreeMap::new();
+    let variable_names: Vec<String> = stored.keys().cloned().collect();
+    let mut variables = stored;
     if let Some(p) = prepared.as_ref().filter(|p| p.files() > 0) {
         variables.insert(ASSETS_DIGEST_VARIABLE.to_owned(), p.digest().to_owned());
     }
+    // The build's own id (Next.js carries it in its pages), else one
+    // derived from what this deployment runs.
+    let deployment_id = match build.as_ref().and_then(|(_, b)| b.deployment_id.clone()) {
+        Some(id) => id,
+        None => bundle.deployment_id(prepared.as_ref().map(|p| p.digest())),
+    };
     let req = DeployRequest {
         env: env.clone(),
         backend: BackendId::of(info),
@@ -122,6 +142,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
         memory: args.memory.or(project.function.memory).unwrap_or(DEFAULT_MEMORY),
         timeout: args.timeout.or(project.function.timeout).unwrap_or(DEFAULT_TIMEOUT),
         variables,
+        deployment_id,
         role,
         vpc,
         promote: !args.no_promote,
@@ -160,6 +181,8 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
             "function": outcome.function,
             "version": outcome.version,
             "deployment": outcome.deployment,
+            "deploymentId": outcome.deployment_id,
+            "variables": variable_names,
             "promoted": outcome.promoted,
             "notPromoted": outcome.not_promoted.map(|why| json!({ "why": why, "message": why.describe(n) })),
             "createdFunction": outcome.created_function,
@@ -187,6 +210,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
         println!("  deployment   {deployment_url}");
+        println!("  id           {}", outcome.deployment_id);
         println!("  environment  {environment_url}");
         if let Some(a) = &assets {
             println!(

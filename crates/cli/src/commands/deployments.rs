@@ -19,7 +19,7 @@ pub(super) async fn run(args: DeploymentsArgs, json: bool) -> anyhow::Result<()>
     if json {
         let items: Vec<_> = list
             .iter()
-            .map(|d| json!({ "deployment": d.deployment, "version": d.version, "deployedAt": d.deployed_at, "live": d.live, "url": url(d.deployment) }))
+            .map(|d| json!({ "deployment": d.deployment, "version": d.version, "deployedAt": d.deployed_at, "live": d.live, "deploymentId": d.deployment_id, "retiredAt": d.retired_at, "url": url(d.deployment) }))
             .collect();
         output::json(
             &json!({ "function": env.function(), "environmentUrl": info.url(&env, Qualifier::Current)?, "deployments": items }),
@@ -30,13 +30,14 @@ pub(super) async fn run(args: DeploymentsArgs, json: bool) -> anyhow::Result<()>
         println!("{}/{} has no deployments yet", env.project(), env.env());
         return Ok(());
     }
-    println!("{:<11} {:<8} {:<26} {:<5} URL", "DEPLOYMENT", "VERSION", "DEPLOYED AT", "LIVE");
+    println!("{:<11} {:<8} {:<26} {:<25} {:<5} URL", "DEPLOYMENT", "VERSION", "DEPLOYED AT", "ID", "LIVE");
     for d in &list {
         println!(
-            "{:<11} {:<8} {:<26} {:<5} {}",
+            "{:<11} {:<8} {:<26} {:<25} {:<5} {}",
             d.deployment,
             d.version,
             d.deployed_at.as_deref().unwrap_or("-"),
+            d.deployment_id.as_deref().unwrap_or("-"),
             if d.live { "*" } else { "" },
             url(d.deployment)
         );

@@ -41,6 +41,7 @@ pub(super) async fn up(args: LocalUpArgs, json: bool) -> anyhow::Result<()> {
         allowed_origins: args.allow_origins.clone(),
         verify_signatures: args.verify_signatures,
         cache: args.cache.config(),
+        skew_window: args.site.skew_window,
     })
     .await?;
     let ready = &embedded.ready;

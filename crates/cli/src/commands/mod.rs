@@ -5,10 +5,12 @@ mod build;
 mod deploy;
 mod deployments;
 mod local;
+mod logs;
 mod promote;
 mod proxy;
 mod signal;
 mod start;
+mod vars;
 
 use anyhow::Context as _;
 use ownstak_core::{EnvironmentName, FunctionPrefix};
@@ -24,9 +26,23 @@ pub(crate) async fn run(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Deploy(args) => deploy::run(args, json).await,
         Command::Promote(args) => promote::run(args, json).await,
         Command::Deployments(args) => deployments::run(args, json).await,
+        Command::Logs(args) => logs::run(args, json).await,
+        Command::Env(cmd) => vars::run(cmd, json).await,
         Command::Proxy(args) => proxy::run(args, json).await,
         Command::Backend(cmd) => backend::run(cmd, json).await,
         Command::Start(args) => start::run(args, json).await,
+    }
+}
+
+/// The local backend's data directory the arguments name (the default
+/// `~/.ownstak/local` without `--data-dir`).
+pub(crate) fn local_data_dir(backend: &BackendArgs) -> anyhow::Result<std::path::PathBuf> {
+    match &backend.data_dir {
+        Some(d) => Ok(d.clone()),
+        None => {
+            let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+            Ok(std::path::PathBuf::from(home).join(".ownstak").join("local"))
+        }
     }
 }
 

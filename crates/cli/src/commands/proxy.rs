@@ -23,6 +23,7 @@ pub(super) async fn run(args: ProxyArgs, json: bool) -> anyhow::Result<()> {
     config.trusted_proxies =
         TrustedProxies::parse(args.trusted_proxies.iter().map(String::as_str)).map_err(anyhow::Error::msg)?;
     config.expose_metrics = args.expose_metrics;
+    config.skew_window = args.site.skew_window;
     if args.buffered {
         config.invoke_mode = InvokeMode::Buffered;
     }

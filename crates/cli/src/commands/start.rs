@@ -41,6 +41,7 @@ pub(super) async fn run(args: StartArgs, json: bool) -> anyhow::Result<()> {
         verify_signatures: false,
         // The same proxy as everywhere else, so caching headers behave as they will when deployed.
         cache: Some(ownstak_proxy::CacheConfig::default()),
+        skew_window: ownstak_proxy::DEFAULT_SKEW_WINDOW,
     })
     .await?;
     let deploy = DeployArgs {
@@ -49,6 +50,7 @@ pub(super) async fn run(args: StartArgs, json: bool) -> anyhow::Result<()> {
         command: None,
         backend: BackendArgs::local(embedded.ready.lambda.clone(), data.path().to_path_buf()),
         no_promote: false,
+        env_file: None,
         memory: None,
         timeout: None,
         runtime_binary: args.runtime_binary.clone(),

@@ -304,8 +304,8 @@ async fn create_deploy_promote_list_destroy() {
     let vars = variables(&conf);
     assert_eq!(
         vars.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["AWS_LAMBDA_EXEC_WRAPPER", "OWNSTAK_ASSETS_DIGEST"],
-        "only the exec wrapper and the assets' digest are set"
+        ["AWS_LAMBDA_EXEC_WRAPPER", "OWNSTAK_ASSETS_DIGEST", "OWNSTAK_DEPLOYMENT_ID"],
+        "only the exec wrapper, the assets' digest and the deployment id are set"
     );
     assert_eq!(vars["AWS_LAMBDA_EXEC_WRAPPER"], "/var/task/bootstrap");
     let function = lambda.get_function().function_name(FUNCTION).send().await.unwrap();
@@ -509,7 +509,10 @@ print(json.dumps({"environment": task["containerDefinitions"][0]["environment"],
     let conf = api_conf().await;
     assert_eq!(conf.runtime().map(|r| r.as_str()), Some("provided.al2023"));
     assert_eq!(conf.handler(), Some("bootstrap"));
-    assert!(variables(&conf).is_empty(), "a native app needs no variables: {:?}", conf.environment());
+    let only_id = |conf: &aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput| {
+        variables(conf).keys().map(String::as_str).collect::<Vec<_>>() == ["OWNSTAK_DEPLOYMENT_ID"]
+    };
+    assert!(only_id(&conf), "a native app needs only its deployment id: {:?}", conf.environment());
     let out = deploy_native("node server.js");
     assert_eq!(out["runtime"], "nodejs22.x", "{out}");
     let conf = api_conf().await;
@@ -519,7 +522,7 @@ print(json.dumps({"environment": task["containerDefinitions"][0]["environment"],
     assert_eq!(out["deployment"], 3, "{out}");
     let conf = api_conf().await;
     assert_eq!((conf.runtime().map(|r| r.as_str()), conf.handler()), (Some("provided.al2023"), Some("bootstrap")));
-    assert!(variables(&conf).is_empty(), "the wrapper is removed with the Node.js runtime: {:?}", conf.environment());
+    assert!(only_id(&conf), "the wrapper is removed with the Node.js runtime: {:?}", conf.environment());
 
     // A second backend in the same account gets its own prefix: the same
     // project and environment deploy there too, to a function of its own.

@@ -158,6 +158,10 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     // `ownstak deploy DIR` with no --command deploys DIR/.ownstak/compute.
     let deployed = backend.deploy(&dir, "web", "prod", &[]);
     assert_eq!(deployed["deployment"], 1, "{deployed}");
+    // The build's deployment id is Next's and the deployment's.
+    let first_id = layout["deploymentId"].as_str().unwrap().to_owned();
+    assert!(first_id.starts_with("dpl_"), "{layout}");
+    assert_eq!(deployed["deploymentId"], first_id.as_str(), "{deployed}");
 
     // The prerendered page, with config headers and the proxy (middleware) header.
     let home = http.get("web-prod-1", "/").await;
@@ -226,6 +230,10 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     let subresources = page_subresources(&html);
     let statics: Vec<&String> = subresources.iter().filter(|u| u.starts_with("/_next/static/")).collect();
     assert!(!statics.is_empty(), "no /_next/static/ reference in {html}");
+    assert!(
+        statics.iter().any(|u| u.ends_with(&format!("?dpl={first_id}"))),
+        "Next.js tags its asset URLs with the deployment id: {statics:?}"
+    );
     for url in &statics {
         let r = http.get("web-prod-1", url).await;
         assert_eq!(r.status(), 200, "{url}");
@@ -276,9 +284,23 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
 
     // A visibly different second build: both deployments keep their own code.
     std::fs::write(dir.join("marker.txt"), "second build").unwrap();
-    build_ok(&dir);
+    let second_layout = build_ok(&dir);
+    assert_ne!(second_layout["deploymentId"], first_id.as_str(), "each build has its own id");
     let deployed = backend.deploy(&dir, "web", "prod", &[]);
     assert_eq!(deployed["deployment"], 2, "{deployed}");
+    // Skew protection: a client of the first build still reaches it, by
+    // Next's header or its asset query, on the environment host.
+    let pinned = http
+        .client
+        .get(format!("http://{}/", http.proxy))
+        .header("host", "web-prod.local.dev.localhost")
+        .header("x-deployment-id", &first_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(pinned.text().await.unwrap().contains("marker: first build"));
+    let (_, by_query) = http.text("web-prod", &format!("/?dpl={first_id}")).await;
+    assert!(by_query.contains("marker: first build"), "{by_query}");
     let (_, first) = http.text("web-prod-1", "/").await;
     let (_, second) = http.text("web-prod-2", "/").await;
     let (_, live) = http.text("web-prod", "/").await;

@@ -39,6 +39,7 @@ impl Fixture {
             memory: 128,
             timeout: 3,
             variables: BTreeMap::new(),
+            deployment_id: format!("dpl-{}", tag.replace(|c: char| !c.is_ascii_alphanumeric(), "-")),
             role: LOCAL_ROLE.to_owned(),
             vpc: None,
             promote: true,
@@ -50,7 +51,8 @@ impl Fixture {
     async fn claimed(&self, req: &DeployRequest) -> (String, DeploymentNumber) {
         let prepared = prepare_function(&self.client, &self.endpoint, req, &mut |_| {}).await.unwrap();
         let version = publish(&self.client, &self.endpoint, req, &prepared, &mut |_| {}).await.unwrap();
-        let n = claim_number(&self.client, &self.endpoint, req.env.function(), &version).await.unwrap();
+        let n =
+            claim_number(&self.client, &self.endpoint, req.env.function(), &version, &req.deployment_id).await.unwrap();
         (version, n)
     }
 
@@ -116,6 +118,13 @@ async fn current_ends_at_the_newest_deployment_and_promotes_are_never_undone() {
     let live: Vec<u32> = listed.iter().filter(|d| d.live).map(|d| d.deployment).collect();
     assert_eq!(live, [6]);
     assert_eq!(listed.len(), 6);
+    // Each deployment records its id; one that was live records when it
+    // stopped being live (skew protection pins its clients for a while),
+    // one that never was does not.
+    let ids: Vec<Option<&str>> = listed.iter().map(|d| d.deployment_id.as_deref()).collect();
+    assert_eq!(ids, [Some("dpl-a"), Some("dpl-b"), Some("dpl-c"), Some("dpl-d"), Some("dpl-e"), Some("dpl-f")]);
+    let retired: Vec<u32> = listed.iter().filter(|d| d.retired_at.is_some()).map(|d| d.deployment).collect();
+    assert_eq!(retired, [1, 2, 3], "1, 3, 2 and 1 again were live before 6; 4 and 5 never: {listed:?}");
 
     // Concurrent full deploys, in whatever order they finish: `current`
     // ends at the highest number.
@@ -168,7 +177,10 @@ async fn a_version_holds_one_deploys_code_and_configuration_only() {
     let published =
         client.get_function_configuration().function_name("ownstak-api-prod").qualifier(&version).send().await.unwrap();
     assert_eq!(published.memory_size(), Some(128));
-    assert!(published.environment().and_then(|e| e.variables()).is_none_or(|v| v.is_empty()), "{published:?}");
+    // Only this deploy's own variables: its deployment id, nothing from the other one.
+    let variables = published.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    let expected = std::collections::HashMap::from([("OWNSTAK_DEPLOYMENT_ID".to_owned(), req.deployment_id.clone())]);
+    assert_eq!(variables, expected, "{published:?}");
     let code = match &req.code {
         Code::Zip(z) => z.clone(),
         Code::S3 { .. } => unreachable!(),

@@ -29,6 +29,8 @@ pub(super) struct Environment {
     pgid: i32,
     server: JoinHandle<()>,
     log: Option<std::fs::File>,
+    /// The log stream name, as the function sees it.
+    stream: String,
     /// When the last invocation ended.
     pub last_used: Instant,
 }
@@ -55,6 +57,8 @@ impl Environment {
         }
         // Logs hold the function's output: readable by their owner only.
         let log = crate::private::open_append(&spec.log_path).ok();
+        // Named as Lambda names log streams; it prefixes the platform's lines.
+        let stream = format!("{}/[{}]{id:032x}", log_stream_date(), spec.version);
         let stdio = || {
             log.as_ref()
                 .and_then(|f| f.try_clone().ok())
@@ -74,7 +78,7 @@ impl Environment {
             .env_clear()
             .envs(INHERITED_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (*k, v))))
             .envs(&spec.environment)
-            .envs(lambda_env(spec, &api_addr.to_string(), id))
+            .envs(lambda_env(spec, &api_addr.to_string(), &stream))
             .stdin(std::process::Stdio::null())
             .stdout(stdio())
             .stderr(stdio())
@@ -113,7 +117,7 @@ impl Environment {
             });
         }
         tracing::debug!(env = id, function = %spec.function, version = %spec.version, pid = pgid, runtime_api = %api_addr, "environment started");
-        Ok(Self { id, state, pgid, server, log, last_used: Instant::now() })
+        Ok(Self { id, state, pgid, server, log, stream, last_used: Instant::now() })
     }
 
     /// Whether the process is running and may take another invocation.
@@ -247,8 +251,14 @@ impl Environment {
     /// an invocation costs one system call per line.
     fn platform_log(&mut self, line: std::fmt::Arguments<'_>) {
         if let Some(f) = self.log.as_mut() {
-            let mut text = line.to_string();
-            text.push('\n');
+            // Each line with its time and stream (`ownstak_core::platform_line`),
+            // written at once.
+            let time = ownstak_core::log_time_now();
+            let mut text = String::new();
+            for line in line.to_string().lines() {
+                text.push_str(&ownstak_core::platform_line(&time, &self.stream, line));
+                text.push('\n');
+            }
             let _ = f.write_all(text.as_bytes());
         }
     }
@@ -417,14 +427,14 @@ fn wrapper_path(code_dir: &std::path::Path, wrapper: &str) -> PathBuf {
 }
 
 /// The variables Lambda sets in every execution environment.
-fn lambda_env(spec: &FunctionSpec, api: &str, id: u64) -> Vec<(&'static str, String)> {
+fn lambda_env(spec: &FunctionSpec, api: &str, stream: &str) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_LAMBDA_RUNTIME_API", api.to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME", spec.function.clone()),
         ("AWS_LAMBDA_FUNCTION_VERSION", spec.version.clone()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_size.to_string()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.function)),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", format!("{}/[{}]{id:032x}", log_stream_date(), spec.version)),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", stream.to_owned()),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
         ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", spec.runtime)),
         ("AWS_REGION", spec.region.clone()),

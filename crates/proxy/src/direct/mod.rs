@@ -26,7 +26,9 @@ use hyper_util::rt::TokioExecutor;
 use self::events::EventStreamBody;
 use self::signer::{CredentialsSource, Signer, encode_segment};
 use crate::config::ProxyConfig;
-use crate::invoker::{BoxFuture, InvokeFailure, Invoked, Lambda, ResponseEvents, SdkLambda, function_error};
+use crate::invoker::{
+    AliasEntry, BoxFuture, InvokeFailure, Invoked, Lambda, ResponseEvents, SdkLambda, function_error,
+};
 
 /// Attempts per invocation (the first and two retries).
 const ATTEMPTS: u32 = 3;
@@ -223,6 +225,10 @@ impl Lambda for DirectLambda {
         alias: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, InvokeFailure>> {
         self.control.alias_version(function, alias)
+    }
+
+    fn list_aliases<'a>(&'a self, function: &'a str) -> BoxFuture<'a, Result<Vec<AliasEntry>, InvokeFailure>> {
+        self.control.list_aliases(function)
     }
 }
 
