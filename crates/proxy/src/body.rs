@@ -170,10 +170,15 @@ impl http_body::Body for ProxyBody {
         };
         match &next {
             Some(Ok(chunk)) => {
-                if let Some(recorder) = &mut this.recorder
-                    && !recorder.push(chunk)
-                {
-                    this.recorder = None;
+                let whole = this.recorder.as_mut().map(|r| r.push(chunk).then(|| r.is_whole()));
+                match whole {
+                    Some(None) => this.recorder = None,
+                    Some(Some(true)) => {
+                        if let Some(recorder) = this.recorder.take() {
+                            recorder.complete();
+                        }
+                    }
+                    _ => {}
                 }
                 this.sent += chunk.len() as u64;
                 if matches!(this.source, Source::Full(None)) {

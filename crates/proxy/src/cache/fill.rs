@@ -133,6 +133,11 @@ impl Fill {
                     freshness,
                     chunks: Vec::new(),
                     size: 0,
+                    expected: resp
+                        .headers()
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok()),
                     _lead: self.lead.take(),
                     refresh: self.refresh.take(),
                 };
@@ -176,6 +181,8 @@ pub(crate) struct Recorder {
     freshness: Freshness,
     chunks: Vec<Bytes>,
     size: usize,
+    /// The body's declared length, when the answer has one.
+    expected: Option<usize>,
     _lead: Option<Lead>,
     refresh: Option<(String, Arc<Entry>)>,
 }
@@ -191,6 +198,12 @@ impl Recorder {
         }
         self.chunks.push(chunk.clone());
         true
+    }
+
+    /// Whether the body's declared length has arrived: the entry can be
+    /// stored before the client, which has every byte, asks again.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.expected == Some(self.size)
     }
 
     /// The body is complete: stores the entry, then lets waiters look again.
