@@ -562,6 +562,11 @@ events {{ worker_connections 4096; }}
 {temps}  server {{
     listen {listen_line};
     location / {{ default_type application/json; return 200 {nginx_quote(payload)}; }}
+    # GetAlias, as Lambda answers it (the proxy resolves `current` at most once a second).
+    location ~ ^/2015-03-31/functions/([^/]+)/aliases/([^/]+)$ {{
+      default_type application/json;
+      return 200 '{{"AliasArn":"arn:aws:lambda:us-east-1:000000000000:function:$1:$2","Name":"$2","FunctionVersion":"1","Description":"","RevisionId":"r1"}}';
+    }}
   }}
 }}
 """

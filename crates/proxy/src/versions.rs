@@ -3,7 +3,10 @@
 //! they are kept for good; `current` moves on promote and rollback, so it
 //! is trusted for at most [`CURRENT_TTL`], or not remembered at all when
 //! asking is free (the embedded backend's in-process Lambda), so that a
-//! promotion there is seen by the very next request. Asset serving and the response
+//! promotion there is seen by the very next request. A missing alias or a
+//! failed lookup is remembered as long as `current`, so that requests for a
+//! function that does not exist, or a failing Lambda API, cost one lookup a
+//! second rather than one per request. Asset serving and the response
 //! cache both key their data by version, through one [`Versions`].
 
 use std::collections::HashMap;
@@ -34,9 +37,16 @@ impl Versions {
     pub(crate) async fn resolve(&self, lambda: &dyn Lambda, function: &str, qualifier: &str) -> Option<String> {
         let id = (function.to_owned(), qualifier.to_owned());
         let free = lambda.alias_lookups_are_free();
-        let fresh = |at: Instant| qualifier != CURRENT_ALIAS || (!free && at.elapsed() < CURRENT_TTL);
+        // A numbered alias never moves. `current`, and a missing alias or a
+        // failed lookup, are asked again after a second (every time when
+        // asking is free), so that neither a promotion nor a new deployment
+        // waits long, and a missing function or a failing API is not asked
+        // on every request.
+        let fresh = |version: &Option<String>, at: Instant| {
+            (version.is_some() && qualifier != CURRENT_ALIAS) || (!free && at.elapsed() < CURRENT_TTL)
+        };
         if let Some((version, at)) = self.map().get(&id).cloned()
-            && fresh(at)
+            && fresh(&version, at)
         {
             return version;
         }
@@ -44,11 +54,10 @@ impl Versions {
             Ok(v) => v,
             Err(e) => {
                 tracing::debug!(error = ?e, %function, %qualifier, "cannot resolve the alias");
-                return None;
+                None
             }
         };
-        // A missing alias is not remembered: the deployment may be created any moment.
-        if version.is_some() {
+        if version.is_some() || !free {
             let mut map = self.map();
             if map.len() >= MAX_CACHED_ALIASES {
                 map.clear();
