@@ -13,6 +13,7 @@ mod client;
 pub mod current;
 mod deploy;
 mod deployments;
+mod env_store;
 mod error;
 mod logs;
 mod ownership;
@@ -29,6 +30,10 @@ pub use deploy::{
     claim_number, deploy, deploy_with, prepare_function, publish,
 };
 pub use deployments::{Deployment, PromoteOutcome, list_deployments, promote};
+pub use env_store::{
+    EnvironmentStore, MAX_VALUE_BYTES, NEXT_ACTIONS_KEY, Snapshot, StoredVariable, check_value, new_actions_key,
+    parameter_path, ssm_client,
+};
 pub use error::DeployError;
 pub use logs::{LogEvent, LogFilter, LogReader, LogRecord, read_local_log};
 pub use ownership::{BackendId, Claim, FunctionOwner, TAG_BACKEND, TAG_ENV, TAG_ORG, TAG_PROJECT, check_owner};
