@@ -56,7 +56,7 @@ pub(crate) enum Command {
     Deployments(DeploymentsArgs),
     /// Show an environment's function logs: output, START/END/REPORT, by request.
     Logs(LogsArgs),
-    /// Set, unset and list an environment's variables (taken by its next deploy).
+    /// Set, unset and list an environment's variables and secrets (taken by its next deploy).
     #[command(subcommand)]
     Env(VarsCommand),
     /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
@@ -447,6 +447,11 @@ pub(crate) struct VarsSetArgs {
     /// `KEY=VALUE` pairs.
     #[arg(required = true, value_name = "KEY=VALUE")]
     pub assignments: Vec<String>,
+    /// Keep the values as secrets: SSM SecureString parameters that the
+    /// function fetches at start, never in the bundle or its configuration,
+    /// shown masked by `env list`.
+    #[arg(long)]
+    pub secret: bool,
     #[command(flatten)]
     pub env: EnvArgs,
     #[command(flatten)]

@@ -91,6 +91,7 @@ impl App {
     pub(crate) async fn start(
         task_root: &Path,
         manifest: &BundleManifest,
+        secrets: &[(String, String)],
         port: Option<u16>,
         logs: &crate::relay::LogContext,
     ) -> Result<Self, InitError> {
@@ -106,6 +107,8 @@ impl App {
             .env("HOST", "127.0.0.1")
             .env("HOSTNAME", "127.0.0.1")
             .envs(&manifest.env)
+            // Secrets are `env set` values: they win over the manifest's.
+            .envs(secrets.iter().map(|(k, v)| (k, v)))
             .env("PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -248,14 +251,14 @@ mod tests {
     async fn start_reports_early_exit_and_timeout() {
         let dir = std::env::temp_dir();
         let early =
-            App::start(&dir, &BundleManifest::for_command("exit 3"), None, &crate::relay::LogContext::default())
+            App::start(&dir, &BundleManifest::for_command("exit 3"), &[], None, &crate::relay::LogContext::default())
                 .await
                 .unwrap_err();
         assert!(matches!(early, InitError::ExitedEarly { .. }), "{early}");
         assert!(early.to_string().starts_with("the app exited with exit code 3 before listening on port"));
         let mut slow = BundleManifest::for_command("sleep 5");
         slow.ready_timeout_ms = 30;
-        let timeout = App::start(&dir, &slow, None, &crate::relay::LogContext::default()).await.unwrap_err();
+        let timeout = App::start(&dir, &slow, &[], None, &crate::relay::LogContext::default()).await.unwrap_err();
         assert!(matches!(timeout, InitError::NotListening { timeout_ms: 30, .. }), "{timeout}");
     }
 }

@@ -65,7 +65,8 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     let plan = build.as_ref().map(|(out_dir, b)| ownstak_deploy::asset_plan(out_dir, b));
     // The environment's variables (`ownstak env set`, over --env-file) go
     // into the function's configuration, so the deployment keeps them; they
-    // win over the same names in ownstak.toml's [env].
+    // win over the same names in ownstak.toml's [env]. Secrets go in only as
+    // references with their versions, which the runtime fetches at init.
     let mut stored = match &args.env_file {
         Some(path) => {
             let text =
@@ -74,10 +75,14 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
         }
         None => std::collections::BTreeMap::new(),
     };
-    stored.extend(super::vars::deploy_variables(&target, &args.backend, &env)?);
+    let nextjs = matches!(build.as_ref().map(|(_, b)| b.framework), Some(ownstak_build::Framework::Nextjs));
+    let snapshot = super::vars::snapshot(&target, &args.backend, &env, nextjs).await?;
+    stored.extend(snapshot.variables);
+    let secret_names: Vec<String> = snapshot.secrets.entries.iter().map(|(k, _)| k.clone()).collect();
+    stored.retain(|k, _| !secret_names.contains(k));
     let mut manifest = BundleManifest::for_command(command);
     manifest.env = project.env.clone();
-    manifest.env.retain(|k, _| !stored.contains_key(k));
+    manifest.env.retain(|k, _| !stored.contains_key(k) && !secret_names.contains(k));
     let input_runtime = runtime_binary(args.runtime_binary.clone())?;
     let input = BundleInput { app_dir: args.dir.clone(), runtime_binary: input_runtime.clone(), manifest };
 
@@ -124,6 +129,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     };
     let variable_names: Vec<String> = stored.keys().cloned().collect();
     let mut variables = stored;
+    variables.extend(snapshot.secrets.to_variables());
     if let Some(p) = prepared.as_ref().filter(|p| p.files() > 0) {
         variables.insert(ASSETS_DIGEST_VARIABLE.to_owned(), p.digest().to_owned());
     }
@@ -183,6 +189,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
             "deployment": outcome.deployment,
             "deploymentId": outcome.deployment_id,
             "variables": variable_names,
+            "secrets": secret_names,
             "promoted": outcome.promoted,
             "notPromoted": outcome.not_promoted.map(|why| json!({ "why": why, "message": why.describe(n) })),
             "createdFunction": outcome.created_function,
