@@ -408,6 +408,11 @@ pub(crate) struct DeployArgs {
     /// The ownstak-runtime executable to bundle [default: next to ownstak].
     #[arg(long, env = "OWNSTAK_RUNTIME_BINARY")]
     pub runtime_binary: Option<PathBuf>,
+    /// Make a new deployment from deployment N's bundle (its code, runtime,
+    /// memory, timeout and static assets) with the current variables and
+    /// secrets, instead of packaging DIR.
+    #[arg(long, value_name = "N", conflicts_with_all = ["command", "memory", "timeout", "runtime_binary"])]
+    pub redeploy: Option<u32>,
 }
 
 /// `ownstak promote`.

@@ -18,11 +18,12 @@ mod error;
 mod logs;
 mod ownership;
 mod project;
+mod redeploy;
 mod runtime;
 mod vars;
 
-pub use assets::{asset_plan, find_build_output, upload_assets, upload_assets_to};
-pub use bundle::{Arch, Bundle, BundleInput, build_bundle};
+pub use assets::{asset_plan, find_build_output, local_asset_store, upload_assets, upload_assets_to};
+pub use bundle::{Arch, Bundle, BundleInput, build_bundle, bundle_code_dir};
 pub use client::{Endpoint, fetch_backend_info, lambda_client, local_keys};
 pub use current::{Skipped, make_live};
 pub use deploy::{
@@ -38,5 +39,6 @@ pub use error::DeployError;
 pub use logs::{LogEvent, LogFilter, LogReader, LogRecord, read_local_log};
 pub use ownership::{BackendId, Claim, FunctionOwner, TAG_BACKEND, TAG_ENV, TAG_ORG, TAG_PROJECT, check_owner};
 pub use project::ProjectConfig;
+pub use redeploy::{PreviousDeployment, read_deployment};
 pub use runtime::FunctionRuntime;
 pub use vars::{LocalVariables, MAX_KEY_LEN, check_variable_name, parse_assignment, parse_env_file};

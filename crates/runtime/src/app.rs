@@ -106,7 +106,10 @@ impl App {
             .current_dir(task_root)
             .env("HOST", "127.0.0.1")
             .env("HOSTNAME", "127.0.0.1")
-            .envs(&manifest.env)
+            // The manifest's variables (ownstak.toml's [env]) yield to the
+            // function's configuration (`env set`, --env-file), so a
+            // redeployed bundle takes the current values.
+            .envs(manifest.env.iter().filter(|(k, _)| std::env::var_os(k).is_none()))
             // Secrets are `env set` values: they win over the manifest's.
             .envs(secrets.iter().map(|(k, v)| (k, v)))
             .env("PORT", port.to_string())

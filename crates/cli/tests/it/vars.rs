@@ -19,7 +19,9 @@ fn env_hello(root: &Path) -> PathBuf {
     let route = r#"
   if (req.url === "/api/secret") {
     res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ token: process.env.API_TOKEN ?? null, greeting: process.env.GREETING ?? null }));
+    const codeFile = require("path").join(__dirname, "code.txt");
+    const code = require("fs").existsSync(codeFile) ? require("fs").readFileSync(codeFile, "utf8") : null;
+    res.end(JSON.stringify({ token: process.env.API_TOKEN ?? null, greeting: process.env.GREETING ?? null, code }));
     return;
   }
   if (req.url === "/api/env") {
@@ -186,9 +188,13 @@ async fn secrets_reach_the_app_and_stay_out_of_the_bundle_and_configuration() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("API_TOKEN=******** (secret)") && !text.contains(FIRST), "{text}");
 
+    std::fs::write(app.join("code.txt"), "one").unwrap();
     let first = backend.deploy(&app, "hello", "prod", &[]);
     assert_eq!(first["secrets"], serde_json::json!(["API_TOKEN"]), "{first}");
-    assert_eq!(secret_of(&backend, "hello-prod").await, serde_json::json!({ "token": FIRST, "greeting": "hello" }));
+    assert_eq!(
+        secret_of(&backend, "hello-prod").await,
+        serde_json::json!({ "token": FIRST, "greeting": "hello", "code": "one" })
+    );
 
     // Only a reference is in the function's configuration.
     let vars = configuration(&backend, "deployment-1").await;
@@ -199,6 +205,7 @@ async fn secrets_reach_the_app_and_stay_out_of_the_bundle_and_configuration() {
     // A second deployment with another value; each keeps its own.
     ok(&env_cmd(&backend, &["set", &format!("API_TOKEN={SECOND}"), "--secret"]));
     assert_eq!(secret_of(&backend, "hello-prod").await["token"], FIRST, "not before a deploy");
+    std::fs::write(app.join("code.txt"), "two").unwrap();
     backend.deploy(&app, "hello", "prod", &[]);
     assert_eq!(secret_of(&backend, "hello-prod").await["token"], SECOND);
     assert_eq!(secret_of(&backend, "hello-prod-1").await["token"], FIRST);
@@ -251,5 +258,22 @@ async fn secrets_reach_the_app_and_stay_out_of_the_bundle_and_configuration() {
             && log.contains("ownstak env set KEY=VALUE --secret"),
         "{log}"
     );
+
+    // --redeploy: deployment 1's code with the current variables and secrets.
+    ok(&env_cmd(&backend, &["set", "API_TOKEN=fourth", "--secret"]));
+    ok(&env_cmd(&backend, &["set", "GREETING=now"]));
+    let out = backend.cli(&["deploy", "--redeploy", "1", "--project", "hello", "--env", "prod", "--json"]);
+    ok(&out);
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((again["deployment"].as_u64(), again["redeployOf"].as_u64()), (Some(4), Some(1)), "{again}");
+    assert_eq!(again["deploymentId"], first["deploymentId"], "the same build keeps its id");
+    assert_eq!(
+        secret_of(&backend, "hello-prod").await,
+        serde_json::json!({ "token": "fourth", "greeting": "now", "code": "one" })
+    );
+    assert_eq!(secret_of(&backend, "hello-prod-2").await["code"], "two");
+    let out = backend.cli(&["deploy", "--redeploy", "99", "--project", "hello", "--env", "prod"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("deployment 99 of hello/prod does not exist"), "{err}");
     assert!(backend.stop().success());
 }
