@@ -411,7 +411,7 @@ pub(crate) struct DeployArgs {
     /// Make a new deployment from deployment N's bundle (its code, runtime,
     /// memory, timeout and static assets) with the current variables and
     /// secrets, instead of packaging DIR.
-    #[arg(long, value_name = "N", conflicts_with_all = ["command", "memory", "timeout", "runtime_binary"])]
+    #[arg(long, value_name = "N", conflicts_with_all = ["command", "memory", "timeout"])]
     pub redeploy: Option<u32>,
 }
 

@@ -741,14 +741,14 @@ async fn variables_and_secrets_live_in_ssm() {
     let bucket = created["outputs"]["AssetsBucket"].as_str().unwrap().to_owned();
     let env = |args: &[&str]| -> Vec<String> {
         let mut all: Vec<String> = ["env"].iter().chain(args).map(|s| (*s).to_owned()).collect();
-        all.extend(["--project", "web", "--env", "prod"].iter().chain(BACKEND).map(|s| (*s).to_owned()));
+        all.extend(["--project", "web", "--env", "prod", "--json"].iter().chain(BACKEND).map(|s| (*s).to_owned()));
         all
     };
     let run = |args: Vec<String>| moto.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
 
-    run(env(&["set", "GREETING=hi", "EMPTY=", "--json"]));
-    run(env(&["set", "API_TOKEN=aws-s3cret-1", "--secret", "--json"]));
-    let listed = run(env(&["list", "--json"]));
+    run(env(&["set", "GREETING=hi", "EMPTY="]));
+    run(env(&["set", "API_TOKEN=aws-s3cret-1", "--secret"]));
+    let listed = run(env(&["list"]));
     assert_eq!(
         listed["variables"],
         serde_json::json!({ "API_TOKEN": "********", "EMPTY": "", "GREETING": "hi" }),
@@ -847,6 +847,6 @@ async fn variables_and_secrets_live_in_ssm() {
     missing.extend(BACKEND);
     let err = moto.fails(&missing);
     assert!(err.contains("deployment 9 of web/prod does not exist"), "{err}");
-    run(env(&["unset", "API_TOKEN", "--json"]));
-    assert_eq!(run(env(&["list", "--json"]))["secrets"], serde_json::json!([]));
+    run(env(&["unset", "API_TOKEN"]));
+    assert_eq!(run(env(&["list"]))["secrets"], serde_json::json!([]));
 }
