@@ -316,19 +316,32 @@ impl AssetStore {
             Err(e) => return Err(sdk("HeadObject", ep)(e)),
         }
         let mut keys_found = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.config.bucket).prefix(&from_prefix).into_paginator().send();
+        let mut pages =
+            self.client.list_objects_v2().bucket(&self.config.bucket).prefix(&from_prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(sdk("ListObjectsV2", ep))?;
-            keys_found.extend(page.contents().iter().filter_map(|o| o.key()).filter(|k| *k != index).map(str::to_owned));
+            keys_found
+                .extend(page.contents().iter().filter_map(|o| o.key()).filter(|k| *k != index).map(str::to_owned));
         }
         // The index goes last, so a reader never finds it before its files.
         keys_found.push(index.clone());
         for key in keys_found {
             let rel = key.strip_prefix(&from_prefix).unwrap_or(&key);
-            let got = self.client.get_object().bucket(&self.config.bucket).key(&key).send().await.map_err(sdk("GetObject", ep))?;
-            let (content_type, cache_control, metadata) =
-                (got.content_type().map(str::to_owned), got.cache_control().map(str::to_owned), got.metadata().cloned());
-            let body = got.body.collect().await.map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?;
+            let got = self
+                .client
+                .get_object()
+                .bucket(&self.config.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(sdk("GetObject", ep))?;
+            let (content_type, cache_control, metadata) = (
+                got.content_type().map(str::to_owned),
+                got.cache_control().map(str::to_owned),
+                got.metadata().cloned(),
+            );
+            let body =
+                got.body.collect().await.map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?;
             let bytes = body.into_bytes();
             self.client
                 .put_object()

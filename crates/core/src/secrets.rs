@@ -22,7 +22,9 @@ pub struct SecretRefs {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretRefsError {
     /// `OWNSTAK_SECRETS` is set without `OWNSTAK_SECRETS_PATH`.
-    #[error("{SECRETS_VARIABLE} is set but {SECRETS_PATH_VARIABLE} is not; redeploy the function with `ownstak deploy`")]
+    #[error(
+        "{SECRETS_VARIABLE} is set but {SECRETS_PATH_VARIABLE} is not; redeploy the function with `ownstak deploy`"
+    )]
     MissingPath,
     /// An entry is not `KEY:version`.
     #[error("{SECRETS_VARIABLE} has `{0}`, which is not KEY:version; redeploy the function with `ownstak deploy`")]

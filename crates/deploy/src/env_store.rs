@@ -190,8 +190,11 @@ impl EnvironmentStore {
     }
 
     async fn put(&self, key: &str, value: &str, secret: bool) -> Result<u64, DeployError> {
-        let (kind, stored) =
-            if secret { (ParameterType::SecureString, value.to_owned()) } else { (ParameterType::String, format!("{PLAIN_MARK}{value}")) };
+        let (kind, stored) = if secret {
+            (ParameterType::SecureString, value.to_owned())
+        } else {
+            (ParameterType::String, format!("{PLAIN_MARK}{value}"))
+        };
         let out = self
             .client
             .put_parameter()
@@ -220,7 +223,8 @@ impl EnvironmentStore {
                 .send()
                 .await
                 .map_err(sdk("ssm:DeleteParameters", &self.endpoint))?;
-            removed.extend(out.deleted_parameters().iter().filter_map(|n| n.strip_prefix(&self.path)).map(str::to_owned));
+            removed
+                .extend(out.deleted_parameters().iter().filter_map(|n| n.strip_prefix(&self.path)).map(str::to_owned));
         }
         removed.sort();
         Ok(removed)
@@ -228,7 +232,8 @@ impl EnvironmentStore {
 
     /// What a deploy copies: the variables' values and the secrets' versions.
     pub async fn snapshot(&self) -> Result<Snapshot, DeployError> {
-        let mut snap = Snapshot { secrets: SecretRefs { path: self.path.clone(), entries: Vec::new() }, ..Default::default() };
+        let mut snap =
+            Snapshot { secrets: SecretRefs { path: self.path.clone(), entries: Vec::new() }, ..Default::default() };
         for v in self.list().await? {
             match v.value {
                 Some(value) if !v.secret => {

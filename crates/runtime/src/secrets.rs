@@ -30,7 +30,8 @@ pub(crate) async fn fetch(refs: &SecretRefs) -> Result<Vec<(String, String)>, In
         if let Some(missing) = got.invalid_parameters().first() {
             return Err(InitError::Secrets {
                 parameter: missing.clone(),
-                detail: "it does not exist at that version (it was unset, or overwritten more than 100 times)".to_owned(),
+                detail: "it does not exist at that version (it was unset, or overwritten more than 100 times)"
+                    .to_owned(),
                 hint: "set it again with `ownstak env set KEY=VALUE --secret` and deploy again",
             });
         }

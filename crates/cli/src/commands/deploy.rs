@@ -286,7 +286,8 @@ async fn redeploy(
     if let Some(digest) = previous.assets_digest() {
         variables.insert(ASSETS_DIGEST_VARIABLE.to_owned(), digest.to_owned());
     }
-    let deployment_id = previous.deployment_id().context("deployment has no deployment id; deploy the app again")?.to_owned();
+    let deployment_id =
+        previous.deployment_id().context("deployment has no deployment id; deploy the app again")?.to_owned();
     let req = DeployRequest {
         env: env.clone(),
         backend: BackendId::of(info),

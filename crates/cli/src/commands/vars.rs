@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use ownstak_core::EnvironmentName;
-use ownstak_deploy::{EnvironmentStore, LocalVariables, NEXT_ACTIONS_KEY, Snapshot, check_value, check_variable_name, parse_assignment};
+use ownstak_deploy::{
+    EnvironmentStore, LocalVariables, NEXT_ACTIONS_KEY, Snapshot, check_value, check_variable_name, parse_assignment,
+};
 use serde_json::json;
 
 use super::Target;
@@ -100,8 +102,7 @@ async fn open(target: &Target, backend: &BackendArgs, env: &EnvironmentName) -> 
         let legacy = LocalVariables::new(&super::local_data_dir(backend)?, env.function());
         let old = legacy.load()?;
         if !old.is_empty() {
-            let present: std::collections::BTreeSet<String> =
-                store.list().await?.into_iter().map(|v| v.key).collect();
+            let present: std::collections::BTreeSet<String> = store.list().await?.into_iter().map(|v| v.key).collect();
             let moving: Vec<(String, String)> = old.into_iter().filter(|(k, _)| !present.contains(k)).collect();
             store.set(&moving, false).await?;
             tracing::info!(count = moving.len(), "moved the variables of an older ownstak into the backend's store");

@@ -758,7 +758,8 @@ async fn variables_and_secrets_live_in_ssm() {
 
     // The parameters as SSM keeps them.
     let ssm = aws_sdk_ssm::Client::new(&moto.sdk().await);
-    let token = ssm.get_parameter().name("/ownstak/acme/prod/web/prod/API_TOKEN").with_decryption(true).send().await.unwrap();
+    let token =
+        ssm.get_parameter().name("/ownstak/acme/prod/web/prod/API_TOKEN").with_decryption(true).send().await.unwrap();
     let token = token.parameter().unwrap();
     assert_eq!(token.r#type().map(|t| t.as_str()), Some("SecureString"));
     assert_eq!(token.value(), Some("aws-s3cret-1"));
@@ -786,7 +787,9 @@ async fn variables_and_secrets_live_in_ssm() {
     let lambda = aws_sdk_lambda::Client::new(&moto.sdk().await);
     let conf = |q: &'static str| {
         let lambda = lambda.clone();
-        async move { variables(&lambda.get_function_configuration().function_name(FUNCTION).qualifier(q).send().await.unwrap()) }
+        async move {
+            variables(&lambda.get_function_configuration().function_name(FUNCTION).qualifier(q).send().await.unwrap())
+        }
     };
     let one = conf("deployment-1").await;
     let two = conf("deployment-2").await;
@@ -811,14 +814,18 @@ async fn variables_and_secrets_live_in_ssm() {
     assert_eq!(values, ["aws-s3cret-1", "aws-s3cret-2"]);
 
     // --redeploy 1: the first bundle and assets with the current values.
-    let mut redeploy: Vec<String> =
-        ["deploy", "--redeploy", "1", "--project", "web", "--env", "prod", "--json"].iter().map(|s| (*s).to_owned()).collect();
+    let mut redeploy: Vec<String> = ["deploy", "--redeploy", "1", "--project", "web", "--env", "prod", "--json"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     redeploy.extend(BACKEND.iter().map(|s| (*s).to_owned()));
     let third = run(redeploy);
     assert_eq!((third["deployment"].as_u64(), third["redeployOf"].as_u64()), (Some(3), Some(1)), "{third}");
     assert_eq!(third["deploymentId"], first["deploymentId"]);
-    let three = lambda.get_function_configuration().function_name(FUNCTION).qualifier("deployment-3").send().await.unwrap();
-    let first_conf = lambda.get_function_configuration().function_name(FUNCTION).qualifier("deployment-1").send().await.unwrap();
+    let three =
+        lambda.get_function_configuration().function_name(FUNCTION).qualifier("deployment-3").send().await.unwrap();
+    let first_conf =
+        lambda.get_function_configuration().function_name(FUNCTION).qualifier("deployment-1").send().await.unwrap();
     assert_eq!(three.code_sha256(), first_conf.code_sha256(), "the first deployment's code");
     let vars = variables(&three);
     assert_eq!((vars["GREETING"].as_str(), vars["OWNSTAK_SECRETS"].as_str()), ("hello", "API_TOKEN:2"));

@@ -296,9 +296,14 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     }
     let lambda = ownstak_testkit::lambda_client(&backend.lambda);
     for q in ["deployment-1", "deployment-2"] {
-        let conf = lambda.get_function_configuration().function_name("ownstak-web-prod").qualifier(q).send().await.unwrap();
+        let conf =
+            lambda.get_function_configuration().function_name("ownstak-web-prod").qualifier(q).send().await.unwrap();
         let vars = conf.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
-        assert_eq!(vars.get("OWNSTAK_SECRETS").map(String::as_str), Some("NEXT_SERVER_ACTIONS_ENCRYPTION_KEY:1"), "{q}");
+        assert_eq!(
+            vars.get("OWNSTAK_SECRETS").map(String::as_str),
+            Some("NEXT_SERVER_ACTIONS_ENCRYPTION_KEY:1"),
+            "{q}"
+        );
     }
     let ssm = aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::Config::builder()

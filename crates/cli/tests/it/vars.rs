@@ -135,7 +135,12 @@ async fn deployments_keep_the_variables_they_were_deployed_with() {
 
 async fn get(backend: &Backend, label: &str, path: &str) -> reqwest::Response {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    client.get(format!("http://{}{path}", backend.proxy)).header("host", format!("{label}.local.dev.localhost")).send().await.unwrap()
+    client
+        .get(format!("http://{}{path}", backend.proxy))
+        .header("host", format!("{label}.local.dev.localhost"))
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn secret_of(backend: &Backend, label: &str) -> serde_json::Value {
@@ -162,7 +167,13 @@ fn found_under(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
 
 async fn configuration(backend: &Backend, qualifier: &str) -> std::collections::BTreeMap<String, String> {
     let lambda = ownstak_testkit::lambda_client(&backend.lambda);
-    let conf = lambda.get_function_configuration().function_name("ownstak-hello-prod").qualifier(qualifier).send().await.unwrap();
+    let conf = lambda
+        .get_function_configuration()
+        .function_name("ownstak-hello-prod")
+        .qualifier(qualifier)
+        .send()
+        .await
+        .unwrap();
     conf.environment().and_then(|e| e.variables()).map(|v| v.clone().into_iter().collect()).unwrap_or_default()
 }
 

@@ -38,8 +38,11 @@ impl SsmError {
 
 impl IntoResponse for SsmError {
     fn into_response(self) -> Response {
-        let status =
-            if self.code == "InternalServerError" { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
+        let status = if self.code == "InternalServerError" {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         let body = serde_json::json!({ "__type": self.code, "message": self.message });
         let mut resp = (status, super::json_body(&body)).into_response();
         resp.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(self.code));

@@ -71,7 +71,8 @@ pub(crate) fn json_body(v: &Value) -> impl IntoResponse + use<> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SsmError> {
-    serde_json::from_slice(body).map_err(|e| SsmError::new("SerializationException", format!("Cannot read the request: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| SsmError::new("SerializationException", format!("Cannot read the request: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -191,8 +192,7 @@ fn by_path(svc: &Service, params: &ParameterStore, r: PathRequest) -> Result<Val
         Some(t) => t.parse::<usize>().map_err(|_| SsmError::new("InvalidNextToken", "The NextToken is not valid."))?,
     };
     let max = r.max_results.unwrap_or(MAX_RESULTS).clamp(1, MAX_RESULTS);
-    let page: Vec<Value> =
-        all.iter().skip(start).take(max).map(|p| render(svc, p, r.with_decryption, None)).collect();
+    let page: Vec<Value> = all.iter().skip(start).take(max).map(|p| render(svc, p, r.with_decryption, None)).collect();
     let end = start + page.len();
     let mut out = json!({ "Parameters": page });
     if end < all.len() {

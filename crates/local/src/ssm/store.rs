@@ -80,7 +80,9 @@ impl ParameterStore {
         let db = self.lock();
         let tx = db.unchecked_transaction().map_err(SsmError::store)?;
         let latest: Option<u64> = tx
-            .query_row("SELECT MAX(version) FROM parameters WHERE name = ?1", params![name], |r| r.get::<_, Option<i64>>(0))
+            .query_row("SELECT MAX(version) FROM parameters WHERE name = ?1", params![name], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
             .map_err(SsmError::store)?
             .map(|v| v as u64);
         if latest.is_some() && !overwrite {
@@ -165,7 +167,8 @@ impl ParameterStore {
 
     /// Deletes every version of `name`; false when it did not exist.
     pub(crate) fn delete(&self, name: &str) -> Result<bool, SsmError> {
-        let n = self.lock().execute("DELETE FROM parameters WHERE name = ?1", params![name]).map_err(SsmError::store)?;
+        let n =
+            self.lock().execute("DELETE FROM parameters WHERE name = ?1", params![name]).map_err(SsmError::store)?;
         Ok(n > 0)
     }
 }
@@ -183,9 +186,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Parameter> {
 /// SSM's rules for names: letters, digits, `.-_/`, a leading `/` for a
 /// hierarchy, at most 15 levels and 1011 characters, no `aws`/`ssm` prefix.
 pub(crate) fn check_name(name: &str) -> Result<(), SsmError> {
-    let invalid = |why: &str| {
-        SsmError::validation(format!("Parameter name {name:?} is not valid: {why}"))
-    };
+    let invalid = |why: &str| SsmError::validation(format!("Parameter name {name:?} is not valid: {why}"));
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(invalid("a name has 1 to 1011 characters"));
     }

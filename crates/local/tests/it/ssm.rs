@@ -78,18 +78,17 @@ async fn parameters_with_versions_paths_and_errors() {
 
     // A path: its direct children (latest versions), page by page.
     let mut names = Vec::new();
-    let mut pages = ssm
-        .get_parameters_by_path()
-        .path("/ownstak/dev/local/shop/prod/")
-        .max_results(1)
-        .into_paginator()
-        .send();
+    let mut pages =
+        ssm.get_parameters_by_path().path("/ownstak/dev/local/shop/prod/").max_results(1).into_paginator().send();
     while let Some(page) = pages.next().await {
         names.extend(page.unwrap().parameters().iter().map(|p| (p.name().unwrap().to_owned(), p.version())));
     }
     assert_eq!(
         names,
-        [("/ownstak/dev/local/shop/prod/API_TOKEN".to_owned(), 2), ("/ownstak/dev/local/shop/prod/GREETING".to_owned(), 1)]
+        [
+            ("/ownstak/dev/local/shop/prod/API_TOKEN".to_owned(), 2),
+            ("/ownstak/dev/local/shop/prod/GREETING".to_owned(), 1)
+        ]
     );
     let all = ssm.get_parameters_by_path().path("/ownstak/dev/local/shop/prod").recursive(true).send().await.unwrap();
     assert_eq!(all.parameters().len(), 3);
@@ -103,7 +102,10 @@ async fn parameters_with_versions_paths_and_errors() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err.as_service_error().and_then(|e| aws_sdk_ssm::error::ProvideErrorMetadata::code(e)), Some("ValidationException"));
+    assert_eq!(
+        err.as_service_error().and_then(|e| aws_sdk_ssm::error::ProvideErrorMetadata::code(e)),
+        Some("ValidationException")
+    );
 
     // Deleting: every version goes.
     let deleted = ssm.delete_parameters().names(name).names("/ownstak/none").send().await.unwrap();
