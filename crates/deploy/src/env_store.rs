@@ -267,32 +267,6 @@ impl EnvironmentStore {
             Err(e) => Err(sdk("ssm:PutParameter", &self.endpoint)(e)),
         }
     }
-
-    /// Reads secret values (decrypted) for `refs`; for tests and tools, as
-    /// the runtime does at init.
-    pub async fn read_secrets(&self, refs: &SecretRefs) -> Result<BTreeMap<String, String>, DeployError> {
-        let mut out = BTreeMap::new();
-        for chunk in refs.entries.chunks(BATCH) {
-            let names: Vec<String> = chunk.iter().map(|(k, v)| refs.selector(k, *v)).collect();
-            let got = self
-                .client
-                .get_parameters()
-                .set_names(Some(names))
-                .with_decryption(true)
-                .send()
-                .await
-                .map_err(sdk("ssm:GetParameters", &self.endpoint))?;
-            if let Some(missing) = got.invalid_parameters().first() {
-                return Err(DeployError::NotFound(format!("the secret parameter {missing} does not exist")));
-            }
-            for p in got.parameters() {
-                if let Some(key) = p.name().and_then(|n| n.strip_prefix(&refs.path)) {
-                    out.insert(key.to_owned(), p.value().unwrap_or_default().to_owned());
-                }
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// A new Next.js server actions key: 32 random bytes, base64.
