@@ -61,6 +61,9 @@ pub(crate) enum Command {
     Env(VarsCommand),
     /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
     Proxy(ProxyArgs),
+    /// Manage the proxies' response cache (purge answers of an environment).
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Provision and manage an AWS backend (CloudFormation stack, certificate, DNS).
     #[command(subcommand)]
     Backend(BackendCommand),
@@ -206,6 +209,9 @@ pub(crate) struct CacheArgs {
     /// carrying it never use the cache [default: the session cookies of common frameworks].
     #[arg(long = "cache-session-cookie", value_name = "NAME")]
     pub cache_session_cookies: Vec<String>,
+    /// How often the backend's purge log is polled, e.g. `500ms` or `2s` (a purge reaches the proxy within it).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = crate::duration::parse)]
+    pub cache_purge_poll: std::time::Duration,
 }
 
 impl CacheArgs {
@@ -224,6 +230,7 @@ impl CacheArgs {
             } else {
                 self.cache_session_cookies.clone()
             },
+            purge_poll_interval: self.cache_purge_poll.max(std::time::Duration::from_millis(100)),
         })
     }
 }
@@ -635,4 +642,33 @@ pub(crate) struct BackendDestroyArgs {
     /// Delete the backend's functions too instead of refusing.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `ownstak cache …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Remove an environment's answers from every proxy's cache (within a second).
+    Purge(CachePurgeArgs),
+}
+
+/// `ownstak cache purge`.
+#[derive(Debug, Args)]
+pub(crate) struct CachePurgeArgs {
+    /// A URL path to purge (repeatable): without a query it purges the path with any query,
+    /// with one (`/search?q=a`) exactly that.
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Purge every path starting with this (repeatable), e.g. `/blog/`.
+    #[arg(long = "prefix", value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+    /// Purge the answers whose `Cache-Tag` (or Next.js `x-next-cache-tags`) names this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Purge every cached answer of the environment.
+    #[arg(long, conflicts_with_all = ["paths", "prefixes", "tags"])]
+    pub all: bool,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }

@@ -69,16 +69,22 @@ pub async fn upload_assets(
     prepared: &PreparedUpload,
     progress: impl FnMut(&UploadProgress),
 ) -> Result<Option<UploadReport>, DeployError> {
-    let (Some(store_endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else {
+    let Some(store) = local_asset_store(info, endpoint).await else {
         tracing::info!("the backend has no asset store; the function serves the static files");
         return Ok(None);
     };
+    Ok(Some(upload_assets_to(&store, function, version, prepared, progress).await?))
+}
+
+/// The asset store a local backend reports in its facts, signed for with
+/// the key pair of `endpoint`; `None` when it has none.
+pub async fn local_asset_store(info: &BackendInfo, endpoint: &crate::Endpoint) -> Option<AssetStore> {
+    let (Some(store_endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else { return None };
     let mut config = StoreConfig::local(store_endpoint.clone(), bucket.clone());
     if let crate::Endpoint::Local { keys, .. } = endpoint {
         config = config.with_credentials(keys.clone());
     }
-    let store = AssetStore::new(config).await;
-    Ok(Some(upload_assets_to(&store, function, version, prepared, progress).await?))
+    Some(AssetStore::new(config).await)
 }
 
 /// Uploads prepared files for `version` of `function` to a given store (an

@@ -20,7 +20,7 @@ mod project;
 mod runtime;
 mod vars;
 
-pub use assets::{asset_plan, find_build_output, upload_assets, upload_assets_to};
+pub use assets::{asset_plan, find_build_output, local_asset_store, upload_assets, upload_assets_to};
 pub use bundle::{Arch, Bundle, BundleInput, build_bundle};
 pub use client::{Endpoint, fetch_backend_info, lambda_client, local_keys};
 pub use current::{Skipped, make_live};

@@ -2,6 +2,7 @@
 
 mod backend;
 mod build;
+mod cache;
 mod deploy;
 mod deployments;
 mod local;
@@ -29,6 +30,7 @@ pub(crate) async fn run(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Logs(args) => logs::run(args, json).await,
         Command::Env(cmd) => vars::run(cmd, json).await,
         Command::Proxy(args) => proxy::run(args, json).await,
+        Command::Cache(cmd) => cache::run(cmd, json).await,
         Command::Backend(cmd) => backend::run(cmd, json).await,
         Command::Start(args) => start::run(args, json).await,
     }
