@@ -24,19 +24,30 @@ plus boto3 from the project's virtualenv for the Lambda API).
       prints an nginx configuration: KIND `page` answers every request with
       PAGE (one worker, as an app); `lambda` answers every request with an
       API Gateway v2 response whose body is PAGE (a Lambda Invoke endpoint
-      that answers at once); `hop` proxies to UPSTREAM with keep-alive.
+      that answers at once); `lambda-cached` is `lambda` with the page
+      marked shareable (`public, s-maxage=600`) and each invocation logged
+      to PREFIX/invocations.log; `hop` proxies to UPSTREAM with keep-alive.
       LISTEN is `host:port`, or `@PORT@` for a configuration that a
       function's start script fills in with $PORT
   helper.py uploads PROXY HOST CLIENTS MIB
       CLIENTS threads POST MIB MiB each to http://PROXY/upload with Host
       HOST, all at once; prints the statuses and fails unless all are 200
+  helper.py gets PROXY HOST PATH N
+      N sequential GETs of PATH on one keep-alive connection (all 200)
+  helper.py page-load PROXY HOST
+      GET / and then every /_next/static/ file the HTML names, as a
+      browser loads a page; prints the number of requests
+  helper.py log-count FILE NEEDLE
+      prints how many lines of FILE contain NEEDLE
   helper.py report RESULTS META COMMANDS OUT
       writes the Markdown report from the JSON lines in RESULTS
 """
 
+import gzip
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -399,6 +410,70 @@ def report(results_path, meta_path, commands_path, out):
             targets.append(f"- proxy CPU per invoked request: **{worst:.1f} µs** at worst over the connection "
                            f"counts (target ≤ 40 µs: {'met' if worst <= 40 else 'missed'})")
 
+    # Scenario 1c
+    ch = [r for r in rows if r["s"] == "cached"]
+    count = next((r for r in rows if r["s"] == "cache_count"), None)
+    fill = next((r for r in rows if r["s"] == "cache_fill"), None)
+    load = next((r for r in rows if r["s"] == "page_load"), None)
+    if ch:
+        w("## 1c. A cached page through the proxy")
+        w("")
+        w("The instant Lambda endpoint of 1b, now marking the page shareable (`Cache-Control: public, "
+          "s-maxage=600`); `ownstak proxy --buffered` answers it from its response cache (h). The baseline is "
+          "nginx's reverse-proxy hop to nginx serving the page (n), measured again beside it. *CPU per request* "
+          "is the serving processes' own (for (n) nginx's workers, not the app behind them).")
+        w("")
+        cget = lambda p, c: next((r for r in ch if r["c"] == c and r["path"] == p), None)
+        names = {"n": "(n) nginx hop → nginx serving the page", "h": "(h) ownstak proxy, answer from its cache"}
+        for c in sorted({r["c"] for r in ch}):
+            w(f"### {c} connection{'s' if c != 1 else ''}")
+            w("")
+            w("| path | requests/s | × (n) | p50 | × (n) | p99 | CPU per request | × (n) |")
+            w("|---|---:|---:|---:|---:|---:|---:|---:|")
+            n = cget("n", c)
+            for p in ("n", "h"):
+                r = cget(p, c)
+                if not r:
+                    continue
+                w(f"| {names[p]} | {r['rps']:.0f} | {ratio(r['rps'], n and n['rps'])} | {fmt_us(r['p50_us'])} "
+                  f"| {ratio(r['p50_us'], n and n['p50_us'])} | {fmt_us(r['p99_us'])} | {fmt_us(r.get('cpu_us'))} "
+                  f"| {ratio(r.get('cpu_us'), n and n.get('cpu_us'))} |")
+            w("")
+        h16, n16 = cget("h", 16), cget("n", 16)
+        if h16 and n16:
+            q = h16["rps"] / n16["rps"]
+            targets.append(f"- cached page through the proxy ÷ nginx hop, 16 connections: **{q:.2f}×** requests/s "
+                           f"(target ≥ 1.0×: {'met' if q >= 1.0 else 'missed'})")
+        h1, n1 = cget("h", 1), cget("n", 1)
+        if h1 and n1:
+            q = h1["p50_us"] / n1["p50_us"]
+            targets.append(f"- cached page p50 at 1 connection ÷ nginx hop's: **{q:.2f}×** "
+                           f"(target ≤ 1.2×: {'met' if q <= 1.2 else 'missed'})")
+    if count:
+        w(f"1,000 sequential GETs of a cached page on a fresh proxy: **{count['invocations']}** invocation(s) "
+          "(counted in the Lambda endpoint's access log).")
+        w("")
+        targets.append(f"- invocations for 1,000 GETs of a cached page: **{count['invocations']}** "
+                       f"(target 1: {'met' if count['invocations'] == 1 else 'missed'})")
+    if fill:
+        limit = fill["cache_mib"] * 1024 + 64 * 1024
+        w(f"A proxy with `--cache-size {fill['cache_mib']}` sent {fill['requests']} distinct shareable pages "
+          f"(about 1 KiB each) by one wrk thread at 16 connections: the cache then held "
+          f"{fill['cache_bytes'] / 1048576:.1f} MiB by its own count ({fill['evicted']} slots evicted to stay "
+          f"within its size; a page of a compressible type takes two, its `Vary` list and its entry); the proxy's RSS went from {fmt_kib(fill['idle_kib'])} to a peak of "
+          f"**{fmt_kib(fill['peak_kib'])}**.")
+        w("")
+        targets.append(f"- proxy RSS with a {fill['cache_mib']} MiB cache filled past its size: "
+                       f"**{fmt_kib(fill['peak_kib'])}** (target ≤ {fill['cache_mib']} MiB + 64 MiB: "
+                       f"{'met' if fill['peak_kib'] <= limit else 'missed'})")
+    if load:
+        w(f"A Next.js page load (the HTML and every `/_next/static/` file it names, {load['requests']} requests) "
+          f"through `local up`'s proxy, repeated on a warm cache: **{load['invocations']}** invocation(s) the "
+          "second time (counted in the function's log).")
+        w("")
+        targets.append(f"- a Next.js page load on a warm cache: **{load['invocations']}** invocations "
+                       f"(target 0: {'met' if load['invocations'] == 0 else 'missed'})")
+
     # Scenario 2
     cold_rows = [r for r in rows if r["s"] == "cold"]
     w("## 2. Cold start: the Next.js example")
@@ -553,15 +628,22 @@ events {{ worker_connections 4096; }}
   }}
 }}
 """
-    elif kind == "lambda":
-        payload = json.dumps({"statusCode": 200, "headers": {"content-type": "text/html; charset=utf-8"}, "body": html})
+    elif kind in ("lambda", "lambda-cached"):
+        # `lambda-cached` marks the page shareable and logs each invocation
+        # (one line per POST) to PREFIX/invocations.log.
+        headers = {"content-type": "text/html; charset=utf-8"}
+        log = ""
+        if kind == "lambda-cached":
+            headers["cache-control"] = "public, s-maxage=600"
+            log = f"access_log {prefix}/invocations.log; "
+        payload = json.dumps({"statusCode": 200, "headers": headers, "body": html})
         body = f"""worker_processes 1;
 {head}http {{
   access_log off;
   client_body_buffer_size 64k;
 {temps}  server {{
     listen {listen_line};
-    location / {{ default_type application/json; return 200 {nginx_quote(payload)}; }}
+    location / {{ {log}default_type application/json; return 200 {nginx_quote(payload)}; }}
     # GetAlias, as Lambda answers it (the proxy resolves `current` at most once a second).
     location ~ ^/2015-03-31/functions/([^/]+)/aliases/([^/]+)$ {{
       default_type application/json;
@@ -622,6 +704,55 @@ def uploads(proxy, host_header, clients, mib):
         die(f"{clients} concurrent uploads of {mib} MiB: not all answered 200: {counts}")
 
 
+def gets(proxy, host_header, path, n):
+    """N sequential GETs of PATH on one keep-alive connection; all must be 200."""
+    host, port = proxy.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    for _ in range(int(n)):
+        conn.request("GET", path, headers={"Host": host_header})
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            die(f"GET {path}: {resp.status}")
+    conn.close()
+
+
+def page_load(proxy, host_header):
+    """Loads a page as a browser would: the HTML, then every `/_next/static/`
+    file it names (scripts, styles, fonts), each once; prints the count."""
+    host, port = proxy.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def get(path):
+        # gzip, which the standard library decodes (a browser would take br).
+        conn.request("GET", path, headers={"Host": host_header, "Accept-Encoding": "gzip"})
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            die(f"page load: GET {path} answered {resp.status}")
+        if resp.getheader("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return body
+
+    html = get("/").decode("utf-8", "replace")
+    files = sorted(set(re.findall(r'(/_next/static/[^"\'\s>)]+)', html)))
+    if not files:
+        die("page load: the HTML names no /_next/static/ files")
+    for f in files:
+        get(f)
+    conn.close()
+    print(1 + len(files))
+
+
+def log_count(path, needle):
+    """How many lines of the file at PATH contain NEEDLE (0 when it does not exist)."""
+    try:
+        with open(path, errors="replace") as f:
+            print(sum(1 for line in f if needle in line))
+    except FileNotFoundError:
+        print(0)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -637,6 +768,12 @@ def main(argv):
         cold(endpoint, proxy, int(rounds), int(first), specs)
     elif cmd == "uploads":
         uploads(*args)
+    elif cmd == "gets":
+        gets(*args)
+    elif cmd == "page-load":
+        page_load(*args)
+    elif cmd == "log-count":
+        log_count(*args)
     elif cmd == "deploy-note":
         deploy_note(*args)
     elif cmd == "json-field":

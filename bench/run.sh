@@ -12,6 +12,10 @@
 #      and the backend's memory with many streams and many uploads at once
 #   4. `ownstak deploy` of the Next.js example until its URL answers
 #      (`next build` apart), and a second, unchanged deploy
+#  1b. the proxy hop alone against an instant Lambda endpoint, vs nginx's hop
+#  1c. a cached page through the proxy vs nginx's hop; invocations for 1,000
+#      GETs; the proxy's memory with its cache filled past its size; and
+#      (after 4.) invocations for a Next.js page load on a warm cache
 #
 #   ./bench/run.sh           full run; writes BENCHMARKS.md at the repo root
 #   ./bench/run.sh --smoke   ownstak's own scenarios, very short, with the
@@ -41,12 +45,14 @@ if [ "$MODE" = full ]; then
   SECS=${BENCH_SECONDS:-10}; WARM=2; FIRST_WARM=5; CONNS=${BENCH_CONNECTIONS:-"1 16 64"}
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-10}; STREAM_MIB=${BENCH_STREAM_MIB:-256}; STREAM_ROUNDS=3
   STREAM_CLIENTS=50; STREAM_CLIENT_MIB=16; UPLOAD_CLIENTS=60; UPLOAD_MIB=4
+  CACHE_MIB=256; FILL_SECS=40
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
   PEERS=1; PROFILE=release
 else
   SECS=${BENCH_SECONDS:-1}; WARM=1; FIRST_WARM=2; CONNS=${BENCH_CONNECTIONS:-"1 16"}
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-2}; STREAM_MIB=${BENCH_STREAM_MIB:-32}; STREAM_ROUNDS=1
   STREAM_CLIENTS=10; STREAM_CLIENT_MIB=2; UPLOAD_CLIENTS=8; UPLOAD_MIB=4
+  CACHE_MIB=4; FILL_SECS=2
   OUT=${BENCH_OUT:-$(mktemp -t ownstak-bench-smoke.XXXXXX.md)}
   # The smoke run checks ownstak's scenarios, not the peers: no `cargo
   # install` and no second (release) build on the test command's path.
@@ -408,7 +414,64 @@ for c in $CONNS; do
   hop p "http://127.0.0.1:$P_PORT/" "$HOP_HOST" "$PID_proxy_alone"
 done
 HOP_S=hop
-stop "$PID_proxy_alone"; stop "$PID_lambda_mock"; stop "$PID_nginx"; stop "$PID_app"
+stop "$PID_proxy_alone"; stop "$PID_lambda_mock"
+
+# === 1c. a cached page =========================================================
+# The same instant Lambda endpoint, now marking the page shareable
+# (`public, s-maxage=600`) and logging every invocation; `ownstak proxy`
+# answers it from its response cache. Baseline: the nginx hop (n) again.
+log "scenario 1c: a cached page through the proxy"
+note "1c. a cached page (the response cache)"
+LC_PORT=$(free_port); PC_PORT=$(free_port); PF_PORT=$(free_port)
+mkdir -p "$WORK/lambda-cached"
+python3 bench/helper.py nginx-conf lambda-cached "127.0.0.1:$LC_PORT" "$WORK/lambda-cached" "$PAGE" >"$WORK/lambda-cached/nginx.conf"
+start lambda_cached "$WORK/lambda-cached.log" "$NGINX" -p "$WORK/lambda-cached" -c "$WORK/lambda-cached/nginx.conf" -e "$WORK/lambda-cached/error.log"
+wait_http "nginx as a Lambda endpoint (shareable page)" 10 "$PID_lambda_cached" "$WORK/lambda-cached.log" "http://127.0.0.1:$LC_PORT/"
+start proxy_cached "$WORK/proxy-cached.log" "$BIN/ownstak" proxy --buffered --lambda-endpoint "http://127.0.0.1:$LC_PORT" \
+  --proxy-addr "127.0.0.1:$PC_PORT" --log warn
+wait_http "ownstak proxy (cache)" 30 "$PID_proxy_cached" "$WORK/proxy-cached.log" "http://127.0.0.1:$PC_PORT/" "$HOP_HOST"
+INVOKED=$(python3 bench/helper.py log-count "$WORK/lambda-cached/invocations.log" POST)
+record python3 bench/helper.py gets "127.0.0.1:$PC_PORT" "$HOP_HOST" /count 1000
+python3 bench/helper.py gets "127.0.0.1:$PC_PORT" "$HOP_HOST" /count 1000
+INVOKED=$(( $(python3 bench/helper.py log-count "$WORK/lambda-cached/invocations.log" POST) - INVOKED ))
+log "1,000 GETs of a cached page: $INVOKED invocations"
+result "{\"s\":\"cache_count\",\"gets\":1000,\"invocations\":$INVOKED}"
+check_page "(h) ownstak proxy, cached page" "http://127.0.0.1:$PC_PORT/" "$HOP_HOST"
+HOP_S=cached
+for c in $CONNS; do
+  hop n "http://127.0.0.1:$NGINX_PORT/" "127.0.0.1:$NGINX_PORT" "$PID_nginx"
+  hop h "http://127.0.0.1:$PC_PORT/" "$HOP_HOST" "$PID_proxy_cached"
+done
+HOP_S=hop
+stop "$PID_proxy_cached"
+# Memory with the cache full: a proxy with a CACHE_MIB cache is sent more
+# distinct shareable pages than fit, then its VmHWM and the cache's own
+# byte count (`ownstak_proxy_cache_bytes`) are read.
+note "1c. the cache filled past its size with distinct pages (wrk with a Lua script numbering the paths)"
+start proxy_fill "$WORK/proxy-fill.log" "$BIN/ownstak" proxy --buffered --lambda-endpoint "http://127.0.0.1:$LC_PORT" \
+  --proxy-addr "127.0.0.1:$PF_PORT" --cache-size "$CACHE_MIB" --expose-metrics --log warn
+wait_http "ownstak proxy (cache fill)" 30 "$PID_proxy_fill" "$WORK/proxy-fill.log" "http://127.0.0.1:$PF_PORT/" "$HOP_HOST"
+cat >"$WORK/fill.lua" <<'LUA'
+-- One thread: every request a new path, so every answer is a new entry.
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/fill/" .. n)
+end
+LUA
+FILL_IDLE=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID_proxy_fill/status")
+record wrk -t1 -c16 -d"${FILL_SECS}s" -s fill.lua -H "Host: $HOP_HOST" "http://127.0.0.1:$PF_PORT/"
+FILL_OUT=$(timeout $((FILL_SECS + 30)) wrk -t1 -c16 -d"${FILL_SECS}s" -s "$WORK/fill.lua" -H "Host: $HOP_HOST" "http://127.0.0.1:$PF_PORT/") \
+  || die "filling the cache failed"
+FILL_REQS=$(awk '/requests in/ {print $1}' <<<"$FILL_OUT")
+METRICS=$(curl -s -H "Host: $HOP_HOST" "http://127.0.0.1:$PF_PORT/__ownstak__/metrics")
+FILL_BYTES=$(awk '/^ownstak_proxy_cache_bytes / {print $2}' <<<"$METRICS")
+FILL_EVICTED=$(awk '/^ownstak_proxy_cache_evictions_total / {print $2}' <<<"$METRICS")
+FILL_PEAK=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID_proxy_fill/status")
+[ -n "$FILL_REQS" ] && [ -n "$FILL_BYTES" ] || die "no numbers from the cache fill"
+log "cache fill: $FILL_REQS pages, cache holds $FILL_BYTES bytes (${FILL_EVICTED:-0} evicted), proxy RSS idle ${FILL_IDLE} KiB, peak ${FILL_PEAK} KiB"
+result "{\"s\":\"cache_fill\",\"cache_mib\":$CACHE_MIB,\"requests\":$FILL_REQS,\"cache_bytes\":$FILL_BYTES,\"evicted\":${FILL_EVICTED:-0},\"idle_kib\":$FILL_IDLE,\"peak_kib\":$FILL_PEAK}"
+stop "$PID_proxy_fill"; stop "$PID_lambda_cached"; stop "$PID_nginx"; stop "$PID_app"
 
 # === the backend for scenarios 2 to 4 =========================================
 B_LAMBDA=$(free_port); B_PROXY=$(free_port); B_S3=$(free_port)
@@ -444,6 +507,16 @@ deploy_next() { # deploy_next STEP
 }
 deploy_next first
 deploy_next second
+# A page load (the HTML, then every /_next/static/ file it names) twice:
+# the second, on a warm cache, must invoke nothing.
+NEXT_LOG="$WORK/data-b/logs/ownstak-next-prod.log"
+record "$PY" bench/helper.py page-load "127.0.0.1:$B_PROXY" next-prod.local.dev.localhost
+LOAD_REQS=$("$PY" "$HELPER" page-load "127.0.0.1:$B_PROXY" next-prod.local.dev.localhost)
+INVOKED=$("$PY" "$HELPER" log-count "$NEXT_LOG" "REPORT RequestId")
+"$PY" "$HELPER" page-load "127.0.0.1:$B_PROXY" next-prod.local.dev.localhost >/dev/null
+INVOKED=$(( $("$PY" "$HELPER" log-count "$NEXT_LOG" "REPORT RequestId") - INVOKED ))
+log "Next.js page load ($LOAD_REQS requests) on a warm cache: $INVOKED invocations"
+result "{\"s\":\"page_load\",\"requests\":$LOAD_REQS,\"invocations\":$INVOKED}"
 
 # === 2. cold start ==========================================================
 log "scenario 2: Next.js cold starts, $COLD_ROUNDS rounds"
@@ -532,6 +605,8 @@ for c in $CONNS; do for p in $HOP_PATHS; do grep -q "\"s\":\"hop\",\"path\":\"$p
 for n in $COLD_NAMES; do grep -q "\"s\":\"cold\",\"name\":\"$n\"" "$RESULTS" || missing+=("cold start $n"); done
 for p in direct proxy; do grep -q "\"s\":\"stream\",\"path\":\"$p\"" "$RESULTS" || missing+=("stream $p"); done
 grep -q '"s":"upload_mem"' "$RESULTS" || missing+=("upload memory")
+for c in $CONNS; do for p in n h; do grep -q "\"s\":\"cached\",\"path\":\"$p\",\"c\":$c," "$RESULTS" || missing+=("cached page ($p) c=$c"); done; done
+for k in cache_count cache_fill page_load; do grep -q "\"s\":\"$k\"" "$RESULTS" || missing+=("$k"); done
 for s in build first second; do grep -q "\"s\":\"deploy\",\"step\":\"$s\"" "$RESULTS" || missing+=("deploy $s"); done
 [ ${#missing[@]} = 0 ] || die "no numbers for: ${missing[*]}"
 meta duration "$(( $(date +%s) - STARTED ))"

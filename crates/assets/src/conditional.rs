@@ -1,6 +1,9 @@
 //! The local store: s3s-fs, plus the HTTP preconditions (`If-None-Match`,
 //! `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`) of GetObject and
-//! HeadObject that S3 honours and s3s-fs leaves to its callers.
+//! HeadObject that S3 honours and s3s-fs leaves to its callers, and
+//! conditional writes (`If-Match`, `If-None-Match: *` on PutObject) made
+//! atomic: s3s-fs checks the condition and then writes, so two writers
+//! could both pass the check; here one conditional write runs at a time.
 
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -10,12 +13,14 @@ use s3s_fs::FileSystem;
 #[derive(Debug)]
 pub(crate) struct ConditionalFs {
     inner: FileSystem,
+    /// Held through each conditional write, from its check to its rename.
+    writes: tokio::sync::Mutex<()>,
 }
 
 impl ConditionalFs {
     /// Wraps a file-system store.
     pub(crate) fn new(inner: FileSystem) -> Self {
-        Self { inner }
+        Self { inner, writes: tokio::sync::Mutex::new(()) }
     }
 }
 
@@ -101,6 +106,14 @@ macro_rules! conditional_s3 {
                 Ok(resp)
             }
 
+            async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+                if req.input.if_match.is_none() && req.input.if_none_match.is_none() {
+                    return self.inner.put_object(req).await;
+                }
+                let _one_at_a_time = self.writes.lock().await;
+                self.inner.put_object(req).await
+            }
+
             async fn head_object(&self, mut req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
                 let pre = Preconditions {
                     if_match: req.input.if_match.take(),
@@ -122,7 +135,6 @@ conditional_s3! {
     head_bucket: HeadBucketInput => HeadBucketOutput;
     list_buckets: ListBucketsInput => ListBucketsOutput;
     get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
-    put_object: PutObjectInput => PutObjectOutput;
     copy_object: CopyObjectInput => CopyObjectOutput;
     delete_object: DeleteObjectInput => DeleteObjectOutput;
     delete_objects: DeleteObjectsInput => DeleteObjectsOutput;

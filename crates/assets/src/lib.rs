@@ -3,6 +3,7 @@
 //! * [`server`]: the local backend's S3 endpoint (s3s over a directory).
 //! * [`store`]: uploads at deploy time through the official `aws-sdk-s3`.
 //! * [`serve`]: answers asset requests in the proxy from the store.
+//! * [`purge`]: the purge log that carries cache purges to every proxy.
 //!
 //! # Key layout
 //!
@@ -29,6 +30,10 @@
 //! permanent/<function>/<path under .ownstak/permanent/>
 //!     permanent files of deployments made before content addressing
 //!     (format-1 indexes); read, never written
+//! purge/log.json
+//!     the purge log ([`PurgeFeed`]): the newest cache purges of every
+//!     function of the backend, appended by `ownstak cache purge` with a
+//!     conditional write and polled by every proxy with a conditional GET
 //! ```
 
 mod client;
@@ -36,6 +41,7 @@ mod conditional;
 mod error;
 mod index;
 mod keys;
+mod purge;
 mod serve;
 mod server;
 mod store;
@@ -43,6 +49,9 @@ mod store;
 pub use client::StoreConfig;
 pub use error::AssetError;
 pub use index::DeploymentIndex;
+pub use purge::{
+    KEPT_RECORDS, MAX_SELECTORS, PURGE_LOG_KEY, Purge, PurgeError, PurgeFeed, PurgeNews, PurgeRecord, PurgeScope,
+};
 pub use serve::{AssetBody, AssetResolver, AssetResponse};
 pub use server::{AssetServer, EndpointSecurity};
 pub use store::{AssetStore, PreparedUpload, UploadPlan, UploadProgress, UploadReport, prepare_upload};

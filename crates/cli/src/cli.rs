@@ -61,6 +61,9 @@ pub(crate) enum Command {
     Env(VarsCommand),
     /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
     Proxy(ProxyArgs),
+    /// Manage the proxies' response cache (purge answers of an environment).
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Provision and manage an AWS backend (CloudFormation stack, certificate, DNS).
     #[command(subcommand)]
     Backend(BackendCommand),
@@ -206,6 +209,9 @@ pub(crate) struct CacheArgs {
     /// carrying it never use the cache [default: the session cookies of common frameworks].
     #[arg(long = "cache-session-cookie", value_name = "NAME")]
     pub cache_session_cookies: Vec<String>,
+    /// How often the backend's purge log is polled, e.g. `500ms` or `2s` (a purge reaches the proxy within it).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = crate::duration::parse)]
+    pub cache_purge_poll: std::time::Duration,
 }
 
 impl CacheArgs {
@@ -224,6 +230,7 @@ impl CacheArgs {
             } else {
                 self.cache_session_cookies.clone()
             },
+            purge_poll_interval: self.cache_purge_poll.max(std::time::Duration::from_millis(100)),
         })
     }
 }
@@ -504,6 +511,10 @@ pub(crate) struct LogsArgs {
     /// answer) or Lambda's request id.
     #[arg(long, value_name = "ID")]
     pub request_id: Option<String>,
+    /// The proxy's access log instead: a line per request routed to the environment
+    /// (local backends: the data directory's `logs/proxy-access.log`; AWS: the proxy tasks' log group).
+    #[arg(long)]
+    pub proxy: bool,
 }
 
 impl Command {
@@ -519,6 +530,15 @@ impl Command {
             Command::Start(_) => Some(1),
             _ => None,
         }
+    }
+
+    /// Where the proxy's access log is written as JSON lines besides
+    /// stderr: `<data-dir>/logs/proxy-access.log` for `local up`, which
+    /// `ownstak logs --proxy` reads.
+    pub(crate) fn access_log(&self) -> Option<PathBuf> {
+        let Command::Local(LocalCommand::Up(a)) = self else { return None };
+        let dir = a.data_dir.clone().or_else(|| crate::commands::default_data_dir().ok())?;
+        Some(dir.join("logs").join(crate::logging::ACCESS_LOG_FILE))
     }
 
     /// The log level when none is given: servers log their work, one-shot
@@ -645,4 +665,33 @@ pub(crate) struct BackendDestroyArgs {
     /// Delete the backend's functions too instead of refusing.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `ownstak cache …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Remove an environment's answers from every proxy's cache (within a second).
+    Purge(CachePurgeArgs),
+}
+
+/// `ownstak cache purge`.
+#[derive(Debug, Args)]
+pub(crate) struct CachePurgeArgs {
+    /// A URL path to purge (repeatable): without a query it purges the path with any query,
+    /// with one (`/search?q=a`) exactly that.
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Purge every path starting with this (repeatable), e.g. `/blog/`.
+    #[arg(long = "prefix", value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+    /// Purge the answers whose `Cache-Tag` (or Next.js `x-next-cache-tags`) names this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Purge every cached answer of the environment.
+    #[arg(long, conflicts_with_all = ["paths", "prefixes", "tags"])]
+    pub all: bool,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }

@@ -76,11 +76,10 @@ pub async fn upload_assets(
     Ok(Some(upload_assets_to(&store, function, version, prepared, progress).await?))
 }
 
-/// The asset store of a local backend (signed with its key pair), if it has one.
+/// The asset store a local backend reports in its facts, signed for with
+/// the key pair of `endpoint`; `None` when it has none.
 pub async fn local_asset_store(info: &BackendInfo, endpoint: &crate::Endpoint) -> Option<AssetStore> {
-    let (Some(store_endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else {
-        return None;
-    };
+    let (Some(store_endpoint), Some(bucket)) = (&info.assets_endpoint, &info.assets_bucket) else { return None };
     let mut config = StoreConfig::local(store_endpoint.clone(), bucket.clone());
     if let crate::Endpoint::Local { keys, .. } = endpoint {
         config = config.with_credentials(keys.clone());

@@ -47,6 +47,11 @@ impl ProxyAssets {
         Self { store, resolver: OnceCell::new(), versions }
     }
 
+    /// Where the store is, when the proxy has one.
+    pub(crate) fn store(&self) -> Option<&StoreConfig> {
+        self.store.as_ref()
+    }
+
     /// The response for a request when the store has the file, else `None`
     /// (the function answers).
     pub(crate) async fn answer(

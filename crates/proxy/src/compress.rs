@@ -2,9 +2,11 @@
 //! `gzip`, the answer's type is text-like (HTML, CSS, JavaScript, JSON,
 //! XML, SVG, plain text), the function did not encode it itself, does not
 //! forbid it (`no-transform`), and its body is not known to be small, the
-//! proxy compresses it and adds `Vary: Accept-Encoding` (added to every
-//! answer that *could* be compressed, so that caches keep the variants
-//! apart). "Small" is known from a body that arrived whole, or from the
+//! proxy compresses it. `Vary: Accept-Encoding` is added to every answer
+//! of a compressible type, small or not, so that whether it is added never
+//! depends on how fast the body arrived: the response cache keeps one
+//! `Vary` list per URL, and two answers of one page must agree on it.
+//! "Small" is known from a body that arrived whole, or from the
 //! function's `Content-Length`. A body known in full is compressed at once; a streamed one
 //! chunk by chunk, each flushed, so the client sees bytes as soon as the
 //! function writes them. The response cache stores what leaves here, so
@@ -93,8 +95,9 @@ fn compressible_type(content_type: &str) -> bool {
     }
 }
 
-/// Whether the answer could be compressed (whatever this client accepts).
-fn eligible(status: StatusCode, headers: &HeaderMap, body_len: Option<usize>) -> bool {
+/// Whether answers like this one are compressed for clients that accept
+/// it (its size aside).
+fn eligible(status: StatusCode, headers: &HeaderMap) -> bool {
     let no_transform = headers
         .get_all(CACHE_CONTROL)
         .iter()
@@ -104,19 +107,19 @@ fn eligible(status: StatusCode, headers: &HeaderMap, body_len: Option<usize>) ->
         && !headers.contains_key(CONTENT_ENCODING)
         && !no_transform
         && headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(compressible_type)
-        && body_len.is_none_or(|n| n >= MIN_BYTES)
 }
 
 /// Compresses a function's answer for a client that accepts `encoding`,
-/// when it is eligible; adds `Vary: Accept-Encoding` whenever it is.
+/// when it is eligible and not known to be small; adds `Vary:
+/// Accept-Encoding` whenever it is eligible.
 pub(crate) fn apply(mut resp: Response<ProxyBody>, encoding: Encoding) -> Response<ProxyBody> {
     let declared = resp.extensions().get::<DeclaredLength>().map(|d| usize::try_from(d.0).unwrap_or(usize::MAX));
     let body_len = resp.body().known_len().or(declared);
-    if !eligible(resp.status(), resp.headers(), body_len) {
+    if !eligible(resp.status(), resp.headers()) {
         return resp;
     }
     add_vary(resp.headers_mut());
-    if encoding == Encoding::Identity {
+    if encoding == Encoding::Identity || body_len.is_some_and(|n| n < MIN_BYTES) {
         return resp;
     }
     let Some(compressor) = Compressor::new(encoding) else { return resp };

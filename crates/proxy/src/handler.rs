@@ -92,6 +92,17 @@ impl Handler {
         self.draining.store(true, Ordering::SeqCst);
     }
 
+    /// The task that applies the backend's cache purges, when the proxy has
+    /// a response cache and an asset store (which holds the purge log).
+    pub(crate) fn purge_follower(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let cache = self.cache.as_ref()?;
+        let Some(store) = self.assets.store() else {
+            tracing::info!("no asset store: `ownstak cache purge` cannot reach this proxy's cache");
+            return None;
+        };
+        Some(cache::follow_purges(Arc::downgrade(cache), store.clone()))
+    }
+
     /// The proxy's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.counters.metrics

@@ -38,7 +38,7 @@ mod tls;
 mod versions;
 
 pub use assets::AssetsConfig;
-pub use cache::{CacheConfig, DEFAULT_SESSION_COOKIES};
+pub use cache::{CacheConfig, DEFAULT_PURGE_POLL_INTERVAL, DEFAULT_SESSION_COOKIES};
 pub use config::{DEFAULT_SKEW_WINDOW, InvokeMode, ProxyConfig};
 pub use direct::DirectLambda;
 pub use failure::FailureKind;

@@ -50,6 +50,8 @@ pub(crate) struct CacheMetrics {
     stored: Counter,
     bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
     evictions: Counter,
+    purges: Counter,
+    purge_poll_errors: Counter,
 }
 
 impl CacheMetrics {
@@ -70,6 +72,14 @@ impl CacheMetrics {
             "Entries evicted from the response cache to stay within its size",
             evictions.clone(),
         );
+        let purges = Counter::default();
+        registry.register("cache_purges", "Purges applied to the response cache", purges.clone());
+        let purge_poll_errors = Counter::default();
+        registry.register(
+            "cache_purge_poll_errors",
+            "Polls of the purge log that failed (purges wait until one succeeds)",
+            purge_poll_errors.clone(),
+        );
         let counter = |result| lookups.get_or_create(&CacheResult { result }).clone();
         Self {
             hits: counter("hit"),
@@ -79,7 +89,19 @@ impl CacheMetrics {
             stored,
             bytes,
             evictions,
+            purges,
+            purge_poll_errors,
         }
+    }
+
+    /// A purge was applied.
+    pub(crate) fn purged(&self) {
+        self.purges.inc();
+    }
+
+    /// A poll of the purge log failed.
+    pub(crate) fn purge_poll_failed(&self) {
+        self.purge_poll_errors.inc();
     }
 
     /// A fresh answer from the cache.

@@ -176,6 +176,7 @@ impl Proxy {
         let first = Shard { shared: self.shared.clone(), tls: self.tls.clone(), phase: phase.clone() };
         tokio::pin!(shutdown);
         let handler = self.shared.handler.clone();
+        let purges = handler.purge_follower().map(tokio::spawn);
         // Once `shutdown` resolves the proxy drains: health says 503 so that
         // load balancers stop sending, but connections are still accepted
         // and served until no request has been in progress for a moment, or
@@ -210,6 +211,9 @@ impl Proxy {
             first.spawn_connection(stream, peer);
         }
         let _ = stop.send(true);
+        if let Some(purges) = purges {
+            purges.abort();
+        }
         drop(self.listener);
         let _ = phase.send(Phase::Draining);
         let left = drain.saturating_sub(draining_since.map(|t| t.elapsed()).unwrap_or_default()).max(DRAIN_QUIET);

@@ -1,14 +1,17 @@
 //! `ownstak logs`: an environment's function logs, from the local
 //! backend's log file or from CloudWatch Logs, each line with its time,
-//! deployment and request ids; `--follow` polls for new lines.
+//! deployment and request ids; `--follow` polls for new lines. With
+//! `--proxy`, the proxy's access log lines of the environment instead.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use ownstak_core::{DeploymentNumber, valid_request_id};
-use ownstak_deploy::{BackendId, LogEvent, LogFilter, LogReader, LogRecord, lambda_client, list_deployments};
+use ownstak_core::{DeploymentNumber, EnvironmentName, valid_request_id};
+use ownstak_deploy::{
+    AccessRecord, BackendId, LogEvent, LogFilter, LogReader, LogRecord, lambda_client, list_deployments,
+};
 
 use super::Target;
 use crate::cli::LogsArgs;
@@ -47,6 +50,9 @@ pub(super) async fn run(args: LogsArgs, json: bool) -> anyhow::Result<()> {
         anyhow::bail!("`{id}` is not a request id: use the X-Request-ID of an answer (letters, digits, `-_.:`)");
     }
     let (target, env) = super::target(&args.backend, &args.env).await?;
+    if args.proxy {
+        return proxy_log(&args, &target, &env, json).await;
+    }
     let endpoint = target.endpoint();
     let deployments =
         list_deployments(&lambda_client(&endpoint), &endpoint, &env, &BackendId::of(target.info())).await?;
@@ -88,6 +94,66 @@ pub(super) async fn run(args: LogsArgs, json: bool) -> anyhow::Result<()> {
         for record in reader.read(&events, &filter) {
             if let Err(e) = print(&record, json) {
                 // The reader went away (`ownstak logs | head`): done.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(e).context("cannot write the log lines");
+            }
+        }
+        if !args.follow {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            () = super::signal::shutdown_signal() => return Ok(()),
+        }
+    }
+}
+
+/// `ownstak logs --proxy`: the access log lines of requests routed to the
+/// environment, filtered and followed as the function's lines are.
+async fn proxy_log(args: &LogsArgs, target: &Target, env: &EnvironmentName, json: bool) -> anyhow::Result<()> {
+    let since = SystemTime::now().checked_sub(args.since).unwrap_or(SystemTime::UNIX_EPOCH);
+    let since_ms = since.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let since_ms = i64::try_from(since_ms).unwrap_or(i64::MAX);
+    let since = ownstak_core::log_time(since.into());
+    let qualifier = args.deployment.map(|n| format!("deployment-{n}"));
+    let (mut source, poll) = match target {
+        Target::Local { .. } => {
+            let path = super::local_data_dir(&args.backend)?.join("logs").join(crate::logging::ACCESS_LOG_FILE);
+            (Source::File { path, offset: 0 }, POLL_LOCAL)
+        }
+        Target::Aws(t) => {
+            (Source::CloudWatch(Box::new(ownstak_aws::CloudWatchLogs::proxy(t, since_ms))), POLL_CLOUDWATCH)
+        }
+    };
+    loop {
+        for event in source.next().await? {
+            let Some(record) = AccessRecord::parse(&event.message) else { continue };
+            let wanted = record.function == env.function()
+                && record.time.as_str() >= since.as_str()
+                && args.request_id.as_ref().is_none_or(|id| *id == record.request_id)
+                && qualifier.as_ref().is_none_or(|q| *q == record.qualifier);
+            if !wanted {
+                continue;
+            }
+            let line = if json {
+                serde_json::to_string(&record)?
+            } else {
+                format!(
+                    "{} {} {} {}{} {:.1}ms {} {}",
+                    record.time,
+                    record.status,
+                    record.method,
+                    record.host,
+                    record.path,
+                    record.duration_ms,
+                    record.qualifier,
+                    record.request_id
+                )
+            };
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
                     return Ok(());
                 }

@@ -2,6 +2,7 @@
 
 mod backend;
 mod build;
+mod cache;
 mod deploy;
 mod deployments;
 mod local;
@@ -29,6 +30,7 @@ pub(crate) async fn run(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Logs(args) => logs::run(args, json).await,
         Command::Env(cmd) => vars::run(cmd, json).await,
         Command::Proxy(args) => proxy::run(args, json).await,
+        Command::Cache(cmd) => cache::run(cmd, json).await,
         Command::Backend(cmd) => backend::run(cmd, json).await,
         Command::Start(args) => start::run(args, json).await,
     }
@@ -39,11 +41,14 @@ pub(crate) async fn run(command: Command, json: bool) -> anyhow::Result<()> {
 pub(crate) fn local_data_dir(backend: &BackendArgs) -> anyhow::Result<std::path::PathBuf> {
     match &backend.data_dir {
         Some(d) => Ok(d.clone()),
-        None => {
-            let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
-            Ok(std::path::PathBuf::from(home).join(".ownstak").join("local"))
-        }
+        None => default_data_dir(),
     }
+}
+
+/// The local backend's data directory when none is given: `~/.ownstak/local`.
+pub(crate) fn default_data_dir() -> anyhow::Result<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+    Ok(std::path::PathBuf::from(home).join(".ownstak").join("local"))
 }
 
 /// Validates the slugs before anything touches a backend.

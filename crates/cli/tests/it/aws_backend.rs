@@ -285,6 +285,19 @@ async fn create_deploy_promote_list_destroy() {
         deployed.push(out);
     }
 
+    // Cache purges go to the purge log in the assets bucket, which every
+    // proxy task polls: created by the first, appended to by the next
+    // (conditional writes, as S3 and moto do them).
+    for (n, selector) in [(1, ["--tag", "home"]), (2, ["--path", "/img/logo.svg"])] {
+        let purge = with(&["cache", "purge", "--project", "web", "--env", "prod", "--json"], BACKEND);
+        let out = moto.json(&with(&purge, &selector));
+        assert_eq!((out["function"].as_str(), out["purge"].as_u64()), (Some(FUNCTION), Some(n)), "{out}");
+    }
+    let log = moto.s3().await.get_object().bucket(&outputs["AssetsBucket"]).key("purge/log.json").send().await.unwrap();
+    let log: Value = serde_json::from_slice(&log.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(log["records"][0]["tags"][0], "home", "{log}");
+    assert_eq!(log["records"][1]["paths"][0], "/img/logo.svg", "{log}");
+
     // The function as Lambda describes it.
     let lambda = aws_sdk_lambda::Client::new(&config);
     let conf = lambda.get_function_configuration().function_name(FUNCTION).send().await.unwrap();

@@ -36,6 +36,8 @@ pub(crate) struct Fill {
     lead: Option<Lead>,
     /// Why the request is forwarded (`Cache-Status`'s `fwd`).
     fwd: &'static str,
+    /// The cache's purge count when the request came.
+    purges: u64,
 }
 
 /// Leadership of a key's fill; dropping it lets the waiters look again.
@@ -61,7 +63,9 @@ impl Fill {
         store: bool,
         head: bool,
     ) -> Self {
-        Self { cache, primary, request, version, store, head, stale: None, refresh: None, lead: None, fwd: "miss" }
+        let purges = cache.purge_count();
+        let (stale, refresh, lead) = (None, None, None);
+        Self { cache, primary, request, version, store, head, stale, refresh, lead, fwd: "miss", purges }
     }
 
     pub(super) fn forwarding(mut self, fwd: &'static str) -> Self {
@@ -140,6 +144,7 @@ impl Fill {
                         .and_then(|v| v.parse().ok()),
                     _lead: self.lead.take(),
                     refresh: self.refresh.take(),
+                    purges: self.purges,
                 };
                 set_status(resp.headers_mut(), &format!("{NAME}; fwd={fwd}; stored"));
                 resp.body_mut().record(recorder);
@@ -185,6 +190,8 @@ pub(crate) struct Recorder {
     expected: Option<usize>,
     _lead: Option<Lead>,
     refresh: Option<(String, Arc<Entry>)>,
+    /// The cache's purge count when the request came.
+    purges: u64,
 }
 
 impl Recorder {
@@ -208,6 +215,10 @@ impl Recorder {
 
     /// The body is complete: stores the entry, then lets waiters look again.
     pub(crate) fn complete(mut self) {
+        if self.cache.purge_count() != self.purges {
+            tracing::debug!(key = %self.primary, "a purge came while the answer was made; not stored");
+            return;
+        }
         let body = match self.chunks.len() {
             0 => Bytes::new(),
             1 => self.chunks.swap_remove(0),

@@ -6,7 +6,9 @@
 //! * [`policy`] decides what is looked up and what is stored;
 //! * [`key`] builds the keys; [`store`] holds the entries (bounded by bytes);
 //! * [`fill`] forwards misses: concurrent misses of one key wait for one
-//!   invocation, whose answer is stored while it streams to its client.
+//!   invocation, whose answer is stored while it streams to its client;
+//! * [`purge`] follows the backend's purge log and forgets what each
+//!   purge selects.
 //!
 //! Each answer that went through the cache says what happened in
 //! `Cache-Status` (RFC 9211), and answers from the cache carry `Age`.
@@ -14,9 +16,11 @@
 mod fill;
 mod key;
 mod policy;
+mod purge;
 mod store;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +30,7 @@ use tokio::sync::watch;
 
 pub(crate) use fill::{Fill, Recorder};
 use policy::RequestUse;
+pub(crate) use purge::follow_purges;
 use store::{State, Store};
 
 use crate::body::ProxyBody;
@@ -50,6 +55,9 @@ pub struct CacheConfig {
     pub max_ttl: Duration,
     /// Cookie names that mark a signed-in user: requests carrying one are never answered from, or stored in, the cache.
     pub session_cookies: Vec<String>,
+    /// How often the backend's purge log is polled (a purge reaches this
+    /// proxy within about this long).
+    pub purge_poll_interval: Duration,
 }
 
 impl Default for CacheConfig {
@@ -59,9 +67,14 @@ impl Default for CacheConfig {
             max_entry_bytes: 8 * 1024 * 1024,
             max_ttl: Duration::from_secs(24 * 60 * 60),
             session_cookies: DEFAULT_SESSION_COOKIES.iter().map(|c| (*c).to_owned()).collect(),
+            purge_poll_interval: DEFAULT_PURGE_POLL_INTERVAL,
         }
     }
 }
+
+/// The default [`CacheConfig::purge_poll_interval`]: half a second, so a
+/// purge reaches every proxy within a second.
+pub const DEFAULT_PURGE_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Session cookies of common frameworks and servers (Auth.js/NextAuth,
 /// Express, Django, PHP, Rails-style `session`, Firebase/`__session`).
@@ -100,6 +113,9 @@ pub(crate) struct ResponseCache {
     wait_limit: Duration,
     /// Keys being filled; a receiver sees the fill end when its sender drops.
     filling: Mutex<HashMap<String, watch::Receiver<()>>>,
+    /// Purges applied so far: an answer whose fill began before a purge is
+    /// not stored, since the function may have made it before the purge.
+    purges: AtomicU64,
 }
 
 impl ResponseCache {
@@ -111,7 +127,8 @@ impl ResponseCache {
         wait_limit: Duration,
     ) -> Arc<Self> {
         let store = Store::new(config.max_bytes, config.max_ttl, metrics.clone());
-        Arc::new(Self { config, store, versions, metrics, wait_limit, filling: Mutex::new(HashMap::new()) })
+        let filling = Mutex::new(HashMap::new());
+        Arc::new(Self { config, store, versions, metrics, wait_limit, filling, purges: AtomicU64::new(0) })
     }
 
     /// Looks a request up: an answer, or how to forward it.
@@ -193,6 +210,23 @@ impl ResponseCache {
         self.metrics.miss();
         let fwd = if fill.has_stale() { "stale" } else { "miss" };
         Lookup::Forward(fill.forwarding(fwd))
+    }
+
+    /// Forgets the entries a purge selects.
+    pub(crate) fn purge(&self, purge: &ownstak_assets::Purge) {
+        self.purges.fetch_add(1, Ordering::AcqRel);
+        self.store.purge(purge);
+    }
+
+    /// Forgets every entry.
+    pub(crate) fn clear(&self) {
+        self.purges.fetch_add(1, Ordering::AcqRel);
+        self.store.clear();
+    }
+
+    /// The number of purges applied so far.
+    fn purge_count(&self) -> u64 {
+        self.purges.load(Ordering::Acquire)
     }
 
     fn filling(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Receiver<()>>> {

@@ -12,6 +12,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, StatusCode};
 use moka::notification::RemovalCause;
 
+use ownstak_assets::Purge;
+
 use super::key;
 use super::policy::Freshness;
 use crate::metrics::CacheMetrics;
@@ -28,6 +30,8 @@ pub(crate) struct Entry {
     pub(crate) body: Bytes,
     pub(crate) freshness: Freshness,
     pub(crate) stored_at: Instant,
+    /// The tags its `Cache-Tag` named, which purges select it by.
+    tags: Box<[String]>,
     /// Set while a background refresh of this entry runs.
     refreshing: AtomicBool,
 }
@@ -48,7 +52,8 @@ pub(crate) enum State {
 impl Entry {
     /// A new entry received now.
     pub(crate) fn new(status: StatusCode, headers: HeaderMap, body: Bytes, freshness: Freshness) -> Self {
-        Self { status, headers, body, freshness, stored_at: Instant::now(), refreshing: AtomicBool::new(false) }
+        let tags = cache_tags(&headers);
+        Self { status, headers, body, freshness, stored_at: Instant::now(), tags, refreshing: AtomicBool::new(false) }
     }
 
     /// Its current age (RFC 9111 §4.2.3, without clock skew: the proxy received it itself).
@@ -88,6 +93,23 @@ impl Entry {
     fn size(&self) -> usize {
         self.body.len() + self.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
     }
+}
+
+/// The response header listing an answer's tags for purges.
+pub(crate) const CACHE_TAG: &str = "cache-tag";
+/// Next.js's own list of a page's tags (`revalidateTag` names and its
+/// path tags), so `ownstak cache purge --tag` takes the names the app uses.
+const NEXT_CACHE_TAGS: &str = "x-next-cache-tags";
+
+/// The tags of an answer: the comma-separated items of its `Cache-Tag` and
+/// `x-next-cache-tags` headers.
+fn cache_tags(headers: &HeaderMap) -> Box<[String]> {
+    let values = headers.get_all(CACHE_TAG).iter().chain(headers.get_all(NEXT_CACHE_TAGS).iter());
+    let items = values.filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    let mut tags: Vec<String> = items.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    tags.into_boxed_slice()
 }
 
 /// What a key holds.
@@ -136,6 +158,7 @@ impl Store {
             .max_capacity(max_bytes)
             .weigher(|key: &String, slot: &Slot| u32::try_from(weight(key, slot)).unwrap_or(u32::MAX))
             .expire_after(ByLifetime { max_ttl })
+            .support_invalidation_closures()
             .eviction_listener(move |key: Arc<String>, slot: Slot, cause: RemovalCause| {
                 evicted.removed(weight(&key, &slot) as u64, cause == RemovalCause::Size);
             })
@@ -187,6 +210,35 @@ impl Store {
         self.slots.invalidate(key);
     }
 
+    /// Forgets the entries `purge` selects (every version and host of its
+    /// function); later lookups never find them.
+    pub(crate) fn purge(&self, purge: &Purge) {
+        let purge = purge.clone();
+        let selected = move |key: &String, slot: &Slot| {
+            let mut parts = key.splitn(5, '\n');
+            let (Some(function), Some(_version), Some(_host), Some(path)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return false;
+            };
+            let tags = match slot {
+                Slot::Entry(e) => &e.tags[..],
+                Slot::Vary(_) => &[],
+            };
+            purge.matches(function, path, tags.iter().map(String::as_str))
+        };
+        if let Err(e) = self.slots.invalidate_entries_if(selected) {
+            // Only possible without `support_invalidation_closures`, which `new` sets.
+            tracing::error!(error = %e, "cannot purge; emptying the cache instead");
+            self.slots.invalidate_all();
+        }
+    }
+
+    /// Forgets every entry.
+    pub(crate) fn clear(&self) {
+        self.slots.invalidate_all();
+    }
+
     /// The bytes held, once pending bookkeeping is done (for tests).
     #[cfg(test)]
     pub(crate) fn weighted_size(&self) -> u64 {
@@ -227,6 +279,34 @@ mod tests {
         }
         assert!(store.weighted_size() <= 64 * 1024, "{}", store.weighted_size());
         assert!(metrics.encode().contains("ownstak_proxy_cache_evictions_total"), "{}", metrics.encode());
+    }
+
+    #[test]
+    fn a_purge_forgets_what_it_selects_in_every_version_and_host() {
+        let metrics = Metrics::new();
+        let store = Store::new(1 << 20, Duration::from_secs(60), metrics.cache());
+        let tagged = |tags: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(CACHE_TAG, http::HeaderValue::from_static(tags));
+            Entry::new(StatusCode::OK, h, Bytes::from_static(b"x"), fresh(60))
+        };
+        let keys = [
+            key::primary("f", "1", "a.example", "/p/red?x=1"),
+            key::primary("f", "2", "b.example", "/p/red"),
+            key::primary("f", "2", "b.example", "/p/blue"),
+            key::primary("g", "1", "a.example", "/p/red"),
+        ];
+        for (k, tags) in keys.iter().zip(["red, colors", "red", "blue,colors", "red"]) {
+            store.insert(k.clone(), &[], &HeaderMap::new(), tagged(tags));
+        }
+        let found = |k: &str| store.find(k, &HeaderMap::new()).is_some();
+        store.purge(&Purge::selected("f", vec!["/p/red".into()], vec![], vec![]).unwrap());
+        assert_eq!(keys.iter().map(|k| found(k)).collect::<Vec<_>>(), [false, false, true, true]);
+        store.purge(&Purge::selected("f", vec![], vec![], vec!["colors".into()]).unwrap());
+        assert!(!found(&keys[2]), "tags from a comma-separated Cache-Tag");
+        assert!(found(&keys[3]), "another function's entries stay");
+        store.clear();
+        assert!(!found(&keys[3]));
     }
 
     #[test]

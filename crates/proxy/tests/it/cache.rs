@@ -156,7 +156,6 @@ pub(crate) fn small_entries() -> CacheConfig {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky under a loaded full-suite run: the third request of the Vary block is sometimes invoked again instead of hit; cause not found yet (run with --ignored)"]
 async fn shareable_answers_are_served_from_the_cache_and_others_never() {
     let f = Fixture::start(small_entries()).await;
 
@@ -235,7 +234,7 @@ async fn shareable_answers_are_served_from_the_cache_and_others_never() {
     for (lang, n) in [("en", 1), ("fr", 2), ("en", 1), ("fr", 2)] {
         let a = f.get(vary, &[("accept-language", lang)]).await;
         assert!(a.body.contains(&format!("lang={lang}")), "{lang}: {}", a.body);
-        assert_eq!(a.n(), n, "{lang}");
+        assert_eq!(a.n(), n, "{lang}: {}", a.cache_status());
     }
     assert_eq!(f.get(vary, &[]).await.n(), 3, "no Accept-Language is a variant of its own");
     assert_eq!(f.invocations(vary), 3);

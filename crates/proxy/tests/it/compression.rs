@@ -59,6 +59,10 @@ async fn compression_round_trips_is_cached_per_encoding_and_streams() {
         let a = f.get(path, &[("accept-encoding", "br, gzip")]).await;
         assert_eq!((a.header("content-encoding"), a.bytes.len()), (encoding, len), "{path}");
     }
+    // A small answer of a compressible type still says it varies, so that
+    // one page's answers agree on `Vary` however fast their bodies arrive.
+    let small = f.get("/small?type=text/html&size=100&cl=1", &[("accept-encoding", "br")]).await;
+    assert!(small.header("vary").contains("accept-encoding"), "{:?}", small.headers);
 
     // A streamed answer: the first chunk arrives, compressed and decodable, while the function waits.
     let gate = f.data.path().join("gate");
