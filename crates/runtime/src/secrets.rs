@@ -12,11 +12,25 @@ use crate::error::InitError;
 
 /// Names GetParameters takes at once.
 const BATCH: usize = 10;
+/// How long connecting to SSM may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long one GetParameters call may take, retries included.
+const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Fetches the values of `refs`, as `(KEY, value)` pairs for the app's environment.
 pub(crate) async fn fetch(refs: &SecretRefs) -> Result<Vec<(String, String)>, InitError> {
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let client = aws_sdk_ssm::Client::new(&config);
+    // Bounded, so that an unreachable SSM is reported as an init error
+    // before Lambda's own init timeout (10 s) ends the environment silently.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
+    let config = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await;
+    fetch_with(&aws_sdk_ssm::Client::new(&config), refs).await
+}
+
+/// Fetches the values of `refs` with `client`.
+async fn fetch_with(client: &aws_sdk_ssm::Client, refs: &SecretRefs) -> Result<Vec<(String, String)>, InitError> {
     let mut out = Vec::with_capacity(refs.entries.len());
     for chunk in refs.entries.chunks(BATCH) {
         let names: Vec<String> = chunk.iter().map(|(k, v)| refs.selector(k, *v)).collect();
@@ -43,4 +57,28 @@ pub(crate) async fn fetch(refs: &SecretRefs) -> Result<Vec<(String, String)>, In
     }
     tracing::debug!(count = out.len(), "fetched the function's secrets");
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_store_is_an_init_error_that_names_the_parameter() {
+        // A port nothing listens on: bind one, then close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new("a", "b", None, None, "test"))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+            .build();
+        let refs = SecretRefs { path: "/ownstak/o/b/p/e/".into(), entries: vec![("API_TOKEN".into(), 3)] };
+        let err = fetch_with(&aws_sdk_ssm::Client::from_conf(config), &refs).await.unwrap_err();
+        assert_eq!(err.error_type(), "Runtime.SecretsError");
+        let message = err.to_string();
+        assert!(message.contains("/ownstak/o/b/p/e/API_TOKEN:3") && message.contains("ssm:GetParameters"), "{message}");
+    }
 }
