@@ -445,11 +445,11 @@ pub(crate) struct DeploymentsArgs {
 /// `ownstak env …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum VarsCommand {
-    /// Set variables (`KEY=VALUE`, repeatable); the next deploy takes them.
+    /// Set variables, or secrets with --secret (`KEY=VALUE`, repeatable); the next deploy takes them.
     Set(VarsSetArgs),
-    /// Remove variables; the next deploy goes without them.
+    /// Remove variables or secrets (every version); the next deploy goes without them.
     Unset(VarsUnsetArgs),
-    /// List the variables the next deploy takes.
+    /// List the variables and secrets (masked) the next deploy takes.
     List(VarsListArgs),
 }
 
