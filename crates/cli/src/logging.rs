@@ -48,30 +48,58 @@ pub(crate) fn init(args: &GlobalArgs, default_level: &str, access_log: Option<Pa
 /// whole line per write.
 struct AccessLog {
     path: PathBuf,
-    file: Mutex<Option<Arc<File>>>,
+    file: Mutex<Opened>,
+}
+
+/// Where the access log file is in its life.
+enum Opened {
+    /// Not tried yet.
+    NotYet,
+    /// Open for appending.
+    File(Arc<File>),
+    /// It could not be opened (said once on stderr); lines are dropped.
+    Failed,
 }
 
 impl AccessLog {
     fn new(path: PathBuf) -> Self {
-        Self { path, file: Mutex::new(None) }
+        Self { path, file: Mutex::new(Opened::NotYet) }
     }
 
     fn open(&self) -> Option<Arc<File>> {
         // Only ever replaced whole; a panic elsewhere cannot leave it half-set.
         let mut slot = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slot.is_none() {
-            if std::fs::metadata(&self.path).is_ok_and(|m| m.len() > ACCESS_LOG_KEEP_BYTES) {
-                let _ = std::fs::rename(&self.path, self.path.with_extension("log.1"));
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true).append(true);
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&self.path) {
-                Ok(f) => *slot = Some(Arc::new(f)),
-                Err(e) => eprintln!("warning: cannot open the access log {}: {e}", self.path.display()),
-            }
+        if let Opened::NotYet = *slot {
+            *slot = match self.create() {
+                Ok(f) => Opened::File(Arc::new(f)),
+                Err(e) => {
+                    eprintln!("warning: cannot open the access log {}: {e}; it is not written", self.path.display());
+                    Opened::Failed
+                }
+            };
         }
-        slot.clone()
+        match &*slot {
+            Opened::File(f) => Some(f.clone()),
+            Opened::NotYet | Opened::Failed => None,
+        }
+    }
+
+    /// Opens the file for appending (0600, in a 0700 `logs/`), moving a
+    /// long one aside first.
+    fn create(&self) -> std::io::Result<File> {
+        if let Some(dir) = self.path.parent() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir)?;
+        }
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() > ACCESS_LOG_KEEP_BYTES) {
+            std::fs::rename(&self.path, self.path.with_extension("log.1"))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&self.path)
     }
 }
 

@@ -29,16 +29,21 @@ async fn put(client: &aws_sdk_cloudwatchlogs::Client, group: &str, stream: &str,
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn function_logs_are_read_attributed_and_followed() {
-    let moto = Moto::start(0);
+/// A CloudWatch Logs client of moto's account.
+async fn logs_client(moto: &Moto) -> aws_sdk_cloudwatchlogs::Client {
     let settings = AwsSettings {
         profile: None,
         region: Some("us-east-1".into()),
         endpoint_url: Some(moto.url.clone()),
         credentials: Some(Credentials::new("testing", "testing", None, None, "test")),
     };
-    let client = aws_sdk_cloudwatchlogs::Client::new(&settings.load("test").await.unwrap());
+    aws_sdk_cloudwatchlogs::Client::new(&settings.load("test").await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_logs_are_read_attributed_and_followed() {
+    let moto = Moto::start(0);
+    let client = logs_client(&moto).await;
     let function = "ownstak_acme_prod-web-prod";
     let since = now_ms() - 1000;
 
@@ -98,13 +103,7 @@ async fn function_logs_are_read_attributed_and_followed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_access_log_is_read_from_the_proxy_log_group() {
     let moto = Moto::start(0);
-    let settings = AwsSettings {
-        profile: None,
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(moto.url.clone()),
-        credentials: Some(Credentials::new("testing", "testing", None, None, "test")),
-    };
-    let client = aws_sdk_cloudwatchlogs::Client::new(&settings.load("test").await.unwrap());
+    let client = logs_client(&moto).await;
     let group = ownstak_aws::proxy_log_group("ownstak_acme_prod", "acme", "prod");
     assert_eq!(group, "/ownstak/ownstak_acme_prod/acme/prod/proxy", "the name the stack gives the group");
     let stream = "proxy/proxy/0123456789abcdef";
