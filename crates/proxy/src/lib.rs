@@ -20,6 +20,7 @@ mod compress;
 mod config;
 mod conn_limits;
 mod direct;
+mod domains;
 mod event;
 mod failure;
 mod forward;
