@@ -33,8 +33,10 @@ pub(crate) struct Document {
 
 impl Document {
     pub(crate) fn parse<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, AssetError> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| AssetError::Index { key: self.key.to_owned(), detail: format!("{e}; {}", self.unreadable_hint) })
+        serde_json::from_slice(bytes).map_err(|e| AssetError::Index {
+            key: self.key.to_owned(),
+            detail: format!("{e}; {}", self.unreadable_hint),
+        })
     }
 
     /// Reads the document and its ETag; the default without an ETag when

@@ -62,7 +62,10 @@ impl Domains {
                 tracing::warn!(%domain, function = %entry.function, expected = %function, "ignoring a domain map entry of another backend's function");
                 continue;
             }
-            table.insert(domain.clone(), DomainRoute { route: Route { label, qualifier: Qualifier::Current }, function });
+            table.insert(
+                domain.clone(),
+                DomainRoute { route: Route { label, qualifier: Qualifier::Current }, function },
+            );
         }
         tracing::info!(domains = table.len(), "custom domains updated");
         *self.table.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);

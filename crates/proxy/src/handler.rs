@@ -31,6 +31,7 @@ use crate::body::ProxyBody;
 use crate::cache::{Lookup, ResponseCache};
 use crate::config::ProxyConfig;
 use crate::conn_limits::RequestGuard;
+use crate::domains::Domains;
 use crate::failure::{Failure, FailureKind, wants_html};
 use crate::forward::Invoker;
 use crate::invoker::Lambda;
@@ -39,7 +40,6 @@ use crate::routing::Target;
 use crate::scope::{Access, Counters, RequestScope};
 use crate::skew::Skew;
 use crate::versions::Versions;
-use crate::domains::Domains;
 use crate::{cache, compress, domains, event, internal, routing};
 
 /// Shared state of all connections.

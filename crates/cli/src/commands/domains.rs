@@ -87,7 +87,8 @@ async fn add(args: DomainsAddArgs, json: bool) -> anyhow::Result<()> {
     }
     match &target {
         Target::Local { info, .. } => {
-            let entry = DomainEntry::new(env.function(), env.project().as_str(), env.env().as_str(), DomainStatus::Active);
+            let entry =
+                DomainEntry::new(env.function(), env.project().as_str(), env.env().as_str(), DomainStatus::Active);
             let (entry, added) = store.put_domain(&domain, entry).await?;
             let url = match info.port {
                 Some(p) if p != 80 => format!("{}://{domain}:{p}/", info.scheme),
@@ -128,11 +129,10 @@ async fn add_aws(
 ) -> anyhow::Result<()> {
     let domains = CustomDomains::open(t).await?;
     let mut cert = domains.certificate(domain).await?;
-    let mut entry =
-        DomainEntry::new(env.function(), env.project().as_str(), env.env().as_str(), DomainStatus::Pending);
+    let mut entry = DomainEntry::new(env.function(), env.project().as_str(), env.env().as_str(), DomainStatus::Pending);
     entry.certificate_arn = Some(cert.arn.clone());
-    entry.certificate_requested =
-        cert.requested || existing.as_ref().is_some_and(|e| e.certificate_requested && e.certificate_arn == entry.certificate_arn);
+    entry.certificate_requested = cert.requested
+        || existing.as_ref().is_some_and(|e| e.certificate_requested && e.certificate_arn == entry.certificate_arn);
     let zone_id = args.zone_id.clone().or_else(|| existing.as_ref().and_then(|e| e.validation_zone_id.clone()));
     if let Some(zone_id) = &zone_id {
         entry.validation_records = domains.write_validation(zone_id, domain, &cert.validation).await?;
@@ -154,7 +154,8 @@ async fn add_aws(
         entry.status = DomainStatus::Active;
         entry = store.put_domain(domain, entry).await?.0;
     }
-    let cname = DnsRecord { name: domain.to_owned(), kind: "CNAME".to_owned(), value: domains.cname_target().to_owned() };
+    let cname =
+        DnsRecord { name: domain.to_owned(), kind: "CNAME".to_owned(), value: domains.cname_target().to_owned() };
     if json {
         let mut out = entry_json(domain, &entry, Some(domains.cname_target()));
         out["certificate"] = json!(cert);
@@ -211,8 +212,7 @@ async fn list(args: DomainsListArgs, json: bool) -> anyhow::Result<()> {
         Target::Local { .. } => None,
     };
     if json {
-        let items: Vec<Value> =
-            map.domains.iter().map(|(d, e)| entry_json(d, e, cname_target.as_deref())).collect();
+        let items: Vec<Value> = map.domains.iter().map(|(d, e)| entry_json(d, e, cname_target.as_deref())).collect();
         output::json(&json!({ "domains": items }));
         return Ok(());
     }
@@ -269,7 +269,8 @@ async fn remove(args: DomainsRemoveArgs, json: bool) -> anyhow::Result<()> {
         let domains = CustomDomains::open(t).await?;
         undone["detached"] = json!(domains.detach(arn).await?);
         if let Some(zone) = &entry.validation_zone_id {
-            undone["deletedRecords"] = json!(domains.delete_validation(zone, &domain, &entry.validation_records).await?);
+            undone["deletedRecords"] =
+                json!(domains.delete_validation(zone, &domain, &entry.validation_records).await?);
         }
         undone["certificateDeleted"] = json!(entry.certificate_requested && domains.delete_certificate(arn).await?);
     }

@@ -812,7 +812,10 @@ async fn custom_domains_get_a_certificate_on_the_listener() {
         (Some("shop.example.com"), Some("active"), Some(FUNCTION)),
         "{listed}"
     );
-    assert_eq!((item["certificateArn"].as_str(), item["cnameTarget"].as_str()), (Some(arn.as_str()), Some(alb.as_str())));
+    assert_eq!(
+        (item["certificateArn"].as_str(), item["cnameTarget"].as_str()),
+        (Some(arn.as_str()), Some(alb.as_str()))
+    );
     assert!(listener_certificates(&moto, &listener).await.contains(&arn));
     let map = domain_map(&moto, &bucket).await;
     let entry = &map["domains"]["shop.example.com"];
