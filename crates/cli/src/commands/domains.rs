@@ -241,7 +241,14 @@ async fn finish_pending(t: &DeployTarget, store: &AssetStore, map: &mut DomainMa
         let Some(arn) = entry.certificate_arn.clone().filter(|_| entry.status == DomainStatus::Pending) else {
             continue;
         };
-        let cert = domains.describe(&arn, false).await?;
+        // One unreadable certificate does not hide the other domains.
+        let cert = match domains.describe(&arn, false).await {
+            Ok(cert) => cert,
+            Err(e) => {
+                tracing::warn!(%domain, error = %e, "cannot read the domain's certificate; it stays pending");
+                continue;
+            }
+        };
         if !cert.issued() {
             continue;
         }
