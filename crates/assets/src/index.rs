@@ -28,6 +28,10 @@ pub struct DeploymentIndex {
     /// bytes (`<sha256>[.<ext>]` under `content/<function>/`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub permanent: BTreeMap<String, String>,
+    /// Encoded copies of files (see `precompress`): request path → coding
+    /// (`br`, `gzip`) → the content object holding the encoded bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub encoded: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Where a request path is found in the store.
@@ -76,6 +80,7 @@ mod tests {
             assets: ["robots.txt".to_owned(), "img/a.png".to_owned()].into(),
             permanent_prefix: Some("/_next/static/".into()),
             permanent: [("chunks/x.js".to_owned(), "ab12.js".to_owned())].into(),
+            encoded: BTreeMap::new(),
         };
         assert_eq!(index.locate("/robots.txt"), Some(Located::Deployment("robots.txt".into())));
         assert_eq!(index.locate("/img/a.png"), Some(Located::Deployment("img/a.png".into())));

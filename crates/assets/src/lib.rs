@@ -25,6 +25,9 @@
 //!     published Lambda version, which never changes (deploys put the
 //!     upload's digest in the function's configuration, so other files
 //!     always make another version)
+//! content/<function>/<sha256 of the encoded bytes>.br | .gz
+//!     Brotli- and gzip-encoded copies of text-like files (see
+//!     `precompress`), listed per request path in the index
 //! deployments/<function>/<version>/_index.json
 //!     the [`DeploymentIndex`]: which request paths the deployment serves
 //!     from the store, and for permanent files which content object holds
@@ -50,6 +53,7 @@ mod domains;
 mod error;
 mod index;
 mod keys;
+mod precompress;
 mod purge;
 mod serve;
 mod server;

@@ -17,6 +17,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderValue};
 
+use ownstak_core::negotiate_coding;
+
 use crate::client::StoreConfig;
 use crate::error::{AssetError, sdk};
 use crate::index::{DeploymentIndex, Located};
@@ -158,16 +160,47 @@ impl AssetResolver {
             }
             None => return Ok(None),
         };
+        // An encoded copy when the client takes one (see `precompress`).
+        let variants = index.encoded.get(&path);
+        let chosen = variants.and_then(|v| {
+            let coding = negotiate_coding(req);
+            v.get(coding.token()).map(|object| (coding, object))
+        });
+        let key = match chosen {
+            Some((_, object)) => keys::content_key(function, object)?,
+            None => key,
+        };
+        let answer = self.read(method, &key, cache_control, &path, req).await?;
+        Ok(answer.map(|mut a| {
+            if variants.is_some() {
+                a.headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            }
+            if let Some((coding, _)) = chosen {
+                a.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+            }
+            a
+        }))
+    }
+
+    /// Reads one object as the answer to a request for `path`.
+    async fn read(
+        &self,
+        method: Method,
+        key: &str,
+        cache_control: &'static str,
+        path: &str,
+        req: &HeaderMap,
+    ) -> Result<Option<AssetResponse>, AssetError> {
         let cond = Conditions::from_headers(req);
         let ep = self.config.endpoint_name();
-        let fallback_type = content_type(&path);
+        let fallback_type = content_type(path);
         match method {
             Method::Get => {
                 let res = self
                     .client
                     .get_object()
                     .bucket(&self.config.bucket)
-                    .key(&key)
+                    .key(key)
                     .set_range(cond.range.clone())
                     .set_if_none_match(cond.if_none_match.clone())
                     .set_if_modified_since(cond.if_modified_since)
@@ -177,7 +210,6 @@ impl AssetResolver {
                     Ok(out) => {
                         let meta = Meta {
                             content_type: out.content_type().map(str::to_owned),
-                            cache_control: out.cache_control().map(str::to_owned),
                             content_length: out.content_length(),
                             content_range: out.content_range().map(str::to_owned),
                             e_tag: out.e_tag().map(str::to_owned),
@@ -190,7 +222,7 @@ impl AssetResolver {
                             AssetBody { stream: Some(out.body) },
                         )))
                     }
-                    Err(e) => refusal(e, &key, cache_control, ep, "GetObject"),
+                    Err(e) => refusal(e, key, cache_control, ep, "GetObject"),
                 }
             }
             Method::Head => {
@@ -198,7 +230,7 @@ impl AssetResolver {
                     .client
                     .head_object()
                     .bucket(&self.config.bucket)
-                    .key(&key)
+                    .key(key)
                     .set_range(cond.range.clone())
                     .set_if_none_match(cond.if_none_match.clone())
                     .set_if_modified_since(cond.if_modified_since)
@@ -208,7 +240,6 @@ impl AssetResolver {
                     Ok(out) => {
                         let meta = Meta {
                             content_type: out.content_type().map(str::to_owned),
-                            cache_control: out.cache_control().map(str::to_owned),
                             content_length: out.content_length(),
                             content_range: out.content_range().map(str::to_owned),
                             e_tag: out.e_tag().map(str::to_owned),
@@ -216,7 +247,7 @@ impl AssetResolver {
                         };
                         Ok(Some(meta.answer(&cond, cache_control, &fallback_type, AssetBody::empty())))
                     }
-                    Err(e) => refusal(e, &key, cache_control, ep, "HeadObject"),
+                    Err(e) => refusal(e, key, cache_control, ep, "HeadObject"),
                 }
             }
         }
@@ -304,7 +335,6 @@ impl Conditions {
 /// What the store said about an object.
 struct Meta {
     content_type: Option<String>,
-    cache_control: Option<String>,
     content_length: Option<i64>,
     content_range: Option<String>,
     e_tag: Option<String>,
@@ -321,7 +351,9 @@ impl Meta {
         };
         put(header::ETAG, self.e_tag.as_deref());
         put(header::LAST_MODIFIED, self.last_modified.and_then(|t| t.fmt(DateTimeFormat::HttpDate).ok()).as_deref());
-        put(header::CACHE_CONTROL, Some(self.cache_control.as_deref().unwrap_or(cache_control)));
+        // By the kind of file, whatever the object says: an encoded copy is
+        // one object for every file with its bytes, whichever kind each is.
+        put(header::CACHE_CONTROL, Some(cache_control));
         if cond.none_match_hits(self.e_tag.as_deref()) {
             // The store ignored If-None-Match; the body is dropped unread.
             return AssetResponse { status: StatusCode::NOT_MODIFIED, headers, body: AssetBody::empty() };

@@ -15,6 +15,7 @@ use crate::client::StoreConfig;
 use crate::error::{AssetError, sdk};
 use crate::index::{DeploymentIndex, INDEX_FORMAT_VERSION};
 use crate::keys;
+use crate::precompress;
 use crate::{DEPLOYMENT_CACHE_CONTROL, PERMANENT_CACHE_CONTROL, SHA256_METADATA};
 
 /// How many files are uploaded at once.
@@ -82,6 +83,9 @@ struct Job {
     size: u64,
     hashes: Hashes,
     cache_control: &'static str,
+    /// An encoded copy's bytes and coding (`br`, `gzip`), uploaded instead
+    /// of the file at `path` (whose `rel` still gives the content type).
+    encoded: Option<(bytes::Bytes, &'static str)>,
 }
 
 /// The hashes of a file's bytes.
@@ -158,6 +162,7 @@ fn prepare_blocking(plan: &UploadPlan) -> Result<PreparedUpload, AssetError> {
                 size,
                 hashes,
                 cache_control: PERMANENT_CACHE_CONTROL,
+                encoded: None,
             });
         }
         if !jobs.is_empty() {
@@ -177,15 +182,46 @@ fn prepare_blocking(plan: &UploadPlan) -> Result<PreparedUpload, AssetError> {
                 size,
                 hashes,
                 cache_control: DEPLOYMENT_CACHE_CONTROL,
+                encoded: None,
             });
         }
     }
+    add_encoded_copies(&mut jobs, &mut index)?;
     let mut digest = Sha256::new();
     digest.update(serde_json::to_vec(&index).unwrap_or_default());
     for (rel, sha) in &asset_hashes {
         digest.update(format!("\n{sha} {rel}"));
     }
     Ok(PreparedUpload { jobs, index, digest: hex::encode(digest.finalize()) })
+}
+
+/// Adds a job per encoded copy worth storing of each file (see
+/// `precompress`) and lists the copies in the index by request path.
+fn add_encoded_copies(jobs: &mut Vec<Job>, index: &mut DeploymentIndex) -> Result<(), AssetError> {
+    let mut copies = Vec::new();
+    for job in jobs.iter() {
+        let request_path = match &job.destination {
+            Destination::Content(_) => format!("{}{}", index.permanent_prefix.as_deref().unwrap_or("/"), job.rel),
+            Destination::Deployment(rel) => format!("{}{rel}", index.assets_base),
+        };
+        for variant in precompress::variants(&job.path, &job.rel, job.size)? {
+            let hashes = hash_bytes(&variant.bytes);
+            let object = keys::content_object(&hashes.sha256, &format!("x.{}", variant.extension()));
+            let token = variant.coding.token();
+            index.encoded.entry(request_path.clone()).or_default().insert(token.to_owned(), object.clone());
+            copies.push(Job {
+                destination: Destination::Content(object),
+                path: job.path.clone(),
+                rel: job.rel.clone(),
+                size: variant.bytes.len() as u64,
+                hashes,
+                cache_control: job.cache_control,
+                encoded: Some((variant.bytes, token)),
+            });
+        }
+    }
+    jobs.extend(copies);
+    Ok(())
 }
 
 /// The asset store seen by deploys.
@@ -331,11 +367,14 @@ impl AssetStore {
                     || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
             Err(e) => return Err(sdk("HeadObject", ep)(e)),
         }
-        let body = ByteStream::from_path(&job.path).await.map_err(|e| AssetError::Io {
-            action: "cannot read",
-            path: job.path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let body = match &job.encoded {
+            Some((bytes, _)) => ByteStream::from(bytes.clone()),
+            None => ByteStream::from_path(&job.path).await.map_err(|e| AssetError::Io {
+                action: "cannot read",
+                path: job.path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+        };
         // Content-MD5 makes the store refuse the body if the file changed since it was hashed.
         self.client
             .put_object()
@@ -346,6 +385,7 @@ impl AssetStore {
             .content_length(i64::try_from(job.size).unwrap_or(i64::MAX))
             .content_md5(base64::engine::general_purpose::STANDARD.encode(hashes.md5))
             .metadata(SHA256_METADATA, &hashes.sha256)
+            .set_content_encoding(job.encoded.as_ref().map(|(_, coding)| (*coding).to_owned()))
             .body(body)
             .send()
             .await
@@ -365,6 +405,10 @@ pub(crate) fn content_type(path: &str) -> String {
     } else {
         essence.to_owned()
     }
+}
+
+fn hash_bytes(bytes: &[u8]) -> Hashes {
+    Hashes { md5: Md5::digest(bytes).into(), sha256: hex::encode(Sha256::digest(bytes)) }
 }
 
 fn hash_file(path: &Path) -> Result<Hashes, AssetError> {

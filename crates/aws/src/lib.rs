@@ -38,7 +38,7 @@ pub use config::AwsSettings;
 pub use dns::canonical as canonical_dns_name;
 pub use domains::{CustomDomains, DnsRecord, DomainCertificate};
 pub use errors::AwsError;
-pub use logs::{CloudWatchLogs, function_log_group};
+pub use logs::{CloudWatchLogs, function_log_group, proxy_log_group};
 pub use spec::{BackendSpec, DEFAULT_STACK_PREFIX, Ipv4Cidr, VpcSpec};
 pub use target::{BundleObject, DeployTarget};
 pub use template::backend_template;

@@ -1,6 +1,7 @@
-//! A function's logs in CloudWatch Logs (`/aws/lambda/<function>`), read
-//! with `FilterLogEvents` for `ownstak logs`; `--follow` polls with the
-//! last event's time and skips the events it has already shown.
+//! Logs in CloudWatch Logs, read with `FilterLogEvents` for `ownstak
+//! logs`: a function's (`/aws/lambda/<function>`) or, for `--proxy`, the
+//! proxy tasks' (see [`proxy_log_group`]); `--follow` polls with the last
+//! event's time and skips the events it has already shown.
 
 use std::collections::HashSet;
 
@@ -17,7 +18,13 @@ pub fn function_log_group(function: &str) -> String {
     format!("/aws/lambda/{function}")
 }
 
-/// Reads a function's log events from CloudWatch Logs, time by time.
+/// The log group the backend's proxy tasks write to (their access log
+/// among their other lines).
+pub fn proxy_log_group(function_prefix: &str, org: &str, backend: &str) -> String {
+    format!("/ownstak/{function_prefix}/{org}/{backend}/proxy")
+}
+
+/// Reads a log group's events from CloudWatch Logs, time by time.
 #[derive(Debug)]
 pub struct CloudWatchLogs {
     client: aws_sdk_cloudwatchlogs::Client,
@@ -36,7 +43,18 @@ impl CloudWatchLogs {
 
     /// A reader through any CloudWatch Logs client.
     pub fn with_client(client: aws_sdk_cloudwatchlogs::Client, function: &str, since_ms: i64) -> Self {
-        Self { client, group: function_log_group(function), from_ms: since_ms, seen: HashSet::new() }
+        Self::of_group(client, function_log_group(function), since_ms)
+    }
+
+    /// A reader of the backend's proxy log group from `since_ms` on.
+    pub fn proxy(target: &DeployTarget, since_ms: i64) -> Self {
+        let info = &target.info;
+        Self::of_group(target.logs(), proxy_log_group(&info.function_prefix, &info.org, &info.backend), since_ms)
+    }
+
+    /// A reader of any log group.
+    pub fn of_group(client: aws_sdk_cloudwatchlogs::Client, group: String, since_ms: i64) -> Self {
+        Self { client, group, from_ms: since_ms, seen: HashSet::new() }
     }
 
     /// The events not read before, oldest first; none while the log group

@@ -504,6 +504,10 @@ pub(crate) struct LogsArgs {
     /// answer) or Lambda's request id.
     #[arg(long, value_name = "ID")]
     pub request_id: Option<String>,
+    /// The proxy's access log instead: a line per request routed to the environment
+    /// (local backends: the data directory's `logs/proxy-access.log`; AWS: the proxy tasks' log group).
+    #[arg(long)]
+    pub proxy: bool,
 }
 
 impl Command {
@@ -519,6 +523,15 @@ impl Command {
             Command::Start(_) => Some(1),
             _ => None,
         }
+    }
+
+    /// Where the proxy's access log is written as JSON lines besides
+    /// stderr: `<data-dir>/logs/proxy-access.log` for `local up`, which
+    /// `ownstak logs --proxy` reads.
+    pub(crate) fn access_log(&self) -> Option<PathBuf> {
+        let Command::Local(LocalCommand::Up(a)) = self else { return None };
+        let dir = a.data_dir.clone().or_else(|| crate::commands::default_data_dir().ok())?;
+        Some(dir.join("logs").join(crate::logging::ACCESS_LOG_FILE))
     }
 
     /// The log level when none is given: servers log their work, one-shot

@@ -19,7 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(&cli.global, cli.command.default_log_level());
+    logging::init(&cli.global, cli.command.default_log_level(), cli.command.access_log());
     let json = cli.global.json;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = cli.command.worker_threads() {

@@ -6,6 +6,7 @@
 
 mod apigw;
 mod backend;
+mod coding;
 mod event_writer;
 mod headers;
 mod host;
@@ -19,6 +20,7 @@ mod stream;
 
 pub use apigw::{ConvertError, HttpContext, HttpEvent, HttpResponse, RequestContext};
 pub use backend::{BackendInfo, BackendInfoError};
+pub use coding::{ContentCoding, compressible_type, negotiate_coding};
 pub use event_writer::{EventContext, RequestView, event_size_hint, write_event};
 pub use headers::{HOP_BY_HOP, MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, strip_hop_by_hop, valid_request_id};
 pub use host::{DomainNameError, HostError, HostSuffix, Route};

@@ -7,6 +7,7 @@
 //! The same code drives the local backend and AWS: only the client's
 //! endpoint and credentials differ.
 
+mod access;
 mod assets;
 mod bundle;
 mod client;
@@ -20,6 +21,7 @@ mod project;
 mod runtime;
 mod vars;
 
+pub use access::AccessRecord;
 pub use assets::{asset_plan, find_build_output, local_asset_store, upload_assets, upload_assets_to};
 pub use bundle::{Arch, Bundle, BundleInput, build_bundle};
 pub use client::{Endpoint, fetch_backend_info, lambda_client, local_keys};

@@ -16,8 +16,9 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
-use http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, HeaderValue, VARY};
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, HeaderValue, VARY};
 use http::{HeaderMap, Response, StatusCode};
+use ownstak_core::compressible_type;
 
 use crate::body::ProxyBody;
 use crate::response::DeclaredLength;
@@ -30,70 +31,9 @@ const BROTLI_QUALITY: u32 = 5;
 const BROTLI_WINDOW: u32 = 22;
 
 /// A content coding the proxy produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Encoding {
-    Brotli,
-    Gzip,
-    Identity,
-}
-
-impl Encoding {
-    /// The token in `Content-Encoding`.
-    pub(crate) fn token(self) -> &'static str {
-        match self {
-            Encoding::Brotli => "br",
-            Encoding::Gzip => "gzip",
-            Encoding::Identity => "identity",
-        }
-    }
-}
-
-/// The encoding to answer a request with: `br` or `gzip` by the client's
-/// `Accept-Encoding` q-values (on a tie, `br`), else identity.
-pub(crate) fn negotiate(headers: &HeaderMap) -> Encoding {
-    let (mut br, mut gzip, mut star) = (None, None, None);
-    for value in headers.get_all(ACCEPT_ENCODING) {
-        let Ok(text) = value.to_str() else { continue };
-        for item in text.split(',') {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            match coding.as_str() {
-                "br" => br = Some(q),
-                "gzip" | "x-gzip" => gzip = Some(q),
-                "*" => star = Some(q),
-                _ => {}
-            }
-        }
-    }
-    let (br, gzip) = (br.or(star).unwrap_or(0.0), gzip.or(star).unwrap_or(0.0));
-    if br > 0.0 && br >= gzip {
-        Encoding::Brotli
-    } else if gzip > 0.0 {
-        Encoding::Gzip
-    } else {
-        Encoding::Identity
-    }
-}
-
-/// Whether a media type is worth compressing.
-fn compressible_type(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let Some((kind, sub)) = essence.split_once('/') else { return false };
-    match kind {
-        "text" => sub != "event-stream",
-        "application" => {
-            matches!(sub, "json" | "javascript" | "x-javascript" | "ecmascript" | "xml" | "xhtml+xml" | "manifest+json")
-                || sub.ends_with("+json")
-                || sub.ends_with("+xml")
-        }
-        "image" => sub == "svg+xml",
-        _ => false,
-    }
-}
+pub(crate) use ownstak_core::ContentCoding as Encoding;
+/// The encoding to answer a request with (see `ownstak_core::negotiate_coding`).
+pub(crate) use ownstak_core::negotiate_coding as negotiate;
 
 /// Whether answers like this one are compressed for clients that accept
 /// it (its size aside).
@@ -213,7 +153,7 @@ mod tests {
 
     fn accept(v: &str) -> Encoding {
         let mut h = HeaderMap::new();
-        h.insert(ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        h.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
         negotiate(&h)
     }
 

@@ -15,6 +15,7 @@ export default function Home() {
       <Image src="/ownstak.png" alt="ownstak logo" width={64} height={64} priority />
       <ul>
         <li><Link href="/stream">streaming page</Link></li>
+        <li><Link href="/action">server action</Link></li>
         <li><a href="/api/hello">route handler</a></li>
         <li><a href="/old">redirect</a></li>
       </ul>

@@ -251,3 +251,89 @@ async fn a_changed_permanent_file_never_changes_what_older_deployments_serve() {
 
     running.stop().await;
 }
+
+/// The whole body of an answer.
+async fn read_all(r: &mut ownstak_assets::AssetResponse) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(chunk) = r.body.next().await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    body
+}
+
+#[tokio::test]
+async fn text_files_are_stored_precompressed_and_served_by_accept_encoding() {
+    use std::io::Read as _;
+    let running = start().await;
+    let store = AssetStore::new(StoreConfig::local(&running.url, DEFAULT_BUCKET)).await;
+    store.ensure_bucket().await.unwrap();
+    let build = tempfile::tempdir().unwrap();
+    let (permanent, assets) = (build.path().join("permanent"), build.path().join("assets"));
+    std::fs::create_dir_all(permanent.join("chunks")).unwrap();
+    std::fs::create_dir_all(&assets).unwrap();
+    let js = "export function greet(name) { return `hello ${name}`; }\n".repeat(100);
+    std::fs::write(permanent.join("chunks/app.js"), &js).unwrap();
+    std::fs::write(assets.join("index.html"), "<!doctype html><p>hello</p>\n".repeat(100)).unwrap();
+    std::fs::write(assets.join("tiny.css"), "a{}").unwrap();
+    let plan = UploadPlan {
+        permanent_dir: Some(permanent),
+        permanent_prefix: Some("/_next/static/".into()),
+        assets_dir: Some(assets),
+        assets_base: "/".into(),
+    };
+    let prepared = ownstak_assets::prepare_upload(&plan).await.unwrap();
+    let encoded = &prepared.index().encoded;
+    assert_eq!(encoded.keys().collect::<Vec<_>>(), ["/_next/static/chunks/app.js", "/index.html"]);
+    let report = store.upload_prepared("ownstak-site-prod", "1", &prepared, |_| {}).await.unwrap();
+    assert_eq!(report.uploaded_files, 3 + 4, "three files and two copies of each text file: {report:?}");
+    // A second deploy of the same build: the per-deployment files are
+    // stored per version again; every content object, copies included, is skipped.
+    let again = ownstak_assets::prepare_upload(&plan).await.unwrap();
+    assert_eq!(again.digest(), prepared.digest(), "compression is deterministic");
+    let report = store.upload_prepared("ownstak-site-prod", "2", &again, |_| {}).await.unwrap();
+    assert_eq!((report.uploaded_files, report.skipped_files), (2, 1 + 4), "{report:?}");
+
+    let resolver = AssetResolver::new(StoreConfig::local(&running.url, DEFAULT_BUCKET)).await;
+    let path = "/_next/static/chunks/app.js";
+    let ask = |accept: &str| {
+        let mut h = HeaderMap::new();
+        h.insert("accept-encoding", accept.parse().unwrap());
+        h
+    };
+    let mut br = resolver.get("ownstak-site-prod", "1", path, &ask("gzip, deflate, br, zstd")).await.unwrap().unwrap();
+    assert_eq!(
+        (br.headers["content-encoding"].to_str().unwrap(), br.headers["vary"].to_str().unwrap()),
+        ("br", "Accept-Encoding")
+    );
+    assert_eq!(br.headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(br.headers["cache-control"], "public, max-age=31536000, immutable");
+    let bytes = read_all(&mut br).await;
+    assert_eq!(br.headers["content-length"], bytes.len().to_string());
+    let mut plain = String::new();
+    brotli::Decompressor::new(&bytes[..], 4096).read_to_string(&mut plain).unwrap();
+    assert_eq!(plain, js);
+    let mut gz = resolver.get("ownstak-site-prod", "1", path, &ask("gzip")).await.unwrap().unwrap();
+    assert_eq!(gz.headers["content-encoding"], "gzip");
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(&read_all(&mut gz).await[..]).read_to_string(&mut plain).unwrap();
+    assert_eq!(plain, js);
+    let mut identity = resolver.get("ownstak-site-prod", "1", path, &HeaderMap::new()).await.unwrap().unwrap();
+    assert!(identity.headers.get("content-encoding").is_none());
+    assert_eq!(identity.headers["vary"], "Accept-Encoding");
+    assert_eq!(read_all(&mut identity).await, js.as_bytes());
+    // A per-deployment page, a HEAD, a 304 on the encoded copy's own ETag.
+    let page = resolver.head("ownstak-site-prod", "1", "/index.html", &ask("br")).await.unwrap().unwrap();
+    assert_eq!(page.headers["content-encoding"], "br");
+    assert_eq!(page.headers["cache-control"], "public, max-age=0, must-revalidate");
+    let mut cond = ask("br");
+    cond.insert("if-none-match", br.headers["etag"].clone());
+    let not_modified = resolver.get("ownstak-site-prod", "1", path, &cond).await.unwrap().unwrap();
+    assert_eq!(
+        (not_modified.status.as_u16(), not_modified.headers["vary"].to_str().unwrap()),
+        (304, "Accept-Encoding")
+    );
+    // Too small to be worth it: as it is, without Vary.
+    let tiny = resolver.get("ownstak-site-prod", "1", "/tiny.css", &ask("br")).await.unwrap().unwrap();
+    assert!(tiny.headers.get("content-encoding").is_none() && tiny.headers.get("vary").is_none());
+    running.stop().await;
+}

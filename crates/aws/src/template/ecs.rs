@@ -48,7 +48,7 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec, net: &network::Network, 
         iam::PROXY_LOG_GROUP,
         "AWS::Logs::LogGroup",
         json!({
-            "LogGroupName": format!("/ownstak/{}/{}/{}/proxy", spec.prefix, spec.org, spec.backend),
+            "LogGroupName": crate::logs::proxy_log_group(&spec.prefix, &spec.org, &spec.backend),
             "RetentionInDays": spec.log_retention_days,
         }),
     );

@@ -213,6 +213,8 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
                         "Resource": [
                             sub(&format!("arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{}-*", spec.prefix)),
                             sub(&format!("arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{}-*:*", spec.prefix)),
+                            // `ownstak logs --proxy`: the proxy tasks' access log.
+                            sub(&format!("${{{PROXY_LOG_GROUP}.Arn}}")),
                         ]
                     },
                     {

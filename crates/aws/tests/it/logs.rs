@@ -29,16 +29,21 @@ async fn put(client: &aws_sdk_cloudwatchlogs::Client, group: &str, stream: &str,
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn function_logs_are_read_attributed_and_followed() {
-    let moto = Moto::start(0);
+/// A CloudWatch Logs client of moto's account.
+async fn logs_client(moto: &Moto) -> aws_sdk_cloudwatchlogs::Client {
     let settings = AwsSettings {
         profile: None,
         region: Some("us-east-1".into()),
         endpoint_url: Some(moto.url.clone()),
         credentials: Some(Credentials::new("testing", "testing", None, None, "test")),
     };
-    let client = aws_sdk_cloudwatchlogs::Client::new(&settings.load("test").await.unwrap());
+    aws_sdk_cloudwatchlogs::Client::new(&settings.load("test").await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_logs_are_read_attributed_and_followed() {
+    let moto = Moto::start(0);
+    let client = logs_client(&moto).await;
     let function = "ownstak_acme_prod-web-prod";
     let since = now_ms() - 1000;
 
@@ -93,4 +98,26 @@ async fn function_logs_are_read_attributed_and_followed() {
     let messages: Vec<&str> = more.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages, ["START RequestId: lam-2 Version: 4", "END RequestId: lam-2"]);
     assert!(reader.read(&more, &filter).is_empty(), "another request's lines are not shown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_access_log_is_read_from_the_proxy_log_group() {
+    let moto = Moto::start(0);
+    let client = logs_client(&moto).await;
+    let group = ownstak_aws::proxy_log_group("ownstak_acme_prod", "acme", "prod");
+    assert_eq!(group, "/ownstak/ownstak_acme_prod/acme/prod/proxy", "the name the stack gives the group");
+    let stream = "proxy/proxy/0123456789abcdef";
+    client.create_log_group().log_group_name(&group).send().await.unwrap();
+    client.create_log_stream().log_group_name(&group).log_stream_name(stream).send().await.unwrap();
+    // As the proxy task writes them with `--log-format json`: access lines among others.
+    let access = r#"{"timestamp":"2026-11-29T10:00:00.000123Z","level":"INFO","fields":{"message":"request","request_id":"req-9","method":"GET","host":"web-prod.prod.acme.ownstak.link","path":"/cart","function":"ownstak_acme_prod-web-prod","qualifier":"current","status":200,"duration_ms":3.2,"bytes_in":0,"bytes_out":512},"target":"ownstak::access"}"#;
+    let other = r#"{"timestamp":"2026-11-29T10:00:00.000200Z","level":"WARN","fields":{"message":"cannot read the purge log"},"target":"ownstak_proxy::cache::purge"}"#;
+    put(&client, &group, stream, &[access, other]).await;
+
+    let mut logs = CloudWatchLogs::of_group(client, group, now_ms() - 60_000);
+    let events = logs.next_events().await.unwrap();
+    let records: Vec<_> = events.iter().filter_map(|e| ownstak_deploy::AccessRecord::parse(&e.message)).collect();
+    assert_eq!(records.len(), 1, "{events:?}");
+    assert_eq!((records[0].request_id.as_str(), records[0].status, records[0].path.as_str()), ("req-9", 200, "/cart"));
+    assert!(logs.next_events().await.unwrap().is_empty(), "a poll shows only new events");
 }

@@ -326,13 +326,14 @@ fn iam_documents_are_scoped() {
                     }
                 }
                 if actions.iter().any(|a| a.starts_with("logs:") && id == iam::DEPLOYER_POLICY) {
-                    // Reading logs: only the functions' log groups under the prefix.
+                    // Reading logs: only the functions' log groups under the prefix, and the proxy's.
                     let group = format!(
                         "arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{}-*",
                         spec.prefix
                     );
                     assert_eq!(actions, ["logs:FilterLogEvents"], "{id}");
-                    assert_eq!(resources, [group.clone(), format!("{group}:*")], "{id}");
+                    let proxy = format!("${{{}.Arn}}", iam::PROXY_LOG_GROUP);
+                    assert_eq!(resources, [group.clone(), format!("{group}:*"), proxy], "{id}");
                 }
                 if actions.iter().any(|a| a == "iam:PassRole") {
                     assert_eq!(actions, ["iam:PassRole"]);

@@ -1,9 +1,7 @@
 //! `ownstak local up`: the embedded backend in one foreground process.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use ownstak_assets::DEFAULT_BUCKET;
 
 use crate::cli::LocalUpArgs;
@@ -11,16 +9,11 @@ use crate::output;
 use ownstak_embedded::{Embedded, EmbeddedOptions};
 use ownstak_local::LocalConfig;
 
-fn default_data_dir() -> anyhow::Result<PathBuf> {
-    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
-    Ok(PathBuf::from(home).join(".ownstak").join("local"))
-}
-
 /// Runs the local Lambda service, the asset store and the proxy until SIGINT or SIGTERM.
 pub(super) async fn up(args: LocalUpArgs, json: bool) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(d) => d,
-        None => default_data_dir()?,
+        None => super::default_data_dir()?,
     };
     let mut lambda = LocalConfig::new(data_dir.clone());
     lambda.max_environments = args.max_environments;

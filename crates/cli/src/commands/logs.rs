@@ -1,14 +1,17 @@
 //! `ownstak logs`: an environment's function logs, from the local
 //! backend's log file or from CloudWatch Logs, each line with its time,
-//! deployment and request ids; `--follow` polls for new lines.
+//! deployment and request ids; `--follow` polls for new lines. With
+//! `--proxy`, the proxy's access log lines of the environment instead.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use ownstak_core::{DeploymentNumber, valid_request_id};
-use ownstak_deploy::{BackendId, LogEvent, LogFilter, LogReader, LogRecord, lambda_client, list_deployments};
+use ownstak_core::{DeploymentNumber, EnvironmentName, valid_request_id};
+use ownstak_deploy::{
+    AccessRecord, BackendId, LogEvent, LogFilter, LogReader, LogRecord, lambda_client, list_deployments,
+};
 
 use super::Target;
 use crate::cli::LogsArgs;
@@ -47,6 +50,9 @@ pub(super) async fn run(args: LogsArgs, json: bool) -> anyhow::Result<()> {
         anyhow::bail!("`{id}` is not a request id: use the X-Request-ID of an answer (letters, digits, `-_.:`)");
     }
     let (target, env) = super::target(&args.backend, &args.env).await?;
+    if args.proxy {
+        return proxy_log(&args, &target, &env, json).await;
+    }
     let endpoint = target.endpoint();
     let deployments =
         list_deployments(&lambda_client(&endpoint), &endpoint, &env, &BackendId::of(target.info())).await?;
@@ -66,12 +72,9 @@ pub(super) async fn run(args: LogsArgs, json: bool) -> anyhow::Result<()> {
             Some(vec![d.version.clone()])
         }
     };
-    let since = SystemTime::now().checked_sub(args.since).unwrap_or(SystemTime::UNIX_EPOCH);
-    let since_ms = since.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    let since_ms = i64::try_from(since_ms).unwrap_or(i64::MAX);
-    let filter =
-        LogFilter { versions, request_id: args.request_id.clone(), since: Some(ownstak_core::log_time(since.into())) };
-    let (mut source, poll) = match &target {
+    let (since, since_ms) = since(&args);
+    let filter = LogFilter { versions, request_id: args.request_id.clone(), since: Some(since) };
+    let (source, poll) = match &target {
         Target::Local { .. } => {
             let dir = super::local_data_dir(&args.backend)?;
             let path = dir.join("logs").join(format!("{}.log", env.function()));
@@ -83,18 +86,33 @@ pub(super) async fn run(args: LogsArgs, json: bool) -> anyhow::Result<()> {
         ),
     };
     let mut reader = LogReader::new(&deployments);
+    tail(source, poll, args.follow, |events| {
+        reader.read(events, &filter).iter().map(|record| record_line(record, json)).collect()
+    })
+    .await
+}
+
+/// Prints the lines `to_lines` makes of each batch of events until the
+/// source has no more, or with `follow` until interrupted (a reader that
+/// went away, as in `ownstak logs | head`, also ends it).
+async fn tail(
+    mut source: Source,
+    poll: Duration,
+    follow: bool,
+    mut to_lines: impl FnMut(&[LogEvent]) -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<()> {
     loop {
         let events = source.next().await?;
-        for record in reader.read(&events, &filter) {
-            if let Err(e) = print(&record, json) {
-                // The reader went away (`ownstak logs | head`): done.
+        for line in to_lines(&events)? {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
                     return Ok(());
                 }
                 return Err(e).context("cannot write the log lines");
             }
         }
-        if !args.follow {
+        if !follow {
             return Ok(());
         }
         tokio::select! {
@@ -104,18 +122,58 @@ pub(super) async fn run(args: LogsArgs, json: bool) -> anyhow::Result<()> {
     }
 }
 
-/// Prints one record: a JSON object per line, or time, deployment,
-/// request id and text.
-fn print(record: &LogRecord, json: bool) -> std::io::Result<()> {
-    let line = if json {
-        serde_json::to_string(record).map_err(std::io::Error::other)?
-    } else {
-        let time = record.time.as_deref().unwrap_or("-");
-        let deployment = record.deployment.map_or_else(|| "-".to_owned(), |n| format!("#{n}"));
-        let id = record.request_id.as_deref().or(record.lambda_request_id.as_deref()).unwrap_or("-");
-        format!("{time} {deployment:<4} {id} {}", record.message)
+/// How far back `--since` reaches: as a log time and in epoch milliseconds.
+fn since(args: &LogsArgs) -> (String, i64) {
+    let since = SystemTime::now().checked_sub(args.since).unwrap_or(SystemTime::UNIX_EPOCH);
+    let ms = since.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    (ownstak_core::log_time(since.into()), i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// `ownstak logs --proxy`: the access log lines of requests routed to the
+/// environment, filtered and followed as the function's lines are.
+async fn proxy_log(args: &LogsArgs, target: &Target, env: &EnvironmentName, json: bool) -> anyhow::Result<()> {
+    let (since, since_ms) = since(args);
+    let qualifier = args.deployment.map(|n| format!("deployment-{n}"));
+    let (source, poll) = match target {
+        Target::Local { .. } => {
+            let path = super::local_data_dir(&args.backend)?.join("logs").join(crate::logging::ACCESS_LOG_FILE);
+            (Source::File { path, offset: 0 }, POLL_LOCAL)
+        }
+        Target::Aws(t) => {
+            (Source::CloudWatch(Box::new(ownstak_aws::CloudWatchLogs::proxy(t, since_ms))), POLL_CLOUDWATCH)
+        }
     };
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()
+    let wanted = |r: &AccessRecord| {
+        r.function == env.function()
+            && r.time.as_str() >= since.as_str()
+            && args.request_id.as_ref().is_none_or(|id| *id == r.request_id)
+            && qualifier.as_ref().is_none_or(|q| *q == r.qualifier)
+    };
+    tail(source, poll, args.follow, |events| {
+        let records = events.iter().filter_map(|e| AccessRecord::parse(&e.message)).filter(|r| wanted(r));
+        records.map(|r| access_line(&r, json)).collect()
+    })
+    .await
+}
+
+/// One access record: a JSON object, or time, status, method, URL,
+/// duration, alias and request id.
+fn access_line(r: &AccessRecord, json: bool) -> anyhow::Result<String> {
+    if json {
+        return Ok(serde_json::to_string(r)?);
+    }
+    let (time, status, method, host, path) = (&r.time, r.status, &r.method, &r.host, &r.path);
+    Ok(format!("{time} {status} {method} {host}{path} {:.1}ms {} {}", r.duration_ms, r.qualifier, r.request_id))
+}
+
+/// One function log record: a JSON object, or time, deployment, request
+/// id and text.
+fn record_line(record: &LogRecord, json: bool) -> anyhow::Result<String> {
+    if json {
+        return Ok(serde_json::to_string(record)?);
+    }
+    let time = record.time.as_deref().unwrap_or("-");
+    let deployment = record.deployment.map_or_else(|| "-".to_owned(), |n| format!("#{n}"));
+    let id = record.request_id.as_deref().or(record.lambda_request_id.as_deref()).unwrap_or("-");
+    Ok(format!("{time} {deployment:<4} {id} {}", record.message))
 }

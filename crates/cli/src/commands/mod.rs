@@ -43,11 +43,14 @@ pub(crate) async fn run(command: Command, json: bool) -> anyhow::Result<()> {
 pub(crate) fn local_data_dir(backend: &BackendArgs) -> anyhow::Result<std::path::PathBuf> {
     match &backend.data_dir {
         Some(d) => Ok(d.clone()),
-        None => {
-            let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
-            Ok(std::path::PathBuf::from(home).join(".ownstak").join("local"))
-        }
+        None => default_data_dir(),
     }
+}
+
+/// The local backend's data directory when none is given: `~/.ownstak/local`.
+pub(crate) fn default_data_dir() -> anyhow::Result<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+    Ok(std::path::PathBuf::from(home).join(".ownstak").join("local"))
 }
 
 /// Validates the slugs before anything touches a backend.

@@ -282,6 +282,28 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     let missing_asset = http.get("web-prod-1", "/_next/static/chunks/does-not-exist.js").await;
     assert_eq!(missing_asset.status(), 404);
 
+    // A server action's page, loaded from the environment's URL before the
+    // redeploy below: the proxy pins the browser to this deployment with
+    // its cookie, and the form's action id is this build's.
+    let page = http.get("web-prod", "/action").await;
+    assert_eq!(page.status(), 200);
+    let pin = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next())
+        .find(|c| c.starts_with("__ownstak_dpl="))
+        .unwrap_or_else(|| panic!("no deployment cookie: {:?}", page.headers()))
+        .to_owned();
+    let form = page.text().await.unwrap();
+    let action_field = form
+        .split("name=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|name| name.starts_with("$ACTION_ID_"))
+        .unwrap_or_else(|| panic!("no server action field in {form}"))
+        .to_owned();
+
     // A visibly different second build: both deployments keep their own code.
     std::fs::write(dir.join("marker.txt"), "second build").unwrap();
     let second_layout = build_ok(&dir);
@@ -307,6 +329,32 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     assert!(first.contains("marker: first build") && !first.contains("second build"), "{first}");
     assert!(second.contains("marker: second build"), "{second}");
     assert!(live.contains("marker: second build"), "{live}");
+
+    // The form loaded before the redeploy still works: posted as a browser
+    // without JavaScript posts it, with the cookie it was given.
+    let boundary = "ownstakFormBoundary7MA4YWxk";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{action_field}\"\r\n\r\n\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nada\r\n--{boundary}--\r\n"
+    );
+    let posted = http
+        .client
+        .post(format!("http://{}/action", http.proxy))
+        .header("host", "web-prod.local.dev.localhost")
+        .header("cookie", &pin)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header("origin", "http://web-prod.local.dev.localhost")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = posted.status().as_u16();
+    let location = posted.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(
+        (300..400).contains(&status) && location.contains("greeted=ada"),
+        "the action ran: {status} {location} {}",
+        posted.text().await.unwrap_or_default()
+    );
     assert!(backend.stop().success());
 }
 

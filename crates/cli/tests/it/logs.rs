@@ -109,6 +109,24 @@ async fn a_request_is_found_by_its_id_with_its_output_and_deployment() {
     assert!(second.iter().any(|r| r["message"] == "second handling /api/info"));
     assert!(logs(&backend, &["--deployment", "1"]).iter().all(|r| r["deployment"] == 1));
 
+    // The proxy's access log: one line per request routed to the environment.
+    let access = logs(&backend, &["--proxy", "--request-id", "find-me-1"]);
+    assert_eq!(access.len(), 1, "{access:?}");
+    let line = &access[0];
+    assert_eq!((line["status"].as_u64(), line["method"].as_str()), (Some(200), Some("GET")), "{line}");
+    assert_eq!((line["path"].as_str(), line["host"].as_str()), (Some("/api/info"), Some(HOST)), "{line}");
+    assert_eq!(line["function"], "ownstak-hello-prod", "{line}");
+    let all = logs(&backend, &["--proxy"]);
+    let ids: Vec<&str> = all.iter().filter_map(|r| r["requestId"].as_str()).collect();
+    for id in ["find-me-1", "someone-else", "find-me-2"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    let pinned = logs(&backend, &["--proxy", "--deployment", "2"]);
+    assert!(pinned.iter().all(|r| r["qualifier"] == "deployment-2"), "{pinned:?}");
+    let out = backend.cli(&["logs", "--project", "hello", "--env", "prod", "--proxy", "--request-id", "find-me-2"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(" 200 GET hello-prod.") && text.trim_end().ends_with("current find-me-2"), "{text}");
+
     // Bad input is refused with a clear message.
     for (args, says) in [
         (&["--deployment", "9"][..], "deployment 9 of hello/prod does not exist"),

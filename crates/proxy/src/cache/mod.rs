@@ -251,7 +251,7 @@ fn respond(entry: &store::Entry, head: bool, status: &str, request: &HeaderMap) 
     let body = if head || not_modified { ProxyBody::empty() } else { ProxyBody::full(entry.body.clone()) };
     let mut resp = Response::new(body);
     *resp.status_mut() = if not_modified { StatusCode::NOT_MODIFIED } else { entry.status };
-    *resp.headers_mut() = entry.headers.clone();
+    *resp.headers_mut() = entry.headers();
     let h = resp.headers_mut();
     h.insert(AGE, HeaderValue::from(entry.age().as_secs()));
     if not_modified {
@@ -266,7 +266,7 @@ fn respond(entry: &store::Entry, head: bool, status: &str, request: &HeaderMap) 
 /// Whether `If-None-Match` names the entry's ETag (weak comparison, as
 /// RFC 9110 §13.1.2 asks for it) or is `*`.
 fn etag_matches(entry: &store::Entry, request: &HeaderMap) -> bool {
-    let Some(etag) = entry.headers.get(ETAG).and_then(|v| v.to_str().ok()) else { return false };
+    let Some(etag) = entry.header(&ETAG).and_then(|v| v.to_str().ok()) else { return false };
     let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
     request
         .get_all(IF_NONE_MATCH)

@@ -18,15 +18,24 @@ use super::key;
 use super::policy::Freshness;
 use crate::metrics::CacheMetrics;
 
-/// Bytes counted for a slot on top of its key, head and body.
-const SLOT_OVERHEAD: usize = 256;
+/// Bytes counted for a slot on top of its key, head and body: the cache's
+/// own bookkeeping per key (its hash table, order queues and timer
+/// wheel), the entry's allocation and the allocator's rounding. Measured:
+/// with this, a full cache's process holds about `--cache-size` of memory
+/// beyond what it held empty (see BENCHMARKS.md, scenario 1c).
+const SLOT_OVERHEAD: usize = 1024;
+/// Bytes counted per stored header on top of its name and value: the
+/// pair's place in the entry and the value's own allocation.
+const HEADER_OVERHEAD: usize = 64;
 
 /// A stored answer.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) status: StatusCode,
-    /// The function's headers, without hop-by-hop ones and `Age`.
-    pub(crate) headers: HeaderMap,
+    /// The function's headers, without hop-by-hop ones and `Age`, in
+    /// order; kept as a list rather than a `HeaderMap`, which reserves room
+    /// for more than an answer has (see [`Entry::headers`]).
+    headers: Box<[(HeaderName, http::HeaderValue)]>,
     pub(crate) body: Bytes,
     pub(crate) freshness: Freshness,
     pub(crate) stored_at: Instant,
@@ -53,7 +62,33 @@ impl Entry {
     /// A new entry received now.
     pub(crate) fn new(status: StatusCode, headers: HeaderMap, body: Bytes, freshness: Freshness) -> Self {
         let tags = cache_tags(&headers);
+        let mut list = Vec::with_capacity(headers.len());
+        let mut last = None;
+        for (name, value) in headers {
+            // `HeaderMap` yields a repeated header's name once, before its first value.
+            if let Some(name) = name {
+                last = Some(name);
+            }
+            if let Some(name) = &last {
+                list.push((name.clone(), value));
+            }
+        }
+        let headers = list.into_boxed_slice();
         Self { status, headers, body, freshness, stored_at: Instant::now(), tags, refreshing: AtomicBool::new(false) }
+    }
+
+    /// Its headers, as a map of exactly their size.
+    pub(crate) fn headers(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in self.headers.iter() {
+            map.append(name.clone(), value.clone());
+        }
+        map
+    }
+
+    /// The first value of one of its headers.
+    pub(crate) fn header(&self, name: &http::header::HeaderName) -> Option<&http::HeaderValue> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     /// Its current age (RFC 9111 §4.2.3, without clock skew: the proxy received it itself).
@@ -91,7 +126,9 @@ impl Entry {
     }
 
     fn size(&self) -> usize {
-        self.body.len() + self.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
+        let headers: usize = self.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + HEADER_OVERHEAD).sum();
+        let tags: usize = self.tags.iter().map(|t| t.len() + 24).sum();
+        self.body.len() + headers + tags
     }
 }
 
