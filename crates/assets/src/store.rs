@@ -323,6 +323,82 @@ impl AssetStore {
         Ok(report)
     }
 
+    /// Gives `to` the static assets of `from` (another version of the same
+    /// function, for `deploy --redeploy`): its per-deployment files, then its
+    /// index (last, as an upload does); content objects are shared already.
+    /// `Ok(None)` when `from` has no index, so nothing was copied.
+    pub async fn copy_deployment(
+        &self,
+        function: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<UploadReport>, AssetError> {
+        let ep = self.config.endpoint_name();
+        let from_prefix = keys::deployment_prefix(function, from)?;
+        let to_prefix = keys::deployment_prefix(function, to)?;
+        let index = keys::index_key(function, from)?;
+        let mut report = UploadReport::default();
+        if from == to {
+            return Ok(Some(report));
+        }
+        match self.client.head_object().bucket(&self.config.bucket).key(&index).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_not_found())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(sdk("HeadObject", ep)(e)),
+        }
+        let mut keys_found = Vec::new();
+        let mut pages =
+            self.client.list_objects_v2().bucket(&self.config.bucket).prefix(&from_prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk("ListObjectsV2", ep))?;
+            keys_found
+                .extend(page.contents().iter().filter_map(|o| o.key()).filter(|k| *k != index).map(str::to_owned));
+        }
+        // The index goes last, so a reader never finds it before its files.
+        keys_found.push(index.clone());
+        for key in keys_found {
+            let rel = key.strip_prefix(&from_prefix).unwrap_or(&key);
+            let got = self
+                .client
+                .get_object()
+                .bucket(&self.config.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(sdk("GetObject", ep))?;
+            let (content_type, cache_control, metadata) = (
+                got.content_type().map(str::to_owned),
+                got.cache_control().map(str::to_owned),
+                got.metadata().cloned(),
+            );
+            let body =
+                got.body.collect().await.map_err(|e| AssetError::Index { key: key.clone(), detail: e.to_string() })?;
+            let bytes = body.into_bytes();
+            self.client
+                .put_object()
+                .bucket(&self.config.bucket)
+                .key(format!("{to_prefix}{rel}"))
+                .set_content_type(content_type)
+                .set_cache_control(cache_control)
+                .set_metadata(metadata)
+                .body(ByteStream::from(bytes.clone()))
+                .send()
+                .await
+                .map_err(sdk("PutObject", ep))?;
+            if key != index {
+                report.uploaded_files += 1;
+                report.uploaded_bytes += bytes.len() as u64;
+            }
+        }
+        tracing::info!(%function, %from, %to, files = report.uploaded_files, "assets copied from another deployment");
+        Ok(Some(report))
+    }
+
     /// Writes the deployment index (last, so it marks a complete upload).
     async fn put_index(&self, function: &str, version: &str, index: &DeploymentIndex) -> Result<(), AssetError> {
         let key = keys::index_key(function, version)?;

@@ -228,6 +228,28 @@ impl DeployTarget {
         }
     }
 
+    /// The bundle of `function` with this SHA-256 (hex) in the code bucket,
+    /// for `deploy --redeploy`; an error that says what to do when it is gone.
+    pub async fn existing_bundle(&self, function: &str, sha256_hex: &str) -> Result<BundleObject, AwsError> {
+        let key = bundle_key(function, sha256_hex);
+        match self.s3().head_object().bucket(&self.code_bucket).key(&key).send().await {
+            Ok(_) => Ok(BundleObject { bucket: self.code_bucket.clone(), key, uploaded: false }),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_not_found())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+            {
+                Err(AwsError::Api {
+                    operation: "s3:HeadObject",
+                    detail: format!(
+                        "the deployment's bundle s3://{}/{key} is gone from the code bucket; deploy the app again instead of redeploying",
+                        self.code_bucket
+                    ),
+                })
+            }
+            Err(e) => Err(AwsError::from_sdk("s3:HeadObject", &e)),
+        }
+    }
+
     fn bucket_gone(&self) -> AwsError {
         AwsError::Api {
             operation: "s3:PutObject",

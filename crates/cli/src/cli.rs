@@ -56,7 +56,7 @@ pub(crate) enum Command {
     Deployments(DeploymentsArgs),
     /// Show an environment's function logs: output, START/END/REPORT, by request.
     Logs(LogsArgs),
-    /// Set, unset and list an environment's variables (taken by its next deploy).
+    /// Set, unset and list an environment's variables and secrets (taken by its next deploy).
     #[command(subcommand)]
     Env(VarsCommand),
     /// Run the LambdaProxy alone (as on ECS), in front of a Lambda endpoint.
@@ -418,6 +418,11 @@ pub(crate) struct DeployArgs {
     /// The ownstak-runtime executable to bundle [default: next to ownstak].
     #[arg(long, env = "OWNSTAK_RUNTIME_BINARY")]
     pub runtime_binary: Option<PathBuf>,
+    /// Make a new deployment from deployment N's bundle (its code, runtime,
+    /// memory, timeout and static assets) with the current variables and
+    /// secrets, instead of packaging DIR.
+    #[arg(long, value_name = "N", conflicts_with_all = ["command", "memory", "timeout"])]
+    pub redeploy: Option<u32>,
 }
 
 /// `ownstak promote`.
@@ -443,11 +448,11 @@ pub(crate) struct DeploymentsArgs {
 /// `ownstak env …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum VarsCommand {
-    /// Set variables (`KEY=VALUE`, repeatable); the next deploy takes them.
+    /// Set variables, or secrets with --secret (`KEY=VALUE`, repeatable); the next deploy takes them.
     Set(VarsSetArgs),
-    /// Remove variables; the next deploy goes without them.
+    /// Remove variables or secrets (every version); the next deploy goes without them.
     Unset(VarsUnsetArgs),
-    /// List the variables the next deploy takes.
+    /// List the variables and secrets (masked) the next deploy takes.
     List(VarsListArgs),
 }
 
@@ -457,6 +462,11 @@ pub(crate) struct VarsSetArgs {
     /// `KEY=VALUE` pairs.
     #[arg(required = true, value_name = "KEY=VALUE")]
     pub assignments: Vec<String>,
+    /// Keep the values as secrets: SSM SecureString parameters that the
+    /// function fetches at start, never in the bundle or its configuration,
+    /// shown masked by `env list`.
+    #[arg(long)]
+    pub secret: bool,
     #[command(flatten)]
     pub env: EnvArgs,
     #[command(flatten)]

@@ -14,6 +14,7 @@ pub mod lambda;
 mod logline;
 mod manifest;
 mod names;
+mod secrets;
 mod skew;
 mod slug;
 mod stream;
@@ -33,6 +34,7 @@ pub use names::{
     CURRENT_ALIAS, DEPLOYMENT_ALIAS_PREFIX, DeploymentNumber, EnvironmentName, FunctionPrefix, MAX_DNS_LABEL,
     MAX_FUNCTION_NAME, NameError, Qualifier,
 };
+pub use secrets::{SECRETS_PATH_VARIABLE, SECRETS_VARIABLE, SecretRefs, SecretRefsError};
 pub use skew::{
     DEPLOYMENT_COOKIE, DEPLOYMENT_ID_HEADER, DEPLOYMENT_ID_QUERY, DEPLOYMENT_ID_RESPONSE_HEADER,
     DEPLOYMENT_ID_VARIABLE, DeploymentNote, MAX_DEPLOYMENT_ID_LEN, deployment_id_from_digest, valid_deployment_id,

@@ -144,6 +144,18 @@ pub fn build_bundle(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Res
         ))
     })?;
     let architecture = Arch::of_executable(&runtime);
+    let manifest = input.manifest.to_json();
+    write_zip(dir, &[("bootstrap", &runtime, 0o755), (MANIFEST_FILE, &manifest, 0o644)], architecture, &mut progress)
+}
+
+/// Zips `extra` files first, then every file under `dir` (`.git` and
+/// `.ownstak` at the top skipped), deterministically.
+fn write_zip(
+    dir: &Path,
+    extra: &[(&str, &[u8], u32)],
+    architecture: Option<Arch>,
+    progress: &mut impl FnMut(&Path),
+) -> Result<Bundle, DeployError> {
     let mut files = Vec::new();
     collect(dir, Path::new(""), &mut files)?;
     files.sort();
@@ -159,13 +171,11 @@ pub fn build_bundle(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Res
     };
     let mut unpacked = 0u64;
     let zerr = |e: zip::result::ZipError| DeployError::Bundle(format!("cannot write the bundle: {e}"));
-    zip.start_file("bootstrap", opts(0o755)).map_err(zerr)?;
-    zip.write_all(&runtime)?;
-    unpacked += runtime.len() as u64;
-    let manifest = input.manifest.to_json();
-    zip.start_file(MANIFEST_FILE, opts(0o644)).map_err(zerr)?;
-    zip.write_all(&manifest)?;
-    unpacked += manifest.len() as u64;
+    for (name, bytes, mode) in extra {
+        zip.start_file(*name, opts(*mode)).map_err(zerr)?;
+        zip.write_all(bytes)?;
+        unpacked += bytes.len() as u64;
+    }
     for rel in &files {
         let path = dir.join(rel);
         let meta = fs::symlink_metadata(&path)?;
@@ -184,7 +194,17 @@ pub fn build_bundle(input: &BundleInput, mut progress: impl FnMut(&Path)) -> Res
         progress(rel);
     }
     let zip = zip.finish().map_err(zerr)?.into_inner();
-    Ok(Bundle { zip, files: files.len() + 2, unpacked_bytes: unpacked, architecture })
+    Ok(Bundle { zip, files: files.len() + extra.len(), unpacked_bytes: unpacked, architecture })
+}
+
+/// Packs the unpacked code of a deployment (its `bootstrap`, manifest and
+/// app, as the local backend keeps it) into a bundle again, for
+/// `deploy --redeploy`.
+pub fn bundle_code_dir(dir: &Path) -> Result<Bundle, DeployError> {
+    let bootstrap = fs::read(dir.join("bootstrap")).map_err(|e| {
+        DeployError::Bundle(format!("the deployment's code in {} has no readable bootstrap: {e}", dir.display()))
+    })?;
+    write_zip(dir, &[], Arch::of_executable(&bootstrap), &mut |_| {})
 }
 
 fn collect(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), DeployError> {

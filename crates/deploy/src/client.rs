@@ -10,7 +10,7 @@ use ownstak_guard::KeyPair;
 use crate::error::DeployError;
 
 /// The region of a local backend.
-const LOCAL_REGION: &str = "us-east-1";
+pub(crate) const LOCAL_REGION: &str = "us-east-1";
 
 /// Where the Lambda API is.
 #[derive(Debug, Clone)]

@@ -56,6 +56,11 @@ impl FunctionRuntime {
         }
     }
 
+    /// The runtime Lambda names `name` (as a function configuration reports it), if ours.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [FunctionRuntime::Custom, FunctionRuntime::Node].into_iter().find(|r| r.name() == name)
+    }
+
     /// Lambda's name for the runtime.
     pub fn name(self) -> &'static str {
         match self {

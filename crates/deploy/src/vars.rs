@@ -1,8 +1,10 @@
 //! An environment's variables (`ownstak env set/unset/list`): the rules
-//! for their names, and the local backend's store of them. A deploy copies
-//! them into the function's configuration, so every deployment keeps the
-//! values it was deployed with (a published version's configuration never
-//! changes) and promote and rollback run a deployment with its own.
+//! for their names, dotenv files, and the file an older ownstak kept a
+//! local backend's variables in (now read once and moved into the
+//! backend's parameter store, see `env_store`). A deploy copies them into
+//! the function's configuration, so every deployment keeps the values it
+//! was deployed with (a published version's configuration never changes)
+//! and promote and rollback run a deployment with its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,8 +74,9 @@ pub fn parse_env_file(text: &str, origin: &str) -> Result<BTreeMap<String, Strin
     Ok(vars)
 }
 
-/// The variables of one environment on a local backend: a JSON object in
-/// `<data dir>/env/<function>.json`, readable by its owner only.
+/// The variables of one environment on a local backend as an older ownstak
+/// kept them: a JSON object in `<data dir>/env/<function>.json`, readable
+/// by its owner only.
 #[derive(Debug, Clone)]
 pub struct LocalVariables {
     path: PathBuf,
@@ -114,6 +117,17 @@ impl LocalVariables {
             .map_err(|e| io(&tmp, e))?;
         file.write_all(&text).and_then(|()| file.sync_all()).map_err(|e| io(&tmp, e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| io(&self.path, e))
+    }
+}
+
+impl LocalVariables {
+    /// Deletes the file (once its variables moved into the backend's store);
+    /// a missing file is fine.
+    pub fn remove(&self) -> Result<(), DeployError> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&self.path, e)),
+            _ => Ok(()),
+        }
     }
 }
 

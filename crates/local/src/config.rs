@@ -70,6 +70,12 @@ impl LocalConfig {
         self.data_dir.join("state.sqlite3")
     }
 
+    /// SQLite database with the SSM endpoint's parameters (variables and
+    /// secrets, 0600).
+    pub fn parameters_path(&self) -> PathBuf {
+        self.data_dir.join("parameters.sqlite3")
+    }
+
     /// Unpacked code, one directory per distinct zip.
     pub fn code_dir(&self) -> PathBuf {
         self.data_dir.join("code")

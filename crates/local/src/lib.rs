@@ -8,6 +8,10 @@
 //! passes the rules of `ownstak_guard` first (Host, Origin, an AWS
 //! Signature V4; see the `guard` module), and each Runtime API serves only
 //! its own sandbox's processes.
+//!
+//! The same listener answers a minimal SSM Parameter Store (the `ssm`
+//! module), where `ownstak env` keeps an environment's variables and
+//! secrets and from which `ownstak-runtime` fetches a function's secrets.
 
 mod api;
 mod arn;
@@ -21,6 +25,7 @@ mod private;
 mod sandbox;
 mod server;
 mod service;
+mod ssm;
 mod store;
 
 pub use config::LocalConfig;

@@ -38,15 +38,18 @@ impl LocalLambda {
     /// Opens the state and binds the listener.
     pub async fn bind(config: LocalConfig) -> Result<Self, ServerError> {
         let addr = config.lambda_addr;
-        let service = Service::open(config)?;
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
-        Ok(Self { service, listener })
+        Self::with_listener(config, listener)
     }
 
     /// Opens the state and serves on an already bound listener (so that a
     /// caller can learn the port before building the configuration).
-    pub fn with_listener(config: LocalConfig, listener: tokio::net::TcpListener) -> Result<Self, ServerError> {
+    pub fn with_listener(mut config: LocalConfig, listener: tokio::net::TcpListener) -> Result<Self, ServerError> {
+        // Functions reach the SSM endpoint at the address actually bound (port 0 included).
+        if let Ok(addr) = listener.local_addr() {
+            config.lambda_addr = addr;
+        }
         let service = Service::open(config)?;
         Ok(Self { service, listener })
     }

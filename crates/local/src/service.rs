@@ -22,6 +22,8 @@ pub struct Service {
     pub pool: Arc<Pool>,
     /// ARN formatting for this region and account.
     pub arns: ArnBuilder,
+    /// The parameters of the SSM endpoint (variables and secrets).
+    pub(crate) parameters: Arc<crate::ssm::ParameterStore>,
 }
 
 impl Service {
@@ -31,6 +33,7 @@ impl Service {
     pub fn open(config: LocalConfig) -> Result<Arc<Self>, StoreError> {
         crate::private::private_dir(&config.data_dir)?;
         let store = Store::open(&config.db_path())?;
+        let parameters = Arc::new(crate::ssm::ParameterStore::open(&config.parameters_path())?);
         let code = CodeStore::new(config.code_dir());
         code.clean_partial();
         let pool = Pool::new(PoolConfig {
@@ -43,7 +46,7 @@ impl Service {
         });
         pool.spawn_reaper();
         let arns = ArnBuilder::new(&config.region, &config.account_id);
-        Ok(Arc::new(Self { config, store, code, pool, arns }))
+        Ok(Arc::new(Self { config, store, code, pool, arns, parameters }))
     }
 
     /// The log file of a function.

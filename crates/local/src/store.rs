@@ -66,23 +66,7 @@ impl Store {
     /// database and its companions are readable by their owner only (they
     /// hold function environments), and every commit is synced to disk.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        // SQLite creates a database 0644 and gives its -wal, -shm and
-        // -journal files the database's mode: create it 0600 first, and
-        // tighten what an older version left.
-        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            crate::private::private_file(Path::new(&file))?;
-        }
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = open_db(path)?;
         conn.execute_batch(SCHEMA)?;
         let functions = load(&conn)?;
         Ok(Self { db: Mutex::new(conn), functions: RwLock::new(functions) })
@@ -155,6 +139,30 @@ impl Store {
         // The connection holds no Rust-side invariants a panic could break.
         self.db.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Opens (or creates) a SQLite database readable by its owner only (it and
+/// its -wal, -shm and -journal companions are 0600), in WAL mode with every
+/// commit synced to disk.
+pub(crate) fn open_db(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // SQLite creates a database 0644 and gives its -wal, -shm and
+    // -journal files the database's mode: create it 0600 first, and
+    // tighten what an older version left.
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        crate::private::private_file(Path::new(&file))?;
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
 }
 
 /// The error for a missing function.

@@ -91,6 +91,7 @@ impl App {
     pub(crate) async fn start(
         task_root: &Path,
         manifest: &BundleManifest,
+        secrets: &[(String, String)],
         port: Option<u16>,
         logs: &crate::relay::LogContext,
     ) -> Result<Self, InitError> {
@@ -105,7 +106,12 @@ impl App {
             .current_dir(task_root)
             .env("HOST", "127.0.0.1")
             .env("HOSTNAME", "127.0.0.1")
-            .envs(&manifest.env)
+            // The manifest's variables (ownstak.toml's [env]) yield to the
+            // function's configuration (`env set`, --env-file), so a
+            // redeployed bundle takes the current values.
+            .envs(manifest.env.iter().filter(|(k, _)| std::env::var_os(k).is_none()))
+            // Secrets are `env set` values: they win over the manifest's.
+            .envs(secrets.iter().map(|(k, v)| (k, v)))
             .env("PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -248,14 +254,14 @@ mod tests {
     async fn start_reports_early_exit_and_timeout() {
         let dir = std::env::temp_dir();
         let early =
-            App::start(&dir, &BundleManifest::for_command("exit 3"), None, &crate::relay::LogContext::default())
+            App::start(&dir, &BundleManifest::for_command("exit 3"), &[], None, &crate::relay::LogContext::default())
                 .await
                 .unwrap_err();
         assert!(matches!(early, InitError::ExitedEarly { .. }), "{early}");
         assert!(early.to_string().starts_with("the app exited with exit code 3 before listening on port"));
         let mut slow = BundleManifest::for_command("sleep 5");
         slow.ready_timeout_ms = 30;
-        let timeout = App::start(&dir, &slow, None, &crate::relay::LogContext::default()).await.unwrap_err();
+        let timeout = App::start(&dir, &slow, &[], None, &crate::relay::LogContext::default()).await.unwrap_err();
         assert!(matches!(timeout, InitError::NotListening { timeout_ms: 30, .. }), "{timeout}");
     }
 }

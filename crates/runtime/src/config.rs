@@ -32,6 +32,10 @@ pub struct Config {
     /// The deployment id (`OWNSTAK_DEPLOYMENT_ID`), sent back with every
     /// answer for the proxy's skew protection; `None` when unset or invalid.
     pub deployment_id: Option<String>,
+    /// The secrets to fetch at init (`OWNSTAK_SECRETS_PATH`,
+    /// `OWNSTAK_SECRETS`): none, references, or why they are unusable
+    /// (reported as an init error).
+    pub secrets: Result<Option<ownstak_core::SecretRefs>, ownstak_core::SecretRefsError>,
 }
 
 /// How the runtime logs (to stderr).
@@ -66,7 +70,8 @@ impl Config {
         };
         let deployment_id =
             non_empty(lookup(ownstak_core::DEPLOYMENT_ID_VARIABLE)).filter(|id| ownstak_core::valid_deployment_id(id));
-        Ok(Self { runtime_api, task_root, app_port, response_mode, deployment_id })
+        let secrets = ownstak_core::SecretRefs::from_lookup(&lookup);
+        Ok(Self { runtime_api, task_root, app_port, response_mode, deployment_id, secrets })
     }
 }
 

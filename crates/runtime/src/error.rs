@@ -107,6 +107,19 @@ pub enum InitError {
         /// The port it was told to use.
         port: u16,
     },
+    /// The function's secrets could not be fetched.
+    #[error("cannot fetch the secret parameter {parameter}: {detail}; {hint}")]
+    Secrets {
+        /// The parameter (or the parameters of the failed request).
+        parameter: String,
+        /// What went wrong.
+        detail: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// The function's secret references are malformed.
+    #[error(transparent)]
+    SecretRefs(#[from] ownstak_core::SecretRefsError),
     /// The app did not accept connections in time.
     #[error("the app did not accept connections on port {port} within {timeout_ms} ms; make sure it listens on $PORT")]
     NotListening {
@@ -122,6 +135,7 @@ impl InitError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::ManifestRead { .. } | Self::ManifestInvalid { .. } => "Runtime.ManifestError",
+            Self::Secrets { .. } | Self::SecretRefs(_) => "Runtime.SecretsError",
             Self::Port(_) | Self::Spawn { .. } | Self::ExitedEarly { .. } | Self::NotListening { .. } => {
                 "Runtime.AppStartError"
             }

@@ -12,6 +12,7 @@
 //! * [`conn`]: one persistent HTTP/1.1 connection that reconnects on demand;
 //! * [`runtime_api`]: the Runtime API client;
 //! * [`app`]: the app process and its readiness;
+//! * `secrets`: the function's secrets, fetched from SSM at init;
 //! * [`bridge`]: event → app request → function response;
 //! * [`stream`]: the streamed response body and its error trailers;
 //! * [`runner`]: the init phase, the invocation loop and shutdown.
@@ -27,6 +28,7 @@ mod logging;
 mod relay;
 mod runner;
 mod runtime_api;
+mod secrets;
 mod stream;
 
 pub use bridge::{Bridge, Reply, ResponseMode};

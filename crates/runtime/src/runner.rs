@@ -86,7 +86,12 @@ pub async fn run(config: Config) -> Result<Shutdown, RunError> {
 
 async fn start_app(config: &Config, logs: &LogContext) -> Result<App, InitError> {
     let manifest = load_manifest(&config.task_root)?;
-    App::start(&config.task_root, &manifest, config.app_port, logs).await
+    let secrets = match &config.secrets {
+        Ok(Some(refs)) => crate::secrets::fetch(refs).await?,
+        Ok(None) => Vec::new(),
+        Err(e) => return Err(e.clone().into()),
+    };
+    App::start(&config.task_root, &manifest, &secrets, config.app_port, logs).await
 }
 
 /// The invocation loop; it only returns on a fatal failure.

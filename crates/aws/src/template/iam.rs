@@ -51,6 +51,23 @@ pub const DEPLOYER_LAMBDA_ACTIONS: &[&str] = &[
 /// in the request).
 pub const DEPLOYER_TAGGING_ACTIONS: &[&str] = &["lambda:CreateFunction", "lambda:TagResource"];
 
+/// What `ownstak env` and `ownstak deploy` call on the backend's parameters.
+pub const DEPLOYER_SSM_ACTIONS: &[&str] =
+    &["ssm:PutParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:DeleteParameters"];
+
+/// What functions call to fetch their secrets at init.
+pub const FUNCTION_SSM_ACTIONS: &[&str] = &["ssm:GetParameters"];
+
+/// The SSM parameters of the backend's environments,
+/// `/ownstak/<org>/<backend>/<project>/<env>/<KEY>` (see
+/// `ownstak_deploy::parameter_path`), as an IAM resource.
+pub fn parameters_arn(spec: &BackendSpec) -> Value {
+    sub(&format!(
+        "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/ownstak/{}/{}/*",
+        spec.org, spec.backend
+    ))
+}
+
 /// `{ "<operator>": { "aws:<key>/ownstak:backend": <backend>, "aws:<key>/ownstak:org": <org> } }`
 /// entries of a condition.
 fn ownership(spec: &BackendSpec, operator: &str, key: &str) -> (String, Value) {
@@ -176,8 +193,23 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
         FUNCTION_ROLE,
         "AWS::IAM::Role",
         json!({
-            "Description": format!("ownstak {} functions: basic and VPC execution only", spec.domain()),
+            "Description": format!("ownstak {} functions: basic and VPC execution, reading the backend's secrets", spec.domain()),
             "AssumeRolePolicyDocument": assume("lambda.amazonaws.com"),
+            // Secrets are SecureStrings under the AWS managed key `aws/ssm`,
+            // whose key policy lets the account's principals decrypt through
+            // SSM: no KMS statement is needed.
+            "Policies": [ {
+                "PolicyName": "read-backend-parameters",
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [ {
+                        "Sid": "ReadBackendParameters",
+                        "Effect": "Allow",
+                        "Action": FUNCTION_SSM_ACTIONS,
+                        "Resource": [parameters_arn(spec)]
+                    } ]
+                }
+            } ],
             "ManagedPolicyArns": [
                 sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"),
                 sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")
@@ -205,6 +237,12 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
                         "Action": DEPLOYER_TAGGING_ACTIONS,
                         "Resource": function_arns(spec),
                         "Condition": tagging_condition(spec)
+                    },
+                    {
+                        "Sid": "ManageEnvironmentParameters",
+                        "Effect": "Allow",
+                        "Action": DEPLOYER_SSM_ACTIONS,
+                        "Resource": [parameters_arn(spec)]
                     },
                     {
                         "Sid": "ReadFunctionLogs",

@@ -335,6 +335,18 @@ fn iam_documents_are_scoped() {
                     let proxy = format!("${{{}.Arn}}", iam::PROXY_LOG_GROUP);
                     assert_eq!(resources, [group.clone(), format!("{group}:*"), proxy], "{id}");
                 }
+                if actions.iter().any(|a| a.starts_with("ssm:")) {
+                    // Parameters: only this backend's path, never another backend's or SSM's own.
+                    let path = format!(
+                        "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/ownstak/{}/{}/*",
+                        spec.org, spec.backend
+                    );
+                    assert_eq!(resources, [path], "{id}");
+                    assert!(actions.iter().all(|a| a.starts_with("ssm:")), "{id}: mixed services");
+                    if id == iam::FUNCTION_ROLE {
+                        assert_eq!(actions, ["ssm:GetParameters"], "{id}: functions only read");
+                    }
+                }
                 if actions.iter().any(|a| a == "iam:PassRole") {
                     assert_eq!(actions, ["iam:PassRole"]);
                     assert_eq!(
@@ -380,9 +392,11 @@ fn iam_documents_are_scoped() {
             }
         }
 
-        // Functions: basic + VPC execution only, no inline policies.
+        // Functions: basic + VPC execution, and reading the backend's parameters only.
         let fr = &t["Resources"][iam::FUNCTION_ROLE]["Properties"];
-        assert!(fr.get("Policies").is_none());
+        let function_statements = statements(&t, iam::FUNCTION_ROLE);
+        assert_eq!(function_statements.len(), 1, "{function_statements:?}");
+        assert_eq!(list(&function_statements[0]["Action"]), vec![serde_json::json!("ssm:GetParameters")]);
         let managed: Vec<String> = fr["ManagedPolicyArns"].as_array().unwrap().iter().map(resource_text).collect();
         assert_eq!(
             managed,
@@ -421,6 +435,11 @@ fn iam_documents_are_scoped() {
             "route53:GetHostedZone",
             "route53:ListResourceRecordSets",
             "route53:ChangeResourceRecordSets",
+            // `ownstak env`.
+            "ssm:PutParameter",
+            "ssm:GetParameters",
+            "ssm:GetParametersByPath",
+            "ssm:DeleteParameters",
         ] {
             expected.insert(a.to_owned());
         }

@@ -41,6 +41,9 @@ fn runtime_binary(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let (target, env) = super::target(&args.backend, &args.env).await?;
+    if let Some(n) = args.redeploy {
+        return redeploy(&args, json, target, env, n, started).await;
+    }
     let endpoint = target.endpoint();
     let info = target.info();
     let mut args = args;
@@ -65,7 +68,8 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     let plan = build.as_ref().map(|(out_dir, b)| ownstak_deploy::asset_plan(out_dir, b));
     // The environment's variables (`ownstak env set`, over --env-file) go
     // into the function's configuration, so the deployment keeps them; they
-    // win over the same names in ownstak.toml's [env].
+    // win over the same names in ownstak.toml's [env]. Secrets go in only as
+    // references with their versions, which the runtime fetches at init.
     let mut stored = match &args.env_file {
         Some(path) => {
             let text =
@@ -74,10 +78,14 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
         }
         None => std::collections::BTreeMap::new(),
     };
-    stored.extend(super::vars::deploy_variables(&target, &args.backend, &env)?);
+    let nextjs = matches!(build.as_ref().map(|(_, b)| b.framework), Some(ownstak_build::Framework::Nextjs));
+    let snapshot = super::vars::snapshot(&target, &args.backend, &env, nextjs).await?;
+    stored.extend(snapshot.variables);
+    let secret_names: Vec<String> = snapshot.secrets.entries.iter().map(|(k, _)| k.clone()).collect();
+    stored.retain(|k, _| !secret_names.contains(k));
     let mut manifest = BundleManifest::for_command(command);
     manifest.env = project.env.clone();
-    manifest.env.retain(|k, _| !stored.contains_key(k));
+    manifest.env.retain(|k, _| !stored.contains_key(k) && !secret_names.contains(k));
     let input_runtime = runtime_binary(args.runtime_binary.clone())?;
     let input = BundleInput { app_dir: args.dir.clone(), runtime_binary: input_runtime.clone(), manifest };
 
@@ -124,6 +132,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
     };
     let variable_names: Vec<String> = stored.keys().cloned().collect();
     let mut variables = stored;
+    variables.extend(snapshot.secrets.to_variables());
     if let Some(p) = prepared.as_ref().filter(|p| p.files() > 0) {
         variables.insert(ASSETS_DIGEST_VARIABLE.to_owned(), p.digest().to_owned());
     }
@@ -183,6 +192,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
             "deployment": outcome.deployment,
             "deploymentId": outcome.deployment_id,
             "variables": variable_names,
+            "secrets": secret_names,
             "promoted": outcome.promoted,
             "notPromoted": outcome.not_promoted.map(|why| json!({ "why": why, "message": why.describe(n) })),
             "createdFunction": outcome.created_function,
@@ -220,6 +230,133 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
                 a.skipped_files
             );
         }
+    }
+    Ok(())
+}
+
+/// Runs `ownstak deploy --redeploy N`: deployment N's code, runtime,
+/// memory, timeout, deployment id and static assets, with the current
+/// variables and secrets (and --env-file).
+async fn redeploy(
+    args: &DeployArgs,
+    json: bool,
+    target: Target,
+    env: ownstak_core::EnvironmentName,
+    n: u32,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let n = DeploymentNumber::new(n).context("--redeploy takes a deployment number from 1")?;
+    let endpoint = target.endpoint();
+    let info = target.info();
+    let client = lambda_client(&endpoint);
+    let previous = ownstak_deploy::read_deployment(&client, &endpoint, &env, n).await?;
+    let pb = output::spinner(json);
+    pb.set_message(format!("reusing deployment {}", n.get()));
+    let (code, role, vpc, architecture) = match &target {
+        Target::Local { .. } => {
+            let dir = previous.local_code_dir().context("the local backend did not say where deployment's code is")?;
+            let bundle = tokio::task::spawn_blocking(move || ownstak_deploy::bundle_code_dir(&dir))
+                .await
+                .context("packaging panicked")??;
+            let arch = previous.architecture.or(bundle.architecture).unwrap_or(Arch::host().unwrap_or(Arch::X86_64));
+            (Code::Zip(bundle.zip), LOCAL_ROLE.to_owned(), None, arch)
+        }
+        Target::Aws(t) => {
+            let object = t.existing_bundle(env.function(), &previous.code_sha256_hex()?).await?;
+            let arch = previous.architecture.context("deployment has no architecture")?;
+            (Code::S3 { bucket: object.bucket, key: object.key }, t.function_role.clone(), Some(t.vpc.clone()), arch)
+        }
+    };
+    let mut stored = match &args.env_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read --env-file {}", path.display()))?;
+            ownstak_deploy::parse_env_file(&text, &path.display().to_string())?
+        }
+        None => std::collections::BTreeMap::new(),
+    };
+    // The key of a Next.js environment exists since its first deploy.
+    let snapshot = super::vars::snapshot(&target, &args.backend, &env, false).await?;
+    stored.extend(snapshot.variables);
+    let secret_names: Vec<String> = snapshot.secrets.entries.iter().map(|(k, _)| k.clone()).collect();
+    stored.retain(|k, _| !secret_names.contains(k));
+    let variable_names: Vec<String> = stored.keys().cloned().collect();
+    let mut variables = stored;
+    variables.extend(snapshot.secrets.to_variables());
+    if let Some(digest) = previous.assets_digest() {
+        variables.insert(ASSETS_DIGEST_VARIABLE.to_owned(), digest.to_owned());
+    }
+    let deployment_id =
+        previous.deployment_id().context("deployment has no deployment id; deploy the app again")?.to_owned();
+    let req = DeployRequest {
+        env: env.clone(),
+        backend: BackendId::of(info),
+        code,
+        architecture,
+        runtime: previous.runtime,
+        memory: previous.memory,
+        timeout: previous.timeout,
+        variables,
+        deployment_id,
+        role,
+        vpc,
+        promote: !args.no_promote,
+    };
+    let from_version = previous.version.clone();
+    let copy_assets = async |function: &str, version: &str| {
+        pb.set_message(format!("copying the static assets of deployment {}", n.get()));
+        let store = match &target {
+            Target::Local { info, endpoint } => ownstak_deploy::local_asset_store(info, endpoint).await,
+            Target::Aws(t) => Some(t.asset_store()),
+        };
+        let Some(store) = store else { return Ok(None) };
+        match store.copy_deployment(function, &from_version, version).await? {
+            Some(report) => Ok(Some(report)),
+            // Deployment N had no index: an empty one, so nothing stale is served.
+            None => {
+                ownstak_deploy::upload_assets_to(&store, function, version, &PreparedUpload::empty(), |_| {}).await?;
+                Ok(None)
+            }
+        }
+    };
+    let (outcome, assets) =
+        deploy_with(&client, &endpoint, &req, |step| pb.set_message(step.describe().to_owned()), copy_assets).await?;
+    pb.finish_and_clear();
+    let m = DeploymentNumber::new(outcome.deployment).context("the backend returned deployment 0")?;
+    let deployment_url = info.url(&env, Qualifier::Deployment(m))?;
+    let environment_url = info.url(&env, Qualifier::Current)?;
+    if json {
+        output::json(&json!({
+            "function": outcome.function,
+            "version": outcome.version,
+            "deployment": outcome.deployment,
+            "redeployOf": n.get(),
+            "deploymentId": outcome.deployment_id,
+            "variables": variable_names,
+            "secrets": secret_names,
+            "promoted": outcome.promoted,
+            "notPromoted": outcome.not_promoted.map(|why| json!({ "why": why, "message": why.describe(m) })),
+            "urls": { "deployment": deployment_url, "environment": environment_url },
+            "assets": assets,
+            "seconds": started.elapsed().as_secs_f64(),
+        }));
+    } else {
+        let live = match outcome.not_promoted {
+            _ if outcome.promoted => "and promoted it".to_owned(),
+            Some(why) => format!("(not promoted: {})", why.describe(m)),
+            None => "(not promoted)".to_owned(),
+        };
+        println!(
+            "Redeployed deployment {} of {}/{} as deployment {} (version {}) with the current variables {live} in {:.1}s",
+            n.get(),
+            env.project(),
+            env.env(),
+            outcome.deployment,
+            outcome.version,
+            started.elapsed().as_secs_f64()
+        );
+        println!("  deployment   {deployment_url}");
+        println!("  environment  {environment_url}");
     }
     Ok(())
 }

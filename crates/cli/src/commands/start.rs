@@ -54,6 +54,7 @@ pub(super) async fn run(args: StartArgs, json: bool) -> anyhow::Result<()> {
         memory: None,
         timeout: None,
         runtime_binary: args.runtime_binary.clone(),
+        redeploy: None,
     };
     if json {
         super::deploy::run(deploy, true).await?;

@@ -856,3 +856,148 @@ async fn custom_domains_get_a_certificate_on_the_listener() {
     let listed = moto.json(&with(&["domains", "list", "--json"], BACKEND));
     assert_eq!(listed["domains"].as_array().map(Vec::len), Some(1), "{listed}");
 }
+
+/// `ownstak env` on an AWS backend: SSM parameters under the backend's path
+/// (String for variables, SecureString for secrets), snapshotted by each
+/// deploy (values for variables, versioned references for secrets), and
+/// `deploy --redeploy N` reusing N's bundle and assets with the current values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variables_and_secrets_live_in_ssm() {
+    let moto = moto().await;
+    let zone_id = moto.zone("ownstak.link").await;
+    let vpc = moto.existing_vpc();
+    let mut create: Vec<&str> = vec![
+        "backend",
+        "create",
+        "prod",
+        "--org",
+        "acme",
+        "--root-domain",
+        "ownstak.link",
+        "--zone-id",
+        &zone_id,
+        "--proxy-image",
+        "img:test",
+        "--json",
+    ];
+    create.extend(vpc.iter().map(String::as_str));
+    let created = moto.json(&create);
+    let bucket = created["outputs"]["AssetsBucket"].as_str().unwrap().to_owned();
+    let env = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = ["env"].iter().chain(args).map(|s| (*s).to_owned()).collect();
+        all.extend(["--project", "web", "--env", "prod", "--json"].iter().chain(BACKEND).map(|s| (*s).to_owned()));
+        all
+    };
+    let run = |args: Vec<String>| moto.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    run(env(&["set", "GREETING=hi", "EMPTY="]));
+    run(env(&["set", "API_TOKEN=aws-s3cret-1", "--secret"]));
+    let listed = run(env(&["list"]));
+    assert_eq!(
+        listed["variables"],
+        serde_json::json!({ "API_TOKEN": "********", "EMPTY": "", "GREETING": "hi" }),
+        "{listed}"
+    );
+    assert_eq!(listed["path"], "/ownstak/acme/prod/web/prod/");
+
+    // The parameters as SSM keeps them.
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk().await);
+    let token =
+        ssm.get_parameter().name("/ownstak/acme/prod/web/prod/API_TOKEN").with_decryption(true).send().await.unwrap();
+    let token = token.parameter().unwrap();
+    assert_eq!(token.r#type().map(|t| t.as_str()), Some("SecureString"));
+    assert_eq!(token.value(), Some("aws-s3cret-1"));
+    let greeting = ssm.get_parameter().name("/ownstak/acme/prod/web/prod/GREETING").send().await.unwrap();
+    assert_eq!(greeting.parameter().unwrap().r#type().map(|t| t.as_str()), Some("String"));
+
+    // Two deployments, each with its own values.
+    let apps = tempdir();
+    let site = static_site(apps.path(), &moto, "first");
+    let deploy: Vec<String> = ["deploy", site.to_str().unwrap(), "--project", "web", "--env", "prod", "--json"]
+        .iter()
+        .chain(BACKEND)
+        .map(|s| (*s).to_owned())
+        .collect();
+    let first = run(deploy.clone());
+    assert_eq!(first["secrets"], serde_json::json!(["API_TOKEN"]), "{first}");
+    run(env(&["set", "API_TOKEN=aws-s3cret-2", "--secret"]));
+    run(env(&["set", "GREETING=hello"]));
+    let second_site = static_site(apps.path(), &moto, "second");
+    let mut deploy2 = deploy.clone();
+    deploy2[1] = second_site.to_str().unwrap().to_owned();
+    let second = run(deploy2);
+    assert_eq!(second["deployment"], 2, "{second}");
+
+    let lambda = aws_sdk_lambda::Client::new(&moto.sdk().await);
+    let conf = |q: &'static str| {
+        let lambda = lambda.clone();
+        async move {
+            variables(&lambda.get_function_configuration().function_name(FUNCTION).qualifier(q).send().await.unwrap())
+        }
+    };
+    let one = conf("deployment-1").await;
+    let two = conf("deployment-2").await;
+    assert_eq!((one["GREETING"].as_str(), two["GREETING"].as_str()), ("hi", "hello"));
+    assert_eq!(one["EMPTY"], "");
+    assert_eq!((one["OWNSTAK_SECRETS"].as_str(), two["OWNSTAK_SECRETS"].as_str()), ("API_TOKEN:1", "API_TOKEN:2"));
+    assert_eq!(one["OWNSTAK_SECRETS_PATH"], "/ownstak/acme/prod/web/prod/");
+    for vars in [&one, &two] {
+        assert!(!vars.contains_key("API_TOKEN") && !vars.values().any(|v| v.contains("aws-s3cret")), "{vars:?}");
+    }
+    // What the runtime fetches for each: exactly the deployed versions.
+    let got = ssm
+        .get_parameters()
+        .names("/ownstak/acme/prod/web/prod/API_TOKEN:1")
+        .names("/ownstak/acme/prod/web/prod/API_TOKEN:2")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let mut values: Vec<&str> = got.parameters().iter().filter_map(|p| p.value()).collect();
+    values.sort();
+    assert_eq!(values, ["aws-s3cret-1", "aws-s3cret-2"]);
+
+    // --redeploy 1: the first bundle and assets with the current values.
+    let mut redeploy: Vec<String> = ["deploy", "--redeploy", "1", "--project", "web", "--env", "prod", "--json"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    redeploy.extend(BACKEND.iter().map(|s| (*s).to_owned()));
+    let third = run(redeploy);
+    assert_eq!((third["deployment"].as_u64(), third["redeployOf"].as_u64()), (Some(3), Some(1)), "{third}");
+    assert_eq!(third["deploymentId"], first["deploymentId"]);
+    let three =
+        lambda.get_function_configuration().function_name(FUNCTION).qualifier("deployment-3").send().await.unwrap();
+    let first_conf =
+        lambda.get_function_configuration().function_name(FUNCTION).qualifier("deployment-1").send().await.unwrap();
+    assert_eq!(three.code_sha256(), first_conf.code_sha256(), "the first deployment's code");
+    let vars = variables(&three);
+    assert_eq!((vars["GREETING"].as_str(), vars["OWNSTAK_SECRETS"].as_str()), ("hello", "API_TOKEN:2"));
+    let s3 = moto.s3().await;
+    let key = format!("deployments/{FUNCTION}/{}/_index.json", third["version"].as_str().unwrap());
+    let index = s3.get_object().bucket(&bucket).key(&key).send().await.unwrap();
+    let index = index.body.collect().await.unwrap().into_bytes();
+    let first_index = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(format!("deployments/{FUNCTION}/{}/_index.json", first["version"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(index, first_index, "the first deployment's assets");
+
+    // Bad input and a missing deployment: clear errors, nothing written.
+    let err = moto.fails(&env(&["set", "AWS_REGION=x"]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("is reserved"), "{err}");
+    let mut missing: Vec<&str> = vec!["deploy", "--redeploy", "9", "--project", "web", "--env", "prod"];
+    missing.extend(BACKEND);
+    let err = moto.fails(&missing);
+    assert!(err.contains("deployment 9 of web/prod does not exist"), "{err}");
+    run(env(&["unset", "API_TOKEN"]));
+    assert_eq!(run(env(&["list"]))["secrets"], serde_json::json!([]));
+}

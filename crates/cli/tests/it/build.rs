@@ -308,8 +308,45 @@ async fn nextjs_builds_deploys_and_keeps_every_deployment() {
     std::fs::write(dir.join("marker.txt"), "second build").unwrap();
     let second_layout = build_ok(&dir);
     assert_ne!(second_layout["deploymentId"], first_id.as_str(), "each build has its own id");
+    let first_deployed = deployed;
     let deployed = backend.deploy(&dir, "web", "prod", &[]);
     assert_eq!(deployed["deployment"], 2, "{deployed}");
+    // The environment's server actions key: made once by the first deploy,
+    // kept as a secret, and the same (version 1) for both deployments.
+    for d in [&first_deployed, &deployed] {
+        assert_eq!(d["secrets"], serde_json::json!(["NEXT_SERVER_ACTIONS_ENCRYPTION_KEY"]), "{d}");
+    }
+    let lambda = ownstak_testkit::lambda_client(&backend.lambda);
+    for q in ["deployment-1", "deployment-2"] {
+        let conf =
+            lambda.get_function_configuration().function_name("ownstak-web-prod").qualifier(q).send().await.unwrap();
+        let vars = conf.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+        assert_eq!(
+            vars.get("OWNSTAK_SECRETS").map(String::as_str),
+            Some("NEXT_SERVER_ACTIONS_ENCRYPTION_KEY:1"),
+            "{q}"
+        );
+    }
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(&backend.lambda)
+            .build(),
+    );
+    let key = ssm
+        .get_parameter()
+        .name("/ownstak/dev/local/web/prod/NEXT_SERVER_ACTIONS_ENCRYPTION_KEY")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let key = key.parameter().unwrap();
+    assert_eq!(key.version(), 1);
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(key.value().unwrap()).unwrap();
+    assert_eq!(bytes.len(), 32, "32 random bytes, base64");
     // Skew protection: a client of the first build still reaches it, by
     // Next's header or its asset query, on the environment host.
     let pinned = http

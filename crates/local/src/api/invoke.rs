@@ -39,6 +39,8 @@ pub(crate) fn spec(
         environment: version.environment.clone(),
         log_path: svc.log_path(&f.name),
         region: svc.config.region.clone(),
+        ssm_endpoint: format!("http://{}", svc.config.lambda_addr),
+        keys: svc.config.keys.clone(),
     }
 }
 

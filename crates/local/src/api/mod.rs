@@ -19,7 +19,8 @@ use crate::service::Service;
 
 pub(crate) use body::AwsJson;
 
-/// All routes of the Lambda API, plus `/__ownstak__/health`, behind the
+/// All routes of the Lambda API, plus `/__ownstak__/health` and the SSM
+/// endpoint (`POST /`), behind the
 /// endpoint rules of [`crate::guard`] (for in-process clients too: they
 /// sign like any other).
 pub(crate) fn router(service: Arc<Service>) -> Router {
@@ -43,6 +44,8 @@ pub(crate) fn router(service: Arc<Service>) -> Router {
         .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
         .route("/2017-03-31/tags/{arn}", get(tags::list).post(tags::tag).delete(tags::untag))
         .route("/2021-11-15/functions/{name}/response-streaming-invocations", post(stream::invoke_stream))
+        // SSM's JSON 1.1 protocol (`X-Amz-Target: AmazonSSM.*`) on the same listener.
+        .route("/", post(crate::ssm::handle))
         .route(crate::guard::HEALTH_PATH, get(|| async { "ok" }))
         .route("/__ownstak__/backend", get(backend_info))
         .fallback(|uri: axum::http::Uri| async move {

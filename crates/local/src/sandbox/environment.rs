@@ -443,6 +443,9 @@ fn lambda_env(spec: &FunctionSpec, api: &str, stream: &str) -> Vec<(&'static str
         ("LAMBDA_TASK_ROOT", spec.code_dir.display().to_string()),
         ("LAMBDA_RUNTIME_DIR", spec.code_dir.display().to_string()),
         ("TZ", ":UTC".to_owned()),
+        ("AWS_ACCESS_KEY_ID", spec.keys.access_key_id().to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", spec.keys.secret_access_key().to_owned()),
+        ("AWS_ENDPOINT_URL_SSM", spec.ssm_endpoint.clone()),
     ]
 }
 

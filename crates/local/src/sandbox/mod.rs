@@ -49,6 +49,13 @@ pub struct FunctionSpec {
     pub log_path: PathBuf,
     /// Region reported to the function.
     pub region: String,
+    /// The backend's own endpoint, given to the function as
+    /// `AWS_ENDPOINT_URL_SSM` so that its SSM clients (the runtime fetching
+    /// secrets) reach the local parameter store as they would reach AWS.
+    pub ssm_endpoint: String,
+    /// The credentials given to the function, as Lambda gives it its
+    /// role's: the backend's key pair, which its endpoints accept.
+    pub keys: ownstak_guard::KeyPair,
 }
 
 /// One invocation for the pool to run.

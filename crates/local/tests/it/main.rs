@@ -10,3 +10,4 @@ mod foreign_runtime;
 mod packages;
 mod python_clients;
 mod sdk_control_plane;
+mod ssm;
