@@ -4,6 +4,9 @@
 //! * [`store`]: uploads at deploy time through the official `aws-sdk-s3`.
 //! * [`serve`]: answers asset requests in the proxy from the store.
 //! * [`purge`]: the purge log that carries cache purges to every proxy.
+//! * [`domains`]: the domain map that carries custom domains to every proxy.
+//! * [`document`]: what both share: small JSON documents changed with
+//!   conditional writes and followed with conditional GETs.
 //!
 //! # Key layout
 //!
@@ -37,10 +40,16 @@
 //!     the purge log ([`PurgeFeed`]): the newest cache purges of every
 //!     function of the backend, appended by `ownstak cache purge` with a
 //!     conditional write and polled by every proxy with a conditional GET
+//! domains/map.json
+//!     the domain map ([`DomainFeed`]): each custom domain's environment,
+//!     changed by `ownstak domains` with conditional writes and polled by
+//!     every proxy with a conditional GET
 //! ```
 
 mod client;
 mod conditional;
+mod document;
+mod domains;
 mod error;
 mod index;
 mod keys;
@@ -51,6 +60,8 @@ mod server;
 mod store;
 
 pub use client::StoreConfig;
+pub use document::Poller;
+pub use domains::{DOMAIN_MAP_KEY, DomainEntry, DomainFeed, DomainMap, DomainMapError, DomainStatus};
 pub use error::AssetError;
 pub use index::DeploymentIndex;
 pub use purge::{

@@ -13,11 +13,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
 use crate::client::StoreConfig;
-use crate::error::{AssetError, sdk};
+use crate::document::{Document, Read};
+use crate::error::AssetError;
 use crate::keys::check_function;
 use crate::store::AssetStore;
 
@@ -31,8 +31,6 @@ pub const MAX_SELECTORS: usize = 100;
 const MAX_PATH: usize = 1024;
 /// Longest tag accepted (bytes).
 const MAX_TAG: usize = 256;
-/// Attempts of a conditional append that lost a race with another writer.
-const APPEND_ATTEMPTS: u32 = 20;
 /// How far back a new feed applies records, for clocks that disagree a little.
 const CLOCK_MARGIN: Duration = Duration::from_secs(60);
 
@@ -199,101 +197,35 @@ struct PurgeLog {
 }
 
 impl PurgeLog {
-    fn parse(bytes: &[u8]) -> Result<Self, AssetError> {
-        serde_json::from_slice(bytes).map_err(|e| AssetError::Index {
-            key: PURGE_LOG_KEY.to_owned(),
-            detail: format!("{e}; delete the object to start a new log (every proxy then empties its cache)"),
-        })
-    }
-
     fn last_seq(&self) -> u64 {
         self.records.last().map_or(0, |r| r.seq)
     }
 }
 
+/// The purge log as a document of the store.
+const PURGE_LOG: Document = Document {
+    key: PURGE_LOG_KEY,
+    what: "the purge log",
+    unreadable_hint: "delete the object to start a new log (every proxy then empties its cache)",
+};
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Whether an S3 error is a lost conditional-write race (412, or 409
-/// while another conditional write of the key is in progress).
-fn lost_race<E, R: std::fmt::Debug>(err: &aws_sdk_s3::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-{
-    let code = err.as_service_error().and_then(|e| e.code());
-    matches!(code, Some("PreconditionFailed" | "ConditionalRequestConflict"))
-}
-
-/// Whether an S3 error means the object does not exist.
-fn missing<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-    R: RawStatus,
-{
-    err.as_service_error().and_then(|e| e.code()) == Some("NoSuchKey")
-        || err.raw_response().is_some_and(|r| r.raw_status() == 404)
-}
-
-/// The status of a raw SDK response.
-trait RawStatus {
-    fn raw_status(&self) -> u16;
-}
-
-impl RawStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn raw_status(&self) -> u16 {
-        self.status().as_u16()
-    }
 }
 
 impl AssetStore {
     /// Appends a purge to the log and returns its record; every proxy that
     /// polls the store applies it within its poll interval.
     pub async fn purge(&self, purge: Purge) -> Result<PurgeRecord, AssetError> {
-        let (client, bucket, ep) = (self.client(), &self.config().bucket, self.config().endpoint_name());
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (mut log, etag) = match client.get_object().bucket(bucket).key(PURGE_LOG_KEY).send().await {
-                Ok(out) => {
-                    let etag = out.e_tag.clone();
-                    let bytes = out.body.collect().await.map_err(|e| AssetError::Unreachable {
-                        endpoint: ep.to_owned(),
-                        detail: format!("reading the purge log broke off: {e}"),
-                    })?;
-                    (PurgeLog::parse(&bytes.into_bytes())?, etag)
-                }
-                Err(e) if missing(&e) => (PurgeLog::default(), None),
-                Err(e) => return Err(sdk("GetObject", ep)(e)),
-            };
-            let record = PurgeRecord { seq: log.last_seq() + 1, at_ms: now_ms(), purge: purge.clone() };
-            log.records.push(record.clone());
-            let excess = log.records.len().saturating_sub(KEPT_RECORDS);
-            log.records.drain(..excess);
-            let body = serde_json::to_vec(&log)
-                .map_err(|e| AssetError::Server(format!("cannot encode the purge log: {e}")))?;
-            let put = client
-                .put_object()
-                .bucket(bucket)
-                .key(PURGE_LOG_KEY)
-                .content_type("application/json")
-                .cache_control("no-store")
-                .body(ByteStream::from(body));
-            // Only the log this record was appended to may be replaced.
-            let put = match etag {
-                Some(etag) => put.if_match(etag),
-                None => put.if_none_match("*"),
-            };
-            match put.send().await {
-                Ok(_) => return Ok(record),
-                Err(e) if lost_race(&e) && attempt < APPEND_ATTEMPTS => {
-                    tracing::debug!(attempt, "another purge was written first; appending again");
-                    let pause = Duration::from_millis(10 + fastrand::u64(..40 * u64::from(attempt)));
-                    tokio::time::sleep(pause).await;
-                }
-                Err(e) => return Err(sdk("PutObject", ep)(e)),
-            }
-        }
+        PURGE_LOG
+            .update(self.client(), self.config(), |log: &mut PurgeLog| {
+                let record = PurgeRecord { seq: log.last_seq() + 1, at_ms: now_ms(), purge: purge.clone() };
+                log.records.push(record.clone());
+                let excess = log.records.len().saturating_sub(KEPT_RECORDS);
+                log.records.drain(..excess);
+                Ok::<_, AssetError>(record)
+            })
+            .await
     }
 }
 
@@ -336,28 +268,16 @@ impl PurgeFeed {
 
     /// Reads the log if it changed since the last poll.
     pub async fn poll(&mut self) -> Result<PurgeNews, AssetError> {
-        let ep = self.config.endpoint_name();
-        let mut get = self.client.get_object().bucket(&self.config.bucket).key(PURGE_LOG_KEY);
-        if let Some(etag) = &self.etag {
-            get = get.if_none_match(etag);
-        }
-        let log = match get.send().await {
-            Ok(out) => {
-                let etag = out.e_tag.clone();
-                let bytes = out.body.collect().await.map_err(|e| AssetError::Unreachable {
-                    endpoint: ep.to_owned(),
-                    detail: format!("reading the purge log broke off: {e}"),
-                })?;
-                let log = PurgeLog::parse(&bytes.into_bytes())?;
+        let log = match PURGE_LOG.read(&self.client, &self.config, self.etag.as_deref()).await? {
+            Read::Changed(log, etag) => {
                 self.etag = etag;
                 log
             }
-            Err(e) if e.raw_response().is_some_and(|r| r.raw_status() == 304) => return Ok(PurgeNews::Nothing),
-            Err(e) if missing(&e) => {
+            Read::Unchanged => return Ok(PurgeNews::Nothing),
+            Read::Missing => {
                 self.etag = None;
                 PurgeLog::default()
             }
-            Err(e) => return Err(sdk("GetObject", ep)(e)),
         };
         Ok(self.read(log))
     }
@@ -459,7 +379,7 @@ mod tests {
             text,
             r#"{"records":[{"seq":1,"at_ms":5,"function":"ownstak-a-b","paths":["/a"]},{"seq":2,"at_ms":6,"function":"f","all":true}]}"#
         );
-        assert_eq!(PurgeLog::parse(text.as_bytes()).unwrap().records, log.records);
+        assert_eq!(PURGE_LOG.parse::<PurgeLog>(text.as_bytes()).unwrap().records, log.records);
     }
 
     #[test]

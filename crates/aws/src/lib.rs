@@ -12,13 +12,18 @@
 //! * [`backend`] composes them into `create`, `plan`, `status` and `destroy`;
 //! * [`target`] reads a backend's stack outputs for `deploy`, `promote` and
 //!   `deployments`, and uploads bundles to its code bucket;
-//! * [`CloudWatchLogs`] reads a function's logs for `ownstak logs`.
+//! * [`CloudWatchLogs`] reads a function's logs for `ownstak logs`;
+//! * [`CustomDomains`] gives a custom domain its certificate (ACM, DNS
+//!   validation) and puts it on the load balancer's HTTPS listener
+//!   (`listener.rs`, ELBv2).
 
 mod backend;
 mod cert;
 mod config;
 mod dns;
+mod domains;
 mod errors;
+mod listener;
 mod logs;
 mod spec;
 mod stack;
@@ -31,6 +36,7 @@ pub use backend::{
 };
 pub use config::AwsSettings;
 pub use dns::canonical as canonical_dns_name;
+pub use domains::{CustomDomains, DnsRecord, DomainCertificate};
 pub use errors::AwsError;
 pub use logs::{CloudWatchLogs, function_log_group, proxy_log_group};
 pub use spec::{BackendSpec, DEFAULT_STACK_PREFIX, Ipv4Cidr, VpcSpec};

@@ -35,6 +35,7 @@ pub struct DeployTarget {
     pub region: String,
     config: SdkConfig,
     endpoint_url: Option<String>,
+    outputs: std::collections::BTreeMap<String, String>,
 }
 
 /// A bundle stored in the code bucket.
@@ -128,7 +129,37 @@ impl DeployTarget {
             region,
             config,
             endpoint_url: settings.endpoint_url.clone(),
+            outputs: stack.outputs.clone(),
         })
+    }
+
+    /// The SDK configuration of the backend's account.
+    pub(crate) fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    /// The load balancer's DNS name (the target of the backend's CNAMEs).
+    pub fn alb_dns_name(&self) -> Result<String, AwsError> {
+        match self.outputs.get(outputs::ALB_DNS_NAME) {
+            Some(v) if !v.is_empty() => Ok(v.clone()),
+            _ => Err(AwsError::MissingOutput { stack: self.stack.clone(), output: outputs::ALB_DNS_NAME }),
+        }
+    }
+
+    /// The ARN of the load balancer's HTTPS listener: the stack output, or
+    /// for a stack made before that output existed, the listener resource.
+    pub(crate) async fn https_listener_arn(&self) -> Result<String, AwsError> {
+        if let Some(arn) = self.outputs.get(outputs::HTTPS_LISTENER_ARN).filter(|v| !v.is_empty()) {
+            return Ok(arn.clone());
+        }
+        let stacks = Stacks::new(aws_sdk_cloudformation::Client::new(&self.config), std::time::Duration::from_secs(1));
+        stacks
+            .resources(&self.stack)
+            .await?
+            .into_iter()
+            .find(|r| r.logical_id == crate::template::alb::HTTPS_LISTENER)
+            .and_then(|r| r.physical_id)
+            .ok_or_else(|| AwsError::MissingOutput { stack: self.stack.clone(), output: outputs::HTTPS_LISTENER_ARN })
     }
 
     /// The Lambda endpoint of the backend's account, for `ownstak_deploy`.

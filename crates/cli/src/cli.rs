@@ -70,6 +70,9 @@ pub(crate) enum Command {
     /// Run a built app (`.ownstak/`) locally exactly as it runs in Lambda,
     /// at http://127.0.0.1:3000.
     Start(StartArgs),
+    /// Serve an environment on your own domain (certificate, listener, routing).
+    #[command(subcommand)]
+    Domains(DomainsCommand),
 }
 
 /// `ownstak start`.
@@ -692,6 +695,58 @@ pub(crate) struct CachePurgeArgs {
     pub all: bool,
     #[command(flatten)]
     pub env: EnvArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak domains …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DomainsCommand {
+    /// Map a domain to an environment's live deployment (on AWS: request its
+    /// certificate, and once issued put it on the load balancer).
+    Add(DomainsAddArgs),
+    /// List the backend's custom domains (on AWS, finishing those whose certificate was issued since).
+    List(DomainsListArgs),
+    /// Unmap a domain (on AWS: take its certificate off the load balancer and delete it).
+    Remove(DomainsRemoveArgs),
+}
+
+/// `ownstak domains add`.
+#[derive(Debug, Args)]
+pub(crate) struct DomainsAddArgs {
+    /// The domain, e.g. `shop.example.com` (locally `shop.localhost`).
+    pub domain: String,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Route 53 hosted zone to write the certificate's validation record to
+    /// (AWS; without it the record is printed for you to create).
+    #[arg(long, value_name = "ZONE_ID")]
+    pub zone_id: Option<String>,
+    /// Wait until ACM issues the certificate, then finish (AWS).
+    #[arg(long)]
+    pub wait: bool,
+    /// Longest wait with --wait.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = crate::duration::parse)]
+    pub wait_timeout: std::time::Duration,
+    /// On a local backend, accept a name outside `.localhost` (point it at 127.0.0.1 yourself).
+    #[arg(long)]
+    pub allow_any: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak domains list`.
+#[derive(Debug, Args)]
+pub(crate) struct DomainsListArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `ownstak domains remove`.
+#[derive(Debug, Args)]
+pub(crate) struct DomainsRemoveArgs {
+    /// The domain.
+    pub domain: String,
     #[command(flatten)]
     pub backend: BackendArgs,
 }

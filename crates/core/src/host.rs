@@ -53,6 +53,64 @@ impl HostSuffix {
     }
 }
 
+impl HostSuffix {
+    /// Checks a custom domain for this backend and returns it in the form
+    /// the domain map and the proxy use: lower case, without a trailing
+    /// dot. It must be a host name of at least two labels (no wildcard, no
+    /// IP address, no scheme, port or path) outside this suffix.
+    pub fn custom_domain(&self, name: &str) -> Result<String, DomainNameError> {
+        let invalid = |reason: &str| DomainNameError::Invalid { name: name.to_owned(), reason: reason.to_owned() };
+        if name.contains("://") || name.contains('/') || name.contains(':') {
+            return Err(invalid("give the host name alone, without scheme, port or path (`shop.example.com`)"));
+        }
+        if name.contains('*') {
+            return Err(invalid("wildcards are not supported; add each name on its own"));
+        }
+        if name.ends_with('.') {
+            return Err(invalid("write it without the trailing dot"));
+        }
+        let lower = name.to_ascii_lowercase();
+        check_dns_name(&lower).map_err(|e| match e {
+            HostError::Malformed { reason, .. } | HostError::Unknown { host: reason, .. } => invalid(&reason),
+        })?;
+        let labels = lower.split('.').count();
+        if labels < 2 {
+            return Err(invalid("a domain has at least two labels, like `shop.example.com` or `shop.localhost`"));
+        }
+        if lower.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(invalid("an IP address is not a domain name"));
+        }
+        if lower == self.domain || lower.ends_with(&format!(".{}", self.domain)) {
+            return Err(DomainNameError::OwnDomain { name: lower, suffix: self.domain.clone() });
+        }
+        Ok(lower)
+    }
+}
+
+/// Why a name cannot be a custom domain (see [`HostSuffix::custom_domain`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainNameError {
+    /// Not a host name a custom domain can have.
+    #[error("`{name}` is not a valid domain name: {reason}")]
+    Invalid {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Under the backend's own domain, whose names route by their label.
+    #[error(
+        "`{name}` is under this backend's own domain `{suffix}`, whose names already reach deployments \
+         (`<project>-<env>.{suffix}`); choose a name outside it"
+    )]
+    OwnDomain {
+        /// The name.
+        name: String,
+        /// The backend's domain.
+        suffix: String,
+    },
+}
+
 impl fmt::Display for HostSuffix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.domain)
@@ -250,5 +308,34 @@ mod tests {
         }
         let long = format!("{}.local.dev.localhost", "a".repeat(64));
         assert_eq!(s.route(&long).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn custom_domains_are_checked_and_lower_cased() {
+        let s = suffix();
+        assert_eq!(s.custom_domain("Shop.Example.COM").unwrap(), "shop.example.com");
+        assert_eq!(s.custom_domain("shop.localhost").unwrap(), "shop.localhost");
+        for (bad, says) in [
+            ("", "empty"),
+            ("shop", "two labels"),
+            ("shop.example.com.", "trailing dot"),
+            ("*.example.com", "wildcards"),
+            ("https://shop.example.com", "without scheme"),
+            ("shop.example.com:443", "without scheme"),
+            ("shop_1.example.com", "not allowed"),
+            ("-shop.example.com", "hyphen"),
+            ("a..b", "empty label"),
+            ("10.0.0.1", "IP address"),
+        ] {
+            let e = s.custom_domain(bad).unwrap_err();
+            assert!(matches!(e, DomainNameError::Invalid { .. }) && e.to_string().contains(says), "{bad:?}: {e}");
+        }
+        let long = format!("{}.com", "a".repeat(64));
+        assert!(s.custom_domain(&long).unwrap_err().to_string().contains("longer than 63"));
+        let huge = format!("{}com", "abcdefghi.".repeat(26));
+        assert!(s.custom_domain(&huge).unwrap_err().to_string().contains("253"));
+        for own in ["local.dev.localhost", "shop-prod.local.dev.localhost", "A.B.Local.Dev.Localhost"] {
+            assert!(matches!(s.custom_domain(own), Err(DomainNameError::OwnDomain { .. })), "{own}");
+        }
     }
 }

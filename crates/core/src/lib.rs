@@ -24,7 +24,7 @@ pub use backend::{BackendInfo, BackendInfoError};
 pub use coding::{ContentCoding, compressible_type, negotiate_coding};
 pub use event_writer::{EventContext, RequestView, event_size_hint, write_event};
 pub use headers::{HOP_BY_HOP, MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, strip_hop_by_hop, valid_request_id};
-pub use host::{HostError, HostSuffix, Route};
+pub use host::{DomainNameError, HostError, HostSuffix, Route};
 pub use logline::{
     KIND_REQUEST, KIND_STDERR, KIND_STDOUT, LogLine, log_time, log_time_now, parse_line, platform_line, runtime_line,
     start_version, stream_version,

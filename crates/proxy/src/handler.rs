@@ -3,7 +3,8 @@
 //! 1. the proxy's own endpoints ([`crate::internal`]) are answered at once;
 //! 2. the request gets its id and its [`RequestScope`], and a permit, or a
 //!    fast 503 when the proxy is at its in-flight limit;
-//! 3. its host picks the function and alias ([`crate::routing`]), and a
+//! 3. its host picks the function and alias ([`crate::routing`], with the
+//!    custom domains of [`crate::domains`]), and a
 //!    client pinned to an earlier deployment keeps it ([`crate::skew`]);
 //! 4. static assets are answered from the store ([`crate::assets`]);
 //! 5. the response cache answers, or says how to forward ([`crate::cache`]);
@@ -30,6 +31,7 @@ use crate::body::ProxyBody;
 use crate::cache::{Lookup, ResponseCache};
 use crate::config::ProxyConfig;
 use crate::conn_limits::RequestGuard;
+use crate::domains::Domains;
 use crate::failure::{Failure, FailureKind, wants_html};
 use crate::forward::Invoker;
 use crate::invoker::Lambda;
@@ -38,7 +40,7 @@ use crate::routing::Target;
 use crate::scope::{Access, Counters, RequestScope};
 use crate::skew::Skew;
 use crate::versions::Versions;
-use crate::{cache, compress, event, internal, routing};
+use crate::{cache, compress, domains, event, internal, routing};
 
 /// Shared state of all connections.
 pub struct Handler {
@@ -52,6 +54,7 @@ pub struct Handler {
     assets: ProxyAssets,
     cache: Option<Arc<ResponseCache>>,
     skew: Skew,
+    domains: Arc<Domains>,
 }
 
 impl Handler {
@@ -66,6 +69,7 @@ impl Handler {
             .map(|c| ResponseCache::new(c, versions, counters.metrics.cache(), config.limits.invoke_timeout));
         let invoker = Invoker::new(&config, lambda, counters.clone());
         let skew = Skew::new(config.skew_window);
+        let domains = Arc::new(Domains::new(config.prefix.clone()));
         let permits = Arc::new(Semaphore::new(config.limits.max_in_flight.min(Semaphore::MAX_PERMITS)));
         let body_budget = Arc::new(Semaphore::new(config.limits.max_body_bytes_in_flight.min(Semaphore::MAX_PERMITS)));
         Arc::new(Self {
@@ -78,6 +82,7 @@ impl Handler {
             assets,
             cache,
             skew,
+            domains,
         })
     }
 
@@ -101,6 +106,16 @@ impl Handler {
             return None;
         };
         Some(cache::follow_purges(Arc::downgrade(cache), store.clone()))
+    }
+
+    /// The task that keeps the custom domains up to date, when the proxy
+    /// has an asset store (which holds the domain map).
+    pub(crate) fn domain_follower(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let Some(store) = self.assets.store() else {
+            tracing::info!("no asset store: this proxy routes no custom domains");
+            return None;
+        };
+        Some(domains::follow(Arc::downgrade(&self.domains), store.clone(), domains::POLL_INTERVAL))
     }
 
     /// The proxy's metrics.
@@ -168,7 +183,7 @@ impl Handler {
     ) -> Result<Response<ProxyBody>, Failure> {
         let host = routing::request_host(&self.config, &req, peer)?;
         scope.access.host = Some(host.clone());
-        let mut target = routing::target(&self.config, &host)?;
+        let mut target = routing::target(&self.config, &self.domains, &host)?;
         self.skew.pin(self.invoker.lambda(), &mut target, req.uri(), req.headers()).await;
         scope.access.function.clone_from(&target.function);
         scope.access.qualifier.clone_from(&target.qualifier);

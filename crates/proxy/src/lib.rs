@@ -4,6 +4,8 @@
 //!
 //! `<project>-<env>-<N>.<suffix>` invokes `<prefix>-<project>-<env>` with
 //! qualifier `deployment-<N>`; `<project>-<env>.<suffix>` uses `current`.
+//! A custom domain (`ownstak domains add`, read from the backend's domain
+//! map) uses its environment's `current` too.
 //! Functions are invoked through the [`Lambda`] boundary: the official AWS
 //! SDK ([`SdkLambda`]) against AWS or any Lambda API endpoint, or an
 //! in-process implementation the embedded backend provides.
@@ -20,6 +22,7 @@ mod compress;
 mod config;
 mod conn_limits;
 mod direct;
+mod domains;
 mod event;
 mod failure;
 mod forward;

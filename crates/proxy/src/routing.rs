@@ -15,6 +15,7 @@ use http::{HeaderValue, Request};
 use ownstak_core::{HostError, Qualifier, Route};
 
 use crate::config::ProxyConfig;
+use crate::domains::{DomainRoute, Domains};
 use crate::failure::{Failure, FailureKind};
 
 /// Header a trusted front end may set to name the host to route by.
@@ -64,16 +65,26 @@ pub(crate) fn request_host<B>(
     }
 }
 
-/// The function and alias `host` routes to.
-pub(crate) fn target(config: &ProxyConfig, host: &HeaderValue) -> Result<Target, Failure> {
+/// The function and alias `host` routes to: a host under the suffix by
+/// its label, any other by the custom domains (consulted only then), else
+/// the fallback route.
+pub(crate) fn target(config: &ProxyConfig, domains: &Domains, host: &HeaderValue) -> Result<Target, Failure> {
     let text = host.to_str().map_err(|_| Failure::new(FailureKind::MalformedHost, "the host is not ASCII text"))?;
-    let route = match (config.suffix.route(text), &config.fallback_route) {
-        (Ok(route), _) => route,
-        (Err(HostError::Unknown { .. }), Some(fallback)) => fallback.clone(),
-        (Err(e @ HostError::Unknown { .. }), None) => {
-            return Err(Failure::new(FailureKind::UnknownHost, e.to_string()));
+    let route = match config.suffix.route(text) {
+        Ok(route) => route,
+        Err(HostError::Unknown { host, suffix }) => {
+            if let Some(DomainRoute { route, function }) = domains.route(&host) {
+                return Ok(Target { qualifier: route.qualifier.alias(), route, function, domain: host });
+            }
+            match &config.fallback_route {
+                Some(fallback) => fallback.clone(),
+                None => {
+                    let e = HostError::Unknown { host, suffix };
+                    return Err(Failure::new(FailureKind::UnknownHost, e.to_string()));
+                }
+            }
         }
-        (Err(e @ HostError::Malformed { .. }), _) => {
+        Err(e @ HostError::Malformed { .. }) => {
             return Err(Failure::new(FailureKind::MalformedHost, e.to_string()));
         }
     };
@@ -145,10 +156,26 @@ mod tests {
     #[test]
     fn routes_hosts_to_functions() {
         let c = config();
-        let t = target(&c, &HeaderValue::from_static("Shop-Prod-3.local.dev.localhost:3000")).unwrap();
+        let d = Domains::new(c.prefix.clone());
+        let t = target(&c, &d, &HeaderValue::from_static("Shop-Prod-3.local.dev.localhost:3000")).unwrap();
         assert_eq!((t.function.as_str(), t.qualifier.as_str()), ("ownstak-shop-prod", "deployment-3"));
         assert_eq!(t.domain, "shop-prod-3.local.dev.localhost");
-        let unknown = target(&c, &HeaderValue::from_static("example.com")).unwrap_err();
+        let unknown = target(&c, &d, &HeaderValue::from_static("example.com")).unwrap_err();
         assert_eq!(unknown.kind, FailureKind::UnknownHost);
+    }
+
+    #[test]
+    fn custom_domains_route_to_the_live_deployment() {
+        let c = config();
+        let d = Domains::new(c.prefix.clone());
+        let mut map = ownstak_assets::DomainMap::default();
+        let entry = ownstak_assets::DomainEntry::new("ownstak-shop-prod", "shop", "prod", Default::default());
+        map.domains.insert("shop.example.com".into(), entry);
+        d.replace(&map);
+        let t = target(&c, &d, &HeaderValue::from_static("Shop.Example.com:8080")).unwrap();
+        assert_eq!((t.function.as_str(), t.qualifier.as_str()), ("ownstak-shop-prod", "current"));
+        assert_eq!((t.domain.as_str(), t.route.qualifier), ("shop.example.com", Qualifier::Current));
+        let other = target(&c, &d, &HeaderValue::from_static("www.example.com")).unwrap_err();
+        assert_eq!(other.kind, FailureKind::UnknownHost);
     }
 }

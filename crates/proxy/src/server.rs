@@ -177,6 +177,7 @@ impl Proxy {
         tokio::pin!(shutdown);
         let handler = self.shared.handler.clone();
         let purges = handler.purge_follower().map(tokio::spawn);
+        let domains = handler.domain_follower().map(tokio::spawn);
         // Once `shutdown` resolves the proxy drains: health says 503 so that
         // load balancers stop sending, but connections are still accepted
         // and served until no request has been in progress for a moment, or
@@ -211,8 +212,8 @@ impl Proxy {
             first.spawn_connection(stream, peer);
         }
         let _ = stop.send(true);
-        if let Some(purges) = purges {
-            purges.abort();
+        for follower in [purges, domains].into_iter().flatten() {
+            follower.abort();
         }
         drop(self.listener);
         let _ = phase.send(Phase::Draining);

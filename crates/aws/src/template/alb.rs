@@ -94,6 +94,11 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec, net: &network::Network) 
         get_att(LOAD_BALANCER, "DNSName"),
     );
     t.output(
+        outputs::HTTPS_LISTENER_ARN,
+        "HTTPS listener (custom domains add their certificates to it)",
+        r(HTTPS_LISTENER),
+    );
+    t.output(
         outputs::ALB_HOSTED_ZONE_ID,
         "Canonical hosted zone of the load balancer",
         get_att(LOAD_BALANCER, "CanonicalHostedZoneID"),

@@ -19,8 +19,15 @@ pub const PROXY_LOG_GROUP: &str = "ProxyLogGroup";
 
 /// Actions AWS only authorizes on `Resource: "*"` (no resource-level
 /// permissions); the policy tests allow `*` resources for these alone.
-pub const RESOURCE_WILDCARD_ACTIONS: &[&str] =
-    &["ecr:GetAuthorizationToken", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"];
+pub const RESOURCE_WILDCARD_ACTIONS: &[&str] = &[
+    "ecr:GetAuthorizationToken",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+    "acm:RequestCertificate",
+    "acm:ListCertificates",
+    "elasticloadbalancing:DescribeListenerCertificates",
+];
 
 /// Everything `ownstak deploy`, `promote` and `deployments` call on
 /// existing functions (allowed while the function's ownership tags, if it
@@ -213,7 +220,7 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
         DEPLOYER_POLICY,
         "AWS::IAM::ManagedPolicy",
         json!({
-            "Description": format!("ownstak {}: what `ownstak deploy`, `promote`, `deployments` and `logs` call", spec.domain()),
+            "Description": format!("ownstak {}: what `ownstak deploy`, `promote`, `deployments`, `logs`, `cache` and `domains` call", spec.domain()),
             "PolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
@@ -273,7 +280,29 @@ pub(crate) fn add(t: &mut Template, spec: &BackendSpec) -> Roles {
                         "Action": ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"],
                         "Resource": "*"
                     },
-                    { "Sid": "ReadBackendOutputs", "Effect": "Allow", "Action": ["cloudformation:DescribeStacks"], "Resource": [r("AWS::StackId")] }
+                    { "Sid": "ReadBackendOutputs", "Effect": "Allow", "Action": ["cloudformation:DescribeStacks", "cloudformation:DescribeStackResources"], "Resource": [r("AWS::StackId")] },
+                    // `ownstak domains`: each custom domain's certificate, validated through DNS
+                    // (RequestCertificate and ListCertificates take no resource), on the HTTPS listener.
+                    { "Sid": "RequestDomainCertificates", "Effect": "Allow", "Action": ["acm:RequestCertificate", "acm:ListCertificates"], "Resource": "*" },
+                    {
+                        "Sid": "ManageDomainCertificates",
+                        "Effect": "Allow",
+                        "Action": ["acm:DescribeCertificate", "acm:DeleteCertificate"],
+                        "Resource": [sub("arn:${AWS::Partition}:acm:${AWS::Region}:${AWS::AccountId}:certificate/*")]
+                    },
+                    {
+                        "Sid": "ListenerDomainCertificates",
+                        "Effect": "Allow",
+                        "Action": ["elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates"],
+                        "Resource": [r(super::alb::HTTPS_LISTENER)]
+                    },
+                    { "Sid": "DescribeListenerCertificates", "Effect": "Allow", "Action": ["elasticloadbalancing:DescribeListenerCertificates"], "Resource": "*" },
+                    {
+                        "Sid": "DomainValidationRecords",
+                        "Effect": "Allow",
+                        "Action": ["route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets"],
+                        "Resource": [sub("arn:${AWS::Partition}:route53:::hostedzone/*")]
+                    }
                 ]
             }
         }),

@@ -59,6 +59,8 @@ pub mod outputs {
     pub const DOMAIN: &str = "Domain";
     /// The certificate the HTTPS listener serves.
     pub const CERTIFICATE_ARN: &str = "CertificateArn";
+    /// The HTTPS listener (custom domains add their certificates to it).
+    pub const HTTPS_LISTENER_ARN: &str = "HttpsListenerArn";
     /// Every output key the template defines.
     pub const ALL: &[&str] = &[
         ALB_DNS_NAME,
@@ -78,6 +80,7 @@ pub mod outputs {
         BACKEND,
         ROOT_DOMAIN,
         DOMAIN,
+        HTTPS_LISTENER_ARN,
         CERTIFICATE_ARN,
     ];
 }

@@ -422,7 +422,20 @@ fn iam_documents_are_scoped() {
             "ec2:DescribeSubnets",
             "ec2:DescribeVpcs",
             "cloudformation:DescribeStacks",
+            "cloudformation:DescribeStackResources",
             "logs:FilterLogEvents",
+            // `ownstak domains`.
+            "acm:RequestCertificate",
+            "acm:ListCertificates",
+            "acm:DescribeCertificate",
+            "acm:DeleteCertificate",
+            "elasticloadbalancing:AddListenerCertificates",
+            "elasticloadbalancing:RemoveListenerCertificates",
+            "elasticloadbalancing:DescribeListenerCertificates",
+            "route53:GetHostedZone",
+            "route53:ListResourceRecordSets",
+            "route53:ChangeResourceRecordSets",
+            // `ownstak env`.
             "ssm:PutParameter",
             "ssm:GetParameters",
             "ssm:GetParametersByPath",
@@ -431,6 +444,12 @@ fn iam_documents_are_scoped() {
             expected.insert(a.to_owned());
         }
         assert_eq!(dep_actions, expected);
+        // Listener certificates change only on this backend's HTTPS listener.
+        let listener = dep
+            .iter()
+            .find(|s| list(&s["Action"]).contains(&serde_json::json!("elasticloadbalancing:AddListenerCertificates")))
+            .unwrap();
+        assert_eq!(list(&listener["Resource"]), vec![serde_json::json!({"Ref": alb::HTTPS_LISTENER})]);
         assert!(!dep_actions.iter().any(|a| a.starts_with("lambda:Delete") || a == "lambda:AddPermission"));
     }
 }

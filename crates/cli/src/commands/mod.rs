@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod deploy;
 mod deployments;
+mod domains;
 mod local;
 mod logs;
 mod promote;
@@ -33,6 +34,7 @@ pub(crate) async fn run(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Cache(cmd) => cache::run(cmd, json).await,
         Command::Backend(cmd) => backend::run(cmd, json).await,
         Command::Start(args) => start::run(args, json).await,
+        Command::Domains(cmd) => domains::run(cmd, json).await,
     }
 }
 
@@ -93,7 +95,15 @@ async fn target(backend: &BackendArgs, args: &EnvArgs) -> anyhow::Result<(Target
     // Check the slugs with the default prefix first, so bad input fails
     // before any network call.
     environment(args, &FunctionPrefix::default())?;
-    let target = match &backend.backend {
+    let target = open(backend).await?;
+    let prefix = target.info().prefix().context("the backend reported an invalid function prefix")?;
+    let env = environment(args, &prefix)?;
+    Ok((target, env))
+}
+
+/// Opens the backend the arguments name.
+async fn open(backend: &BackendArgs) -> anyhow::Result<Target> {
+    Ok(match &backend.backend {
         None => {
             let keys = ownstak_deploy::local_keys(backend.data_dir.as_deref())?;
             let endpoint = Endpoint::Local { url: backend.lambda_endpoint.clone(), keys };
@@ -115,8 +125,5 @@ async fn target(backend: &BackendArgs, args: &EnvArgs) -> anyhow::Result<(Target
                 ownstak_aws::DeployTarget::open(&backend.function_prefix, org, name, &settings).await?,
             ))
         }
-    };
-    let prefix = target.info().prefix().context("the backend reported an invalid function prefix")?;
-    let env = environment(args, &prefix)?;
-    Ok((target, env))
+    })
 }

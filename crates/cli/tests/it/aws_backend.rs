@@ -726,6 +726,137 @@ for table in ec2.describe_route_tables(RouteTableIds=sys.argv[2:])["RouteTables"
     assert!(status.contains("ownstak backend create"), "{status}");
 }
 
+/// The listener's certificate ARNs, through ELBv2's own API.
+async fn listener_certificates(moto: &Moto, listener: &str) -> Vec<String> {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&moto.sdk().await);
+    let out = elb.describe_listener_certificates().listener_arn(listener).send().await.unwrap();
+    out.certificates().iter().filter_map(|c| c.certificate_arn().map(str::to_owned)).collect()
+}
+
+/// The domain map in the assets bucket.
+async fn domain_map(moto: &Moto, bucket: &str) -> Value {
+    match moto.s3().await.get_object().bucket(bucket).key("domains/map.json").send().await {
+        Ok(out) => serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap(),
+        Err(_) => Value::Null,
+    }
+}
+
+/// `ownstak domains` on an AWS backend: the certificate requested from ACM
+/// with its validation record written to the user's zone, put on the HTTPS
+/// listener once issued (a pending domain is finished by `list`), the
+/// mapping in the assets bucket, and `remove` undoing all of it. moto
+/// issues certificates `acm_wait` seconds after they are requested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_domains_get_a_certificate_on_the_listener() {
+    let acm_wait = 3;
+    let moto = Moto::start(acm_wait);
+    let platform_zone = moto.zone("ownstak.link").await;
+    let user_zone = moto.zone("example.com").await;
+    let vpc = moto.existing_vpc();
+    let mut create: Vec<&str> = vec![
+        "backend",
+        "create",
+        "prod",
+        "--org",
+        "acme",
+        "--root-domain",
+        "ownstak.link",
+        "--zone-id",
+        &platform_zone,
+        "--proxy-image",
+        "img:test",
+        "--json",
+    ];
+    create.extend(vpc.iter().map(String::as_str));
+    let created = moto.json(&create);
+    let outputs: BTreeMap<String, String> = serde_json::from_value(created["outputs"].clone()).unwrap();
+    let listener = outputs["HttpsListenerArn"].clone();
+    let alb = outputs["AlbDnsName"].to_ascii_lowercase();
+    let bucket = outputs["AssetsBucket"].clone();
+    let add = |domain: &'static str, env: &'static str| {
+        with(&["domains", "add", domain, "--project", "web", "--env", env, "--json"], BACKEND)
+    };
+
+    // No deployment yet: nothing to serve, nothing requested.
+    let err = moto.fails(&add("shop.example.com", "prod"));
+    assert!(err.contains("has no deployments"), "{err}");
+    let apps = tempdir();
+    let site = static_site(apps.path(), &moto, "home");
+    moto.json(&with(&["deploy", site.to_str().unwrap(), "--project", "web", "--env", "prod", "--json"], BACKEND));
+
+    // Without --wait, a certificate ACM has not issued yet leaves the domain pending.
+    let pending = moto.json(&with(&add("shop.example.com", "prod"), &["--zone-id", &user_zone]));
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert_eq!(pending["certificate"]["status"], "PENDING_VALIDATION", "{pending}");
+    assert_eq!(pending["certificate"]["requested"], true, "{pending}");
+    assert_eq!(pending["cname"]["value"].as_str(), Some(alb.as_str()), "{pending}");
+    let arn = pending["certificate"]["arn"].as_str().unwrap().to_owned();
+    // Its validation record is in the user's zone; the listener does not have it yet.
+    let records = moto.cnames(&user_zone).await;
+    let validation = pending["certificate"]["validation"]["name"].as_str().unwrap();
+    assert!(validation.starts_with('_') && validation.ends_with(".shop.example.com"), "{pending}");
+    assert_eq!(records.get(validation).map(String::as_str), pending["certificate"]["validation"]["value"].as_str());
+    assert!(!listener_certificates(&moto, &listener).await.contains(&arn));
+    let map = domain_map(&moto, &bucket).await;
+    assert_eq!(map["domains"]["shop.example.com"]["status"], "pending", "{map}");
+    // Another environment cannot take the name, pending or not.
+    let err = moto.fails(&add("shop.example.com", "api"));
+    assert!(err.contains("shop.example.com already serves web/prod"), "{err}");
+
+    // Once ACM issued it, `list` finishes the job: the certificate goes on the listener.
+    tokio::time::sleep(std::time::Duration::from_secs(acm_wait as u64 + 1)).await;
+    let listed = moto.json(&with(&["domains", "list", "--json"], BACKEND));
+    let item = &listed["domains"][0];
+    assert_eq!(
+        (item["domain"].as_str(), item["status"].as_str(), item["function"].as_str()),
+        (Some("shop.example.com"), Some("active"), Some(FUNCTION)),
+        "{listed}"
+    );
+    assert_eq!(
+        (item["certificateArn"].as_str(), item["cnameTarget"].as_str()),
+        (Some(arn.as_str()), Some(alb.as_str()))
+    );
+    assert!(listener_certificates(&moto, &listener).await.contains(&arn));
+    let map = domain_map(&moto, &bucket).await;
+    let entry = &map["domains"]["shop.example.com"];
+    assert_eq!((entry["status"].as_str(), entry["certificate_arn"].as_str()), (Some("active"), Some(arn.as_str())));
+    assert_eq!(entry["validation_zone_id"].as_str(), Some(user_zone.as_str()), "{map}");
+    // Adding it again changes nothing.
+    let again = moto.json(&add("shop.example.com", "prod"));
+    assert_eq!((again["status"].as_str(), again["attachedNow"].as_bool()), (Some("active"), Some(false)), "{again}");
+    assert_eq!(again["certificate"]["arn"].as_str(), Some(arn.as_str()));
+
+    // With --wait, `add` waits for the certificate and finishes at once.
+    let waited = moto.json(&with(&add("www.example.com", "prod"), &["--wait", "--wait-timeout", "60s"]));
+    assert_eq!((waited["status"].as_str(), waited["attachedNow"].as_bool()), (Some("active"), Some(true)), "{waited}");
+    assert_eq!(waited["validationRecordWritten"], false, "without --zone-id the record is only printed");
+    let www = waited["certificate"]["arn"].as_str().unwrap().to_owned();
+    assert!(listener_certificates(&moto, &listener).await.contains(&www));
+
+    // Bad input.
+    let err = moto.fails(&add("web-prod.prod.acme.ownstak.link", "prod"));
+    assert!(err.contains("under this backend's own domain"), "{err}");
+    let err = moto.fails(&with(&["domains", "remove", "nope.example.com"], BACKEND));
+    assert!(err.contains("nope.example.com is not a custom domain"), "{err}");
+
+    // Remove undoes all of it: listener, validation record, certificate, mapping.
+    let removed = moto.json(&with(&["domains", "remove", "shop.example.com", "--json"], BACKEND));
+    assert_eq!(
+        (removed["detached"].as_bool(), removed["deletedRecords"].as_u64(), removed["certificateDeleted"].as_bool()),
+        (Some(true), Some(1), Some(true)),
+        "{removed}"
+    );
+    let on_listener = listener_certificates(&moto, &listener).await;
+    assert!(!on_listener.contains(&arn) && on_listener.contains(&www), "{on_listener:?}");
+    assert!(!moto.cnames(&user_zone).await.contains_key(validation));
+    let acm = aws_sdk_acm::Client::new(&moto.sdk().await);
+    assert!(acm.describe_certificate().certificate_arn(&arn).send().await.is_err(), "the certificate is deleted");
+    let map = domain_map(&moto, &bucket).await;
+    assert!(map["domains"].get("shop.example.com").is_none() && map["domains"].get("www.example.com").is_some());
+    let listed = moto.json(&with(&["domains", "list", "--json"], BACKEND));
+    assert_eq!(listed["domains"].as_array().map(Vec::len), Some(1), "{listed}");
+}
+
 /// `ownstak env` on an AWS backend: SSM parameters under the backend's path
 /// (String for variables, SecureString for secrets), snapshotted by each
 /// deploy (values for variables, versioned references for secrets), and

@@ -7,6 +7,7 @@ mod assets;
 mod aws_backend;
 mod build;
 mod cache;
+mod domains;
 mod drain;
 mod e2e;
 mod endpoint_security;

@@ -8,7 +8,7 @@
 
 use std::sync::Weak;
 
-use ownstak_assets::{PurgeFeed, PurgeNews, PurgeScope, StoreConfig};
+use ownstak_assets::{Poller, PurgeFeed, PurgeNews, PurgeScope, StoreConfig};
 
 use super::ResponseCache;
 
@@ -17,28 +17,15 @@ use super::ResponseCache;
 pub(crate) async fn follow_purges(cache: Weak<ResponseCache>, store: StoreConfig) {
     let Some(interval) = cache.upgrade().map(|c| c.config.purge_poll_interval) else { return };
     let mut feed = PurgeFeed::new(store).await;
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
+    let mut poller = Poller::new(interval, "the purge log");
     loop {
-        ticks.tick().await;
+        poller.tick().await;
         let news = feed.poll().await;
         let Some(cache) = cache.upgrade() else { return };
+        poller.outcome(news.as_ref().map(|_| ()));
         match news {
-            Ok(news) => {
-                if failing {
-                    tracing::info!("the purge log is readable again");
-                    failing = false;
-                }
-                apply(&cache, news);
-            }
-            Err(e) => {
-                cache.metrics.purge_poll_failed();
-                if !failing {
-                    tracing::warn!(error = %e, "cannot read the purge log; purges reach this proxy once it can");
-                    failing = true;
-                }
-            }
+            Ok(news) => apply(&cache, news),
+            Err(_) => cache.metrics.purge_poll_failed(),
         }
     }
 }
