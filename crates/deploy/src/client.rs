@@ -56,22 +56,27 @@ impl Endpoint {
 /// A Lambda client for an endpoint: the local key pair for a local
 /// backend, the account's configuration for AWS.
 pub fn lambda_client(endpoint: &Endpoint) -> aws_sdk_lambda::Client {
-    match endpoint {
-        Endpoint::Local { url, keys } => aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(LOCAL_REGION))
-                .credentials_provider(Credentials::new(
-                    keys.access_key_id(),
-                    keys.secret_access_key(),
-                    None,
-                    None,
-                    "ownstak-local",
-                ))
-                .endpoint_url(url.trim_end_matches('/'))
-                .build(),
-        ),
-        Endpoint::Aws { config, .. } => aws_sdk_lambda::Client::new(config),
+    aws_sdk_lambda::Client::new(&endpoint.sdk_config())
+}
+
+impl Endpoint {
+    /// The SDK configuration for the backend's APIs: for a local backend
+    /// its endpoint (which serves the Lambda and SSM APIs), region and key
+    /// pair; for AWS the account's configuration.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        match self {
+            Endpoint::Local { url, keys } => {
+                let credentials =
+                    Credentials::new(keys.access_key_id(), keys.secret_access_key(), None, None, "ownstak-local");
+                aws_config::SdkConfig::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(Region::new(LOCAL_REGION))
+                    .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+                    .endpoint_url(url.trim_end_matches('/'))
+                    .build()
+            }
+            Endpoint::Aws { config, .. } => config.as_ref().clone(),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use aws_sdk_ssm::types::ParameterType;
 use base64::Engine as _;
 use ownstak_core::{BackendInfo, EnvironmentName, SecretRefs};
 
-use crate::client::{Endpoint, LOCAL_REGION};
+use crate::client::Endpoint;
 use crate::error::{DeployError, sdk};
 use crate::vars::check_variable_name;
 
@@ -39,24 +39,7 @@ pub fn parameter_path(info: &BackendInfo, env: &EnvironmentName) -> String {
 /// An SSM client for a backend: the local key pair and the Lambda endpoint
 /// (which serves SSM too) for a local backend, the account's configuration for AWS.
 pub fn ssm_client(endpoint: &Endpoint) -> aws_sdk_ssm::Client {
-    use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
-    match endpoint {
-        Endpoint::Local { url, keys } => aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(LOCAL_REGION))
-                .credentials_provider(Credentials::new(
-                    keys.access_key_id(),
-                    keys.secret_access_key(),
-                    None,
-                    None,
-                    "ownstak-local",
-                ))
-                .endpoint_url(url.trim_end_matches('/'))
-                .build(),
-        ),
-        Endpoint::Aws { config, .. } => aws_sdk_ssm::Client::new(config),
-    }
+    aws_sdk_ssm::Client::new(&endpoint.sdk_config())
 }
 
 /// One stored variable or secret, as `env list` shows it.

@@ -190,6 +190,18 @@ impl Backend {
         Backend { process, proxy, lambda, s3, data_dir: data_dir.to_owned() }
     }
 
+    /// Starts another `ownstak proxy` in front of this backend, as another
+    /// ECS task would be: the same Lambda endpoint, asset store and key
+    /// pair, with extra flags.
+    pub fn another_proxy(&self, extra: &[&str]) -> ServerProcess {
+        let argv = ["proxy", "--json", "--proxy-addr", "127.0.0.1:0", "--lambda-endpoint", &self.lambda];
+        let mut args: Vec<&std::ffi::OsStr> = argv.iter().map(std::ffi::OsStr::new).collect();
+        args.extend(["--assets-bucket", "ownstak-assets", "--assets-endpoint", &self.s3].map(std::ffi::OsStr::new));
+        args.extend([std::ffi::OsStr::new("--data-dir"), self.data_dir.as_os_str()]);
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        ServerProcess::start(&args)
+    }
+
     /// Runs the CLI against this backend (`--lambda-endpoint` appended, and
     /// its data directory in `OWNSTAK_DATA_DIR`, so the CLI signs with the
     /// backend's key pair as a developer's would).

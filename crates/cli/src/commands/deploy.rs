@@ -206,11 +206,7 @@ pub(super) async fn run(args: DeployArgs, json: bool) -> anyhow::Result<()> {
             "seconds": started.elapsed().as_secs_f64(),
         }));
     } else {
-        let live = match outcome.not_promoted {
-            _ if outcome.promoted => "and promoted it".to_owned(),
-            Some(why) => format!("(not promoted: {})", why.describe(n)),
-            None => "(not promoted)".to_owned(),
-        };
+        let live = live_note(outcome.promoted, outcome.not_promoted, n);
         println!(
             "Deployed {}/{} as deployment {} (version {}) {live} in {:.1}s",
             env.project(),
@@ -341,11 +337,7 @@ async fn redeploy(
             "seconds": started.elapsed().as_secs_f64(),
         }));
     } else {
-        let live = match outcome.not_promoted {
-            _ if outcome.promoted => "and promoted it".to_owned(),
-            Some(why) => format!("(not promoted: {})", why.describe(m)),
-            None => "(not promoted)".to_owned(),
-        };
+        let live = live_note(outcome.promoted, outcome.not_promoted, m);
         println!(
             "Redeployed deployment {} of {}/{} as deployment {} (version {}) with the current variables {live} in {:.1}s",
             n.get(),
@@ -359,4 +351,13 @@ async fn redeploy(
         println!("  environment  {environment_url}");
     }
     Ok(())
+}
+
+/// How a deploy's text output says whether the new deployment went live.
+fn live_note(promoted: bool, not_promoted: Option<ownstak_deploy::Skipped>, n: DeploymentNumber) -> String {
+    match not_promoted {
+        _ if promoted => "and promoted it".to_owned(),
+        Some(why) => format!("(not promoted: {})", why.describe(n)),
+        None => "(not promoted)".to_owned(),
+    }
 }

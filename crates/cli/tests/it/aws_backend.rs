@@ -137,6 +137,14 @@ impl Account for Moto {
     }
 }
 
+/// `backend create prod --org acme` on `ownstak.link` with its zone, a test
+/// proxy image and the network flags `vpc`.
+fn create_args(zone_id: &str, vpc: &[String]) -> Vec<String> {
+    let fixed = ["backend", "create", "prod", "--org", "acme", "--root-domain", "ownstak.link", "--zone-id", zone_id];
+    let image = ["--proxy-image", "img:test", "--json"];
+    fixed.iter().chain(&image).map(|s| (*s).to_owned()).chain(vpc.iter().cloned()).collect()
+}
+
 /// A static site built with `ownstak build` whose home page says `message`.
 fn static_site(root: &Path, moto: &Moto, message: &str) -> PathBuf {
     let dir = root.join(message);
@@ -174,21 +182,8 @@ async fn create_deploy_promote_list_destroy() {
     let moto = moto().await;
     let zone_id = moto.zone("ownstak.link").await;
     let vpc = moto.existing_vpc();
-    let mut create: Vec<&str> = vec![
-        "backend",
-        "create",
-        "prod",
-        "--org",
-        "acme",
-        "--root-domain",
-        "ownstak.link",
-        "--zone-id",
-        &zone_id,
-        "--proxy-image",
-        "img:test",
-        "--json",
-    ];
-    create.extend(vpc.iter().map(String::as_str));
+    let create = create_args(&zone_id, &vpc);
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
 
     // Before the backend exists, deploys say how to create it.
     let apps = tempdir();
@@ -753,21 +748,8 @@ async fn custom_domains_get_a_certificate_on_the_listener() {
     let platform_zone = moto.zone("ownstak.link").await;
     let user_zone = moto.zone("example.com").await;
     let vpc = moto.existing_vpc();
-    let mut create: Vec<&str> = vec![
-        "backend",
-        "create",
-        "prod",
-        "--org",
-        "acme",
-        "--root-domain",
-        "ownstak.link",
-        "--zone-id",
-        &platform_zone,
-        "--proxy-image",
-        "img:test",
-        "--json",
-    ];
-    create.extend(vpc.iter().map(String::as_str));
+    let create = create_args(&platform_zone, &vpc);
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
     let created = moto.json(&create);
     let outputs: BTreeMap<String, String> = serde_json::from_value(created["outputs"].clone()).unwrap();
     let listener = outputs["HttpsListenerArn"].clone();
@@ -866,21 +848,8 @@ async fn variables_and_secrets_live_in_ssm() {
     let moto = moto().await;
     let zone_id = moto.zone("ownstak.link").await;
     let vpc = moto.existing_vpc();
-    let mut create: Vec<&str> = vec![
-        "backend",
-        "create",
-        "prod",
-        "--org",
-        "acme",
-        "--root-domain",
-        "ownstak.link",
-        "--zone-id",
-        &zone_id,
-        "--proxy-image",
-        "img:test",
-        "--json",
-    ];
-    create.extend(vpc.iter().map(String::as_str));
+    let create = create_args(&zone_id, &vpc);
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
     let created = moto.json(&create);
     let bucket = created["outputs"]["AssetsBucket"].as_str().unwrap().to_owned();
     let env = |args: &[&str]| -> Vec<String> {

@@ -92,21 +92,7 @@ async fn a_purge_reaches_every_proxy_and_only_removes_what_it_names() {
     let create = lambda.create_alias().function_name("ownstak-shop-prod").name("current");
     create.function_version("1").send().await.unwrap();
     // A second proxy, as another ECS task would be: same backend, same asset store.
-    let argv = [
-        "proxy",
-        "--json",
-        "--proxy-addr",
-        "127.0.0.1:0",
-        "--lambda-endpoint",
-        &backend.lambda,
-        "--assets-bucket",
-        "ownstak-assets",
-        "--assets-endpoint",
-        &backend.s3,
-    ];
-    let mut args: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
-    args.extend([OsStr::new("--data-dir"), data.path().as_os_str()]);
-    let second = ServerProcess::start(&args);
+    let second = backend.another_proxy(&[]);
     let proxies = [backend.proxy, second.addr("proxy")];
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
 

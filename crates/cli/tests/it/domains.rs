@@ -5,12 +5,11 @@
 //! host, `remove` unmaps it everywhere, and bad input is refused with a
 //! clear error before anything is written.
 
-use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ownstak_testkit::{Backend, ServerProcess, copy_dir, tempdir, workspace_root};
+use ownstak_testkit::{Backend, copy_dir, tempdir, workspace_root};
 use serde_json::Value;
 
 const DOMAIN: &str = "shop.localhost";
@@ -96,23 +95,7 @@ async fn a_custom_domain_serves_the_live_deployment_on_every_proxy() {
     assert_eq!((again["added"].as_bool(), &again["addedAtMs"]), (Some(false), &added["addedAtMs"]), "{again}");
 
     // A second proxy, as another ECS task would be: same backend, same asset store.
-    let argv = [
-        "proxy",
-        "--json",
-        "--proxy-addr",
-        "127.0.0.1:0",
-        "--lambda-endpoint",
-        &backend.lambda,
-        "--assets-bucket",
-        "ownstak-assets",
-        "--assets-endpoint",
-        &backend.s3,
-        "--trusted-proxy",
-        "127.0.0.1/32",
-    ];
-    let mut args: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
-    args.extend([OsStr::new("--data-dir"), data.path().as_os_str()]);
-    let second = ServerProcess::start(&args);
+    let second = backend.another_proxy(&["--trusted-proxy", "127.0.0.1/32"]);
     let proxies = [backend.proxy, second.addr("proxy")];
     for addr in proxies {
         let took = until(addr, DOMAIN, (200, "first")).await;
