@@ -40,8 +40,12 @@ pub const LOCAL_ROLE: &str = "arn:aws:iam::000000000000:role/ownstak-local";
 /// another configuration, so another version, and the files stored for a
 /// version never change.
 pub const ASSETS_DIGEST_VARIABLE: &str = "OWNSTAK_ASSETS_DIGEST";
-/// How often publishing is retried when other deploys change the function.
-const PUBLISH_ATTEMPTS: u32 = 12;
+/// How long publishing keeps retrying while other deploys change the
+/// function: each round one of them publishes, so several deploys at once
+/// all finish, however long their code takes to apply.
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(180);
+/// The longest pause between two rounds.
+const PUBLISH_MAX_BACKOFF_MS: u64 = 1000;
 /// How often a deployment number is re-claimed after losing a race.
 const CLAIM_ATTEMPTS: u32 = 64;
 /// Interval between checks of a function that is still being updated.
@@ -451,13 +455,16 @@ pub async fn publish(
     progress: &mut impl FnMut(DeployStep),
 ) -> Result<String, DeployError> {
     let function = req.env.function();
-    for attempt in 0..PUBLISH_ATTEMPTS {
+    let started = std::time::Instant::now();
+    let mut attempt = 0u32;
+    while attempt == 0 || started.elapsed() < PUBLISH_PATIENCE {
         if attempt > 0 {
-            let backoff = 20u64 << attempt.min(5);
+            let backoff = (20u64 << attempt.min(6)).min(PUBLISH_MAX_BACKOFF_MS);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(backoff / 2..=backoff))).await;
         }
+        attempt += 1;
         let (conf, code_sha256) = match (&prepared.created, attempt) {
-            (Some(created), 0) => (created.conf.clone(), created.code_sha256.clone()),
+            (Some(created), 1) => (created.conf.clone(), created.code_sha256.clone()),
             _ => match update(client, ep, req, progress).await? {
                 Some(updated) => updated,
                 None => {
@@ -492,7 +499,7 @@ pub async fn publish(
             Err(e) => return Err(sdk("PublishVersion", ep)(e)),
         }
     }
-    Err(DeployError::Contended { function: function.to_owned(), attempts: PUBLISH_ATTEMPTS })
+    Err(DeployError::Contended { function: function.to_owned(), attempts: attempt })
 }
 
 /// Applies the request's configuration (unless `$LATEST` has it already),
